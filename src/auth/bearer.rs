@@ -1,0 +1,200 @@
+//! `Authenticated<S>`: an actix-web extractor that validates the bearer token (RFC 6750) and
+//! enforces the scopes `S` declares, so a route cannot forget its check:
+//!
+//! ```ignore
+//! keygate::require_scopes!(pub InvoicesRead => "invoices:read");
+//! async fn list_invoices(caller: Authenticated<InvoicesRead>) -> impl Responder { ... }
+//! ```
+//!
+//! The app registers a [`TokenValidator`] with `.app_data(web::Data::new(validator))`.
+
+use std::future::{Ready, ready};
+use std::marker::PhantomData;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use crate::error::ApiError;
+use crate::tokens::{AccessTokenClaims, TokenValidator};
+
+/// The scopes a route needs, declared on a type (see [`crate::require_scopes!`]).
+pub trait ScopeRequirement {
+    const SCOPES: &'static [&'static str];
+}
+
+/// Any valid token will do.
+pub struct NoScope;
+
+impl ScopeRequirement for NoScope {
+    const SCOPES: &'static [&'static str] = &[];
+}
+
+/// Declares a [`ScopeRequirement`]: every listed scope must be in the token.
+#[macro_export]
+macro_rules! require_scopes {
+    ($vis:vis $name:ident => $($scope:literal),+ $(,)?) => {
+        $vis struct $name;
+        impl $crate::auth::ScopeRequirement for $name {
+            const SCOPES: &'static [&'static str] = &[$($scope),+];
+        }
+    };
+}
+
+/// The caller of a protected route: a valid, unrevoked token holding every scope of `S`.
+pub struct Authenticated<S: ScopeRequirement = NoScope> {
+    pub claims: AccessTokenClaims,
+    _requirement: PhantomData<S>,
+}
+
+impl<S: ScopeRequirement> Authenticated<S> {
+    pub fn client_id(&self) -> &str {
+        &self.claims.client_id
+    }
+}
+
+impl<S: ScopeRequirement> FromRequest for Authenticated<S> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate::<S>(req))
+    }
+}
+
+fn authenticate<S: ScopeRequirement>(req: &HttpRequest) -> Result<Authenticated<S>, ApiError> {
+    let validator = req
+        .app_data::<web::Data<TokenValidator>>()
+        .map(|d| d.get_ref())
+        .or_else(|| req.app_data::<TokenValidator>())
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "no TokenValidator registered with app_data"
+            ))
+        })?;
+    let token = bearer_token(req)?;
+    let claims = validator
+        .validate(token)
+        .map_err(|r| ApiError::InvalidToken(r.description()))?;
+    if S::SCOPES.iter().any(|needed| !claims.has_scope(needed)) {
+        return Err(ApiError::InsufficientScope {
+            required: S::SCOPES.join(" "),
+        });
+    }
+    Ok(Authenticated {
+        claims,
+        _requirement: PhantomData,
+    })
+}
+
+/// The token of `Authorization: Bearer <token>` (RFC 6750 section 2.1). No header, or another
+/// scheme, is a missing token; a malformed header, two headers, or a token in the URL is an
+/// `invalid_request`.
+pub fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+    if query_has_access_token(req.query_string()) {
+        return Err(ApiError::MalformedAuthorization(
+            "send the access token in the Authorization header, never in the URL",
+        ));
+    }
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let Some(value) = values.next() else {
+        return Err(ApiError::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::MalformedAuthorization(
+            "send exactly one Authorization header",
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::MalformedAuthorization("the Authorization header is not ASCII"))?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::MissingToken);
+    }
+    if !is_b64token(token) {
+        return Err(ApiError::MalformedAuthorization(
+            "the Authorization header must be `Bearer <token>`",
+        ));
+    }
+    Ok(token)
+}
+
+/// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+fn query_has_access_token(query: &str) -> bool {
+    !query.is_empty() && form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn token_of(req: &HttpRequest) -> Result<String, &'static str> {
+        bearer_token(req).map(str::to_owned).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn accepts_the_bearer_scheme_in_any_case() {
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            let req = TestRequest::default()
+                .insert_header((header::AUTHORIZATION, format!("{scheme} abc.def.ghi")))
+                .to_http_request();
+            assert_eq!(token_of(&req).unwrap(), "abc.def.ghi");
+        }
+    }
+
+    #[test]
+    fn no_header_or_another_scheme_is_a_missing_token() {
+        let req = TestRequest::default().to_http_request();
+        assert!(matches!(bearer_token(&req), Err(ApiError::MissingToken)));
+        let req = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Basic YTpi"))
+            .to_http_request();
+        assert!(matches!(bearer_token(&req), Err(ApiError::MissingToken)));
+    }
+
+    #[test]
+    fn malformed_headers_are_invalid_requests() {
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "Bearer  x",
+            "Bearer a b",
+            "Bearer a\"b",
+            "Bearer =abc",
+        ] {
+            let req = TestRequest::default()
+                .insert_header((header::AUTHORIZATION, value))
+                .to_http_request();
+            assert!(
+                matches!(bearer_token(&req), Err(ApiError::MalformedAuthorization(_))),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_headers_or_a_token_in_the_url_are_refused() {
+        let req = TestRequest::default()
+            .append_header((header::AUTHORIZATION, "Bearer a"))
+            .append_header((header::AUTHORIZATION, "Bearer b"))
+            .to_http_request();
+        assert!(matches!(
+            bearer_token(&req),
+            Err(ApiError::MalformedAuthorization(_))
+        ));
+        let req = TestRequest::with_uri("/v1/me?access_token=abc").to_http_request();
+        assert!(matches!(
+            bearer_token(&req),
+            Err(ApiError::MalformedAuthorization(_))
+        ));
+    }
+}

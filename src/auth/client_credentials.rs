@@ -1,0 +1,466 @@
+//! Reading a token request (RFC 6749 sections 2.3.1, 3.2, 4.4.2): an RFC 6749 form body with
+//! the secret in HTTP Basic (`client_secret_basic`) or in the body (`client_secret_post`), or
+//! keygate's JSON body (with fiskaly's `api_key`/`api_secret` names). Every malformed request
+//! gets its RFC 6749 error here, before any database or bcrypt work.
+
+use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+/// Largest token request body accepted (a real one is under 300 bytes).
+pub const MAX_TOKEN_REQUEST_BYTES: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `client_secret_basic`
+    Basic,
+    /// `client_secret_post` (form) or keygate's JSON body.
+    Body,
+}
+
+/// A well-formed request for a token; the credentials are not checked yet.
+#[derive(Debug)]
+pub struct TokenRequest {
+    pub client_id: String,
+    pub client_secret: String,
+    pub scope: Option<String>,
+    pub method: AuthMethod,
+}
+
+#[derive(Default)]
+struct BodyParams {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct JsonBody {
+    #[serde(default, alias = "api_key")]
+    client_id: Option<String>,
+    #[serde(default, alias = "api_secret")]
+    client_secret: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    grant_type: Option<String>,
+}
+
+const CREDENTIAL_NAMES: [&str; 4] = ["client_id", "client_secret", "api_key", "api_secret"];
+
+pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, ApiError> {
+    if form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, _)| CREDENTIAL_NAMES.contains(&k.as_ref()))
+    {
+        return Err(ApiError::invalid_request(
+            "client credentials must not be sent in the URL (RFC 6749 section 2.3.1)",
+        ));
+    }
+    let basic = basic_credentials(req)?;
+    let params = match body_kind(req)? {
+        BodyKind::Form => form_params(body)?,
+        BodyKind::Json => json_params(body)?,
+    };
+    match params.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        Some(_) => return Err(ApiError::UnsupportedGrantType),
+        None if body_kind(req)? == BodyKind::Form => {
+            return Err(ApiError::invalid_request("grant_type is required"));
+        }
+        None => {}
+    }
+    let (client_id, client_secret, method) = match (basic, params.client_id, params.client_secret) {
+        (Some(_), _, Some(_)) => {
+            return Err(ApiError::invalid_request(
+                "use one client authentication method: HTTP Basic or client_secret in the body, not both",
+            ));
+        }
+        (Some((id, _)), Some(body_id), None) if body_id != id => {
+            return Err(ApiError::invalid_request(
+                "client_id in the body differs from the one in HTTP Basic",
+            ));
+        }
+        (Some((id, secret)), _, None) => (id, secret, AuthMethod::Basic),
+        (None, Some(id), Some(secret)) => (id, secret, AuthMethod::Body),
+        (None, _, _) => return Err(ApiError::InvalidClient),
+    };
+    if client_id.is_empty() || client_secret.is_empty() {
+        return Err(ApiError::InvalidClient);
+    }
+    Ok(TokenRequest {
+        client_id,
+        client_secret,
+        scope: params.scope,
+        method,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Form,
+    Json,
+}
+
+fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
+    let unsupported = || {
+        ApiError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded or application/json (UTF-8)",
+        )
+    };
+    let mime = req
+        .mime_type()
+        .map_err(|_| unsupported())?
+        .ok_or_else(unsupported)?;
+    if let Some(charset) = mime.get_param("charset") {
+        if !charset.as_str().eq_ignore_ascii_case("utf-8") {
+            return Err(unsupported());
+        }
+    }
+    match (mime.type_().as_str(), mime.subtype().as_str()) {
+        ("application", "x-www-form-urlencoded") => Ok(BodyKind::Form),
+        ("application", "json") => Ok(BodyKind::Json),
+        _ => Err(unsupported()),
+    }
+}
+
+/// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 2.3.1).
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiError> {
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid_request(
+            "send exactly one Authorization header",
+        ));
+    }
+    let malformed = || ApiError::invalid_request("malformed HTTP Basic credentials");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, encoded) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        // An authentication method the token endpoint does not support (RFC 6749 5.2).
+        return Err(ApiError::InvalidClient);
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok(Some((form_decode(id)?, form_decode(secret)?)))
+}
+
+fn form_decode(s: &str) -> Result<String, ApiError> {
+    let bytes: Vec<u8> = form_urlencoded::parse(format!("v={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned().into_bytes())
+        .unwrap_or_default();
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::invalid_request("malformed HTTP Basic credentials"))
+}
+
+fn form_params(body: &[u8]) -> Result<BodyParams, ApiError> {
+    std::str::from_utf8(body)
+        .map_err(|_| ApiError::invalid_request("the form body is not UTF-8"))?;
+    let mut params = BodyParams::default();
+    for (name, value) in form_urlencoded::parse(body) {
+        let slot = match name.as_ref() {
+            "grant_type" => &mut params.grant_type,
+            "client_id" => &mut params.client_id,
+            "client_secret" => &mut params.client_secret,
+            "scope" => &mut params.scope,
+            // RFC 6749 3.2: unrecognised parameters are ignored.
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(ApiError::invalid_request(format!(
+                "parameter {name} is repeated"
+            )));
+        }
+        // RFC 6749 3.2: a parameter without a value is treated as omitted (but still counts
+        // as present for the repetition rule above).
+        *slot = Some(value.into_owned());
+    }
+    Ok(BodyParams {
+        grant_type: params.grant_type.filter(|v| !v.is_empty()),
+        client_id: params.client_id.filter(|v| !v.is_empty()),
+        client_secret: params.client_secret.filter(|v| !v.is_empty()),
+        scope: params.scope.filter(|v| !v.is_empty()),
+    })
+}
+
+fn json_params(body: &[u8]) -> Result<BodyParams, ApiError> {
+    // serde would also read a struct from an array; only an object is a request.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid_request("the body must be a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed: JsonBody = serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(&e))?;
+    de.end()
+        .map_err(|_| ApiError::invalid_request("trailing data after the JSON body"))?;
+    Ok(BodyParams {
+        grant_type: parsed.grant_type.filter(|v| !v.is_empty()),
+        client_id: parsed.client_id.filter(|v| !v.is_empty()),
+        client_secret: parsed.client_secret.filter(|v| !v.is_empty()),
+        scope: parsed.scope.filter(|v| !v.is_empty()),
+    })
+}
+
+/// Names the field and the kind of problem, never the value (which may be a secret).
+pub fn json_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let inner = err.inner();
+    let path = err.path().to_string();
+    let message = inner.to_string();
+    let description = if inner.is_syntax() || inner.is_eof() {
+        format!(
+            "the body is not valid JSON (line {}, column {})",
+            inner.line(),
+            inner.column()
+        )
+    } else if let Some(field) = message.strip_prefix("duplicate field ") {
+        format!(
+            "field {} is repeated",
+            field.split(" at ").next().unwrap_or(field)
+        )
+    } else if path == "." {
+        "the body must be a JSON object".to_owned()
+    } else {
+        format!("field {path} has the wrong type (expected a string)")
+    };
+    ApiError::invalid_request(description)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn form(body: &str) -> (HttpRequest, Vec<u8>) {
+        let req = TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .to_http_request();
+        (req, body.as_bytes().to_vec())
+    }
+
+    fn json(body: &str) -> (HttpRequest, Vec<u8>) {
+        let req = TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .to_http_request();
+        (req, body.as_bytes().to_vec())
+    }
+
+    fn code(result: Result<TokenRequest, ApiError>) -> &'static str {
+        result.map(|_| "ok").unwrap_or_else(|e| e.code())
+    }
+
+    #[test]
+    fn form_with_body_credentials_is_client_secret_post() {
+        let (req, body) =
+            form("grant_type=client_credentials&client_id=a&client_secret=b&scope=x%20y&extra=1");
+        let parsed = parse(&req, &body).unwrap();
+        assert_eq!(
+            (parsed.client_id.as_str(), parsed.client_secret.as_str()),
+            ("a", "b")
+        );
+        assert_eq!(parsed.scope.as_deref(), Some("x y"));
+        assert_eq!(parsed.method, AuthMethod::Body);
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_after_base64() {
+        let encoded = STANDARD.encode("my%2Bid:s%3Ae+cret");
+        let req = TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .insert_header((header::AUTHORIZATION, format!("Basic {encoded}")))
+            .to_http_request();
+        let parsed = parse(&req, b"grant_type=client_credentials").unwrap();
+        assert_eq!(parsed.client_id, "my+id");
+        assert_eq!(parsed.client_secret, "s:e cret");
+        assert_eq!(parsed.method, AuthMethod::Basic);
+    }
+
+    #[test]
+    fn json_accepts_the_fiskaly_aliases_and_defaults_the_grant() {
+        let (req, body) = json(r#"{"api_key":"a","api_secret":"b"}"#);
+        let parsed = parse(&req, &body).unwrap();
+        assert_eq!(
+            (parsed.client_id.as_str(), parsed.client_secret.as_str()),
+            ("a", "b")
+        );
+    }
+
+    #[test]
+    fn bad_requests_get_their_rfc_6749_codes() {
+        type Case = (&'static str, (HttpRequest, Vec<u8>), &'static str);
+        let cases: &[Case] = &[
+            (
+                "no grant_type on the form path",
+                form("client_id=a&client_secret=b"),
+                "invalid_request",
+            ),
+            (
+                "an empty grant_type is omitted",
+                form("grant_type=&client_id=a&client_secret=b"),
+                "invalid_request",
+            ),
+            (
+                "another grant",
+                form("grant_type=password&client_id=a&client_secret=b"),
+                "unsupported_grant_type",
+            ),
+            (
+                "a repeated parameter",
+                form("grant_type=client_credentials&client_id=a&client_id=a&client_secret=b"),
+                "invalid_request",
+            ),
+            (
+                "a repeated empty parameter",
+                form("grant_type=client_credentials&scope=&scope=&client_id=a&client_secret=b"),
+                "invalid_request",
+            ),
+            (
+                "no credentials",
+                form("grant_type=client_credentials"),
+                "invalid_client",
+            ),
+            (
+                "an id without a secret",
+                form("grant_type=client_credentials&client_id=a"),
+                "invalid_client",
+            ),
+            (
+                "an empty secret",
+                form("grant_type=client_credentials&client_id=a&client_secret="),
+                "invalid_client",
+            ),
+            (
+                "invalid UTF-8",
+                (form("").0, b"grant_type=\xff".to_vec()),
+                "invalid_request",
+            ),
+            (
+                "JSON with a number",
+                json(r#"{"client_id":5,"client_secret":"b"}"#),
+                "invalid_request",
+            ),
+            (
+                "JSON with a duplicate key",
+                json(r#"{"client_id":"a","client_id":"a","client_secret":"b"}"#),
+                "invalid_request",
+            ),
+            (
+                "JSON id and its alias",
+                json(r#"{"client_id":"a","api_key":"a","client_secret":"b"}"#),
+                "invalid_request",
+            ),
+            ("JSON that is an array", json(r#"["a"]"#), "invalid_request"),
+            (
+                "JSON that is broken",
+                json(r#"{"client_id":"#),
+                "invalid_request",
+            ),
+            (
+                "JSON with trailing data",
+                json(r#"{"client_id":"a","client_secret":"b"} x"#),
+                "invalid_request",
+            ),
+            (
+                "JSON with another grant",
+                json(r#"{"client_id":"a","client_secret":"b","grant_type":"password"}"#),
+                "unsupported_grant_type",
+            ),
+        ];
+        for (why, (req, body), expected) in cases {
+            assert_eq!(code(parse(req, body)), *expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn content_types_other_than_form_and_json_are_refused() {
+        for ct in [
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded; charset=latin1",
+        ] {
+            let req = TestRequest::post()
+                .insert_header((header::CONTENT_TYPE, ct))
+                .to_http_request();
+            assert_eq!(
+                code(parse(&req, b"grant_type=client_credentials")),
+                "invalid_request",
+                "{ct}"
+            );
+        }
+        let req = TestRequest::post().to_http_request();
+        assert_eq!(
+            code(parse(&req, b"grant_type=client_credentials")),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn two_authentication_methods_or_credentials_in_the_url_are_refused() {
+        let req = TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .insert_header((
+                header::AUTHORIZATION,
+                format!("Basic {}", STANDARD.encode("a:b")),
+            ))
+            .to_http_request();
+        assert_eq!(
+            code(parse(
+                &req,
+                b"grant_type=client_credentials&client_secret=b"
+            )),
+            "invalid_request"
+        );
+        let req = TestRequest::post()
+            .uri("/v1/token?client_secret=b")
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .to_http_request();
+        assert_eq!(
+            code(parse(&req, b"grant_type=client_credentials&client_id=a")),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn malformed_basic_headers_are_refused() {
+        for value in [
+            "Basic",
+            "Basic !!!",
+            &format!("Basic {}", STANDARD.encode("no-colon")),
+        ] {
+            let req = TestRequest::post()
+                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                .insert_header((header::AUTHORIZATION, value.to_string()))
+                .to_http_request();
+            assert_eq!(
+                code(parse(&req, b"grant_type=client_credentials")),
+                "invalid_request",
+                "{value}"
+            );
+        }
+        let req = TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .insert_header((header::AUTHORIZATION, "Bearer abc"))
+            .to_http_request();
+        assert_eq!(
+            code(parse(&req, b"grant_type=client_credentials")),
+            "invalid_client"
+        );
+    }
+
+    #[test]
+    fn json_errors_never_echo_values() {
+        let secret = "kgs_live_SHOULDNOTAPPEAR";
+        let (req, body) = json(&format!(
+            r#"{{"client_id":["{secret}"],"client_secret":"b"}}"#
+        ));
+        let err = parse(&req, &body).unwrap_err();
+        assert!(!err.to_string().contains("SHOULDNOTAPPEAR"), "{err}");
+        assert!(err.to_string().contains("client_id"), "{err}");
+    }
+}

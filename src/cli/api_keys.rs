@@ -1,0 +1,213 @@
+//! `keygate api-keys create|list|revoke`.
+
+use std::process::ExitCode;
+
+use chrono::{NaiveDateTime, Utc};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::open_database;
+use crate::config::Settings;
+use crate::db::api_keys::ApiKey;
+use crate::db::organizations::{self, DEFAULT_ORGANIZATION};
+use crate::domain::{Environment, Expiry, KeyName, ScopeCatalog, ScopeSet};
+use crate::lifecycle::{Actor, api_keys};
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create an API key and print its client_id and client_secret (shown only this once)
+    Create(CreateArgs),
+    /// List API keys
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key at once; its tokens stop working everywhere
+    Revoke {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// A name that says where the key is used
+    #[arg(long)]
+    name: String,
+    /// Comma-separated scopes from the configured catalog
+    #[arg(long, value_delimiter = ',', required = true)]
+    scopes: Vec<String>,
+    /// live or test
+    #[arg(long = "env", default_value = "live")]
+    environment: String,
+    /// Expire at 00:00 UTC on this date (YYYY-MM-DD)
+    #[arg(long, conflicts_with = "expires_in_days")]
+    expires_on: Option<String>,
+    /// Expire this many days from now
+    #[arg(long)]
+    expires_in_days: Option<u64>,
+    /// Print one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(command: ApiKeysCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        ApiKeysCommand::Create(args) => create(args, settings),
+        ApiKeysCommand::List { json } => list(json, settings),
+        ApiKeysCommand::Revoke { client_id, json } => revoke(&client_id, json, settings),
+    }
+}
+
+fn create(args: CreateArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let now = Utc::now();
+    let name = KeyName::parse(&args.name)?;
+    let environment: Environment = args.environment.parse()?;
+    let scopes = ScopeSet::from_items(
+        args.scopes
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty()),
+    )?;
+    anyhow::ensure!(!scopes.is_empty(), "--scopes needs at least one scope");
+    ScopeCatalog::new(&settings.scopes.catalog)?.check(&scopes)?;
+    let expiry = match (&args.expires_on, args.expires_in_days) {
+        (Some(date), _) => Expiry::parse_date(date, now)?,
+        (None, Some(days)) => Expiry::in_days(days, now)?,
+        (None, None) => Expiry::never(),
+    };
+
+    let pool = open_database(settings)?;
+    let mut conn = pool.get()?;
+    let organization = organizations::find_by_name(&mut conn, DEFAULT_ORGANIZATION)?
+        .ok_or_else(|| anyhow::anyhow!("the default organization is missing"))?;
+    let new = api_keys::NewKey {
+        organization_id: organization.id,
+        name,
+        environment,
+        scopes,
+        expiry,
+        created_by: None,
+    };
+    let created = api_keys::create(
+        &mut conn,
+        &new,
+        settings.secrets.bcrypt_cost,
+        &Actor::cli(),
+        now,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key = &created.key;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "client_id": key.client_id,
+                "client_secret": created.secret.expose(),
+                "name": key.name,
+                "environment": key.environment,
+                "scopes": ScopeSet::from_stored(&key.scopes),
+                "secret_prefix": created.secret.prefix(),
+                "expires_at": key.expires_at.map(|t| t.and_utc()),
+            })
+        );
+    } else {
+        eprintln!(
+            "Created API key {:?} ({}) with scopes: {}",
+            key.name, key.environment, key.scopes
+        );
+        println!("client_id:     {}", key.client_id);
+        println!("client_secret: {}", created.secret.expose());
+        eprintln!(
+            "The secret is shown only this once: store it now (a secret manager, not a repository)."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(as_json: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let pool = open_database(settings)?;
+    let mut conn = pool.get()?;
+    let organization = organizations::find_by_name(&mut conn, DEFAULT_ORGANIZATION)?
+        .ok_or_else(|| anyhow::anyhow!("the default organization is missing"))?;
+    let keys = crate::db::api_keys::list(&mut conn, organization.id)?;
+    if as_json {
+        let rows: Vec<_> = keys.iter().map(key_json).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<25} {:<24} {:<5} {:<9} {:<17} {:<17} SCOPES",
+        "CLIENT_ID", "NAME", "ENV", "STATUS", "CREATED", "EXPIRES"
+    );
+    for key in &keys {
+        println!(
+            "{:<25} {:<24} {:<5} {:<9} {:<17} {:<17} {}",
+            key.client_id,
+            truncate(&key.name, 24),
+            key.environment,
+            key.status,
+            minute(key.created_at),
+            key.expires_at.map(minute).unwrap_or_else(|| "never".into()),
+            key.scopes,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke(client_id: &str, as_json: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let pool = open_database(settings)?;
+    let mut conn = pool.get()?;
+    let window = (settings.tokens.lifetime_seconds + 2 * settings.tokens.leeway_seconds) as i64;
+    let revoked = api_keys::revoke(
+        &mut conn,
+        None,
+        client_id,
+        window,
+        &Actor::cli(),
+        Utc::now(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match revoked {
+        Some((key, _)) => {
+            if as_json {
+                println!("{}", key_json(&key));
+            } else {
+                println!("revoked {}", key.client_id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("error: no API key {client_id:?}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn key_json(key: &ApiKey) -> serde_json::Value {
+    json!({
+        "client_id": key.client_id,
+        "name": key.name,
+        "environment": key.environment,
+        "status": key.status,
+        "scopes": ScopeSet::from_stored(&key.scopes),
+        "created_at": key.created_at.and_utc(),
+        "expires_at": key.expires_at.map(|t| t.and_utc()),
+        "last_used_at": key.last_used_at.map(|t| t.and_utc()),
+        "revoked_at": key.revoked_at.map(|t| t.and_utc()),
+    })
+}
+
+fn minute(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let cut: String = s.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}

@@ -1,0 +1,98 @@
+//! The command line: `keygate` (serve), `serve`, `migrate`, `api-keys`, `signing-keys`.
+
+mod api_keys;
+mod signing_keys;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::startup::{Application, prepare_database};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keygate",
+    version,
+    about = "OAuth 2.0 client-credentials token service"
+)]
+pub struct Cli {
+    /// Directory holding default.toml and <profile>.toml [default: ./config]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+    /// Configuration profile [default: $KEYGATE_PROFILE or development]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Database URL: a SQLite path or a postgres:// URL (overrides the configuration)
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default command)
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Create, list and revoke API keys
+    #[command(subcommand)]
+    ApiKeys(api_keys::ApiKeysCommand),
+    /// List and rotate token-signing keys
+    #[command(subcommand)]
+    SigningKeys(signing_keys::SigningKeysCommand),
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match execute(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::load(cli.config.as_deref(), cli.profile.as_deref())?;
+    if let Some(url) = cli.database {
+        settings.database.url = url;
+    }
+    match cli.command.unwrap_or(Command::Serve { bind: None }) {
+        Command::Serve { bind } => {
+            if let Some(bind) = bind {
+                settings.server.bind = bind;
+            }
+            serve(settings)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            prepare_database(&settings, None)?;
+            println!("database is up to date");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ApiKeys(command) => api_keys::run(command, &settings),
+        Command::SigningKeys(command) => signing_keys::run(command, &settings),
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+/// A pool for one CLI command: small, migrated.
+fn open_database(settings: &Settings) -> anyhow::Result<crate::db::DbPool> {
+    let mut settings = settings.clone();
+    settings.database.pool_size = 1;
+    prepare_database(&settings, None)
+}

@@ -1,0 +1,90 @@
+//! `keygate signing-keys list|rotate`.
+
+use std::process::ExitCode;
+
+use chrono::{Duration, Utc};
+use clap::Subcommand;
+use serde_json::json;
+
+use super::open_database;
+use crate::config::Settings;
+use crate::db::signing_keys;
+use crate::lifecycle::signing_keys::rotate;
+use crate::tokens::MasterKey;
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeysCommand {
+    /// List signing keys: next (published), active (signing), retired (verifying until)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the next key active; the old one verifies until its last token expires
+    Rotate {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(command: SigningKeysCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let pool = open_database(settings)?;
+    let mut conn = pool.get()?;
+    match command {
+        SigningKeysCommand::List { json: as_json } => {
+            let keys = signing_keys::all(&mut conn)?;
+            if as_json {
+                let rows: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        json!({
+                            "kid": k.kid, "algorithm": k.algorithm, "status": k.status,
+                            "created_at": k.created_at.and_utc(),
+                            "activated_at": k.activated_at.map(|t| t.and_utc()),
+                            "verify_until": k.verify_until.map(|t| t.and_utc()),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:<18} {:<6} {:<8} {:<20} VERIFY_UNTIL",
+                    "KID", "ALG", "STATUS", "CREATED"
+                );
+                for k in &keys {
+                    println!(
+                        "{:<18} {:<6} {:<8} {:<20} {}",
+                        k.kid,
+                        k.algorithm,
+                        k.status,
+                        k.created_at.format("%Y-%m-%d %H:%M:%S"),
+                        k.verify_until
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+        }
+        SigningKeysCommand::Rotate { json: as_json } => {
+            let master = MasterKey::resolve(settings)?;
+            let tokens = &settings.tokens;
+            let overlap =
+                Duration::seconds((tokens.lifetime_seconds + 2 * tokens.leeway_seconds) as i64);
+            let rotation = rotate(&mut conn, &master, tokens.algorithm, overlap, Utc::now())?;
+            if as_json {
+                println!(
+                    "{}",
+                    json!({ "active": rotation.activated, "retired": rotation.retired, "retired_verify_until": rotation.verify_until })
+                );
+            } else {
+                println!("active signing key: {}", rotation.activated);
+                for kid in &rotation.retired {
+                    println!(
+                        "retired {kid}: verifies tokens until {}",
+                        rotation.verify_until.format("%Y-%m-%d %H:%M:%S UTC")
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,187 @@
+//! Settings: compiled-in defaults < `config/default.toml` < `config/<profile>.toml` < environment.
+
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::tokens::SigningAlgorithm;
+
+const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// The repository's profiles, compiled in so that the binary behaves the same from any
+/// directory; files in the configuration directory still overlay them.
+fn built_in_profile(profile: &str) -> Option<&'static str> {
+    match profile {
+        "development" => Some(include_str!("../config/development.toml")),
+        "test" => Some(include_str!("../config/test.toml")),
+        "production" => Some(include_str!("../config/production.toml")),
+        _ => None,
+    }
+}
+
+/// Everything keygate can be told, parsed once at start and injected where needed.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    /// The profile these settings were loaded for (`development`, `test`, `production`, ...).
+    #[serde(default)]
+    pub profile: String,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub tokens: TokenSettings,
+    pub secrets: SecretSettings,
+    pub scopes: ScopeSettings,
+    pub rate_limit: RateLimitSettings,
+    pub feed: FeedSettings,
+    pub signing: SigningSettings,
+    /// `KEYGATE_MASTER_KEY`: 32 random bytes, base64. Never printed (`SecretString`).
+    #[serde(default)]
+    pub master_key: Option<SecretString>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout_seconds: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TokenSettings {
+    /// Empty means "derive from the bound address" (see [`Settings::issuer_for`]).
+    pub issuer: String,
+    pub audience: String,
+    pub lifetime_seconds: u64,
+    pub algorithm: SigningAlgorithm,
+    pub leeway_seconds: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SecretSettings {
+    pub bcrypt_cost: u32,
+    pub hashing_threads: usize,
+    pub max_pending_hashes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ScopeSettings {
+    pub catalog: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub failures_per_minute: u32,
+    pub failure_burst: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct FeedSettings {
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SigningSettings {
+    pub allow_generated_master_key: bool,
+    pub master_key_file: PathBuf,
+}
+
+impl Settings {
+    /// Loads the layered settings for `profile` (or `KEYGATE_PROFILE`, or `development`).
+    /// `config_dir` defaults to `./config`; a missing directory is not an error.
+    pub fn load(config_dir: Option<&Path>, profile: Option<&str>) -> anyhow::Result<Settings> {
+        let env_profile = std::env::var("KEYGATE_PROFILE").ok();
+        let profile = profile
+            .map(str::to_owned)
+            .or(env_profile)
+            .unwrap_or_else(|| "development".to_owned());
+        let dir = config_dir.unwrap_or_else(|| Path::new("config"));
+        if config_dir.is_some() && !dir.is_dir() {
+            anyhow::bail!("configuration directory {} does not exist", dir.display());
+        }
+        let mut builder = Config::builder()
+            .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
+            .add_source(File::from_str(
+                built_in_profile(&profile).unwrap_or(""),
+                FileFormat::Toml,
+            ))
+            .add_source(File::from(dir.join("default.toml")).required(false))
+            .add_source(File::from(dir.join(format!("{profile}.toml"))).required(false))
+            .add_source(
+                Environment::with_prefix("KEYGATE")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("scopes.catalog"),
+            );
+        if std::env::var_os("KEYGATE_DATABASE__URL").is_none() {
+            if let Ok(url) = std::env::var("DATABASE_URL") {
+                builder = builder.set_override("database.url", url)?;
+            }
+        }
+        builder = builder.set_override("profile", profile.clone())?;
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Settings for the test suite: the built-in `test` profile, with no environment overrides.
+    pub fn for_tests() -> Settings {
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
+            .add_source(File::from_str(
+                built_in_profile("test").unwrap_or(""),
+                FileFormat::Toml,
+            ))
+            .set_override("profile", "test")
+            .and_then(|b| b.build())
+            .and_then(|c| c.try_deserialize())
+            .expect("the test profile parses");
+        settings
+    }
+
+    /// The issuer: the configured one, or `http://<bound address>` when none is configured.
+    pub fn issuer_for(&self, bound: std::net::SocketAddr) -> String {
+        if self.tokens.issuer.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.tokens.issuer.trim_end_matches('/').to_owned()
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let t = &self.tokens;
+        anyhow::ensure!(
+            (60..=86_400).contains(&t.lifetime_seconds),
+            "tokens.lifetime_seconds must be between 60 and 86400"
+        );
+        anyhow::ensure!(
+            t.leeway_seconds <= 300,
+            "tokens.leeway_seconds must be at most 300"
+        );
+        anyhow::ensure!(!t.audience.is_empty(), "tokens.audience must not be empty");
+        anyhow::ensure!(
+            (4..=31).contains(&self.secrets.bcrypt_cost),
+            "secrets.bcrypt_cost must be between 4 and 31"
+        );
+        anyhow::ensure!(
+            self.database.pool_size >= 1,
+            "database.pool_size must be at least 1"
+        );
+        anyhow::ensure!(
+            self.feed.poll_interval_ms >= 10,
+            "feed.poll_interval_ms must be at least 10"
+        );
+        crate::domain::ScopeCatalog::new(&self.scopes.catalog)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! The change feed: an append-only sequence of key-state changes that every instance polls,
+//! so revocations and rotations reach all of them without a read on the validation path.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::state_changes;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = state_changes)]
+pub struct StateChangeRow {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub not_before: i64,
+    pub expires_at: i64,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = state_changes)]
+pub struct NewStateChange<'a> {
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub not_before: i64,
+    pub expires_at: i64,
+    pub created_at: NaiveDateTime,
+}
+
+/// Appends a change. Call inside the transaction that makes the change, so the feed never
+/// announces what did not commit. On PostgreSQL the table lock makes ids commit in order, so
+/// a poller that has seen id N has seen every id below it.
+pub fn publish(conn: &mut DbConnection, change: &NewStateChange<'_>) -> QueryResult<()> {
+    if matches!(conn, DbConnection::Postgres(_)) {
+        diesel::sql_query("LOCK TABLE state_changes IN EXCLUSIVE MODE").execute(conn)?;
+    }
+    diesel::insert_into(state_changes::table)
+        .values(change)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Changes after `last_id`, oldest first.
+pub fn since(
+    conn: &mut DbConnection,
+    last_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<StateChangeRow>> {
+    state_changes::table
+        .filter(state_changes::id.gt(last_id))
+        .order(state_changes::id.asc())
+        .limit(limit)
+        .select(StateChangeRow::as_select())
+        .load(conn)
+}
+
+/// Changes still in force at `now` (unix seconds), for an instance that is starting.
+pub fn in_force(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<StateChangeRow>> {
+    state_changes::table
+        .filter(state_changes::expires_at.gt(now))
+        .order(state_changes::id.asc())
+        .select(StateChangeRow::as_select())
+        .load(conn)
+}
+
+/// The newest id, or 0 for an empty feed.
+pub fn last_id(conn: &mut DbConnection) -> QueryResult<i64> {
+    state_changes::table
+        .select(diesel::dsl::max(state_changes::id))
+        .first::<Option<i64>>(conn)
+        .map(|id| id.unwrap_or(0))
+}
+
+/// Deletes changes that stopped mattering a day ago.
+pub fn prune(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
+    diesel::delete(state_changes::table.filter(state_changes::expires_at.lt(now - 86_400)))
+        .execute(conn)
+}

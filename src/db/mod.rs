@@ -1,0 +1,78 @@
+//! Storage: the pool, migrations, and one module of plain query functions per aggregate.
+//! Query functions are synchronous and take `&mut DbConnection`, so they compose inside
+//! transactions; handlers reach them through [`run`], off the async workers.
+
+pub mod api_keys;
+pub mod audit;
+pub mod changes;
+mod connection;
+pub mod organizations;
+pub mod schema;
+pub mod signing_keys;
+
+use diesel::RunQueryDsl;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use connection::{DatabaseTarget, DbConnection, DbPool, connect, describe};
+
+use crate::error::ApiError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Serialises start-up work (migrations, first signing keys) across instances sharing one
+/// PostgreSQL database; SQLite's single writer needs no help.
+const BOOTSTRAP_LOCK: i64 = 0x6b65_7967_6174_6501;
+
+/// Runs `work` while holding the cluster-wide bootstrap lock.
+pub fn with_bootstrap_lock<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    if postgres {
+        diesel::sql_query(format!("SELECT pg_advisory_lock({BOOTSTRAP_LOCK})")).execute(conn)?;
+    }
+    let result = work(conn);
+    if postgres {
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({BOOTSTRAP_LOCK})")).execute(conn)?;
+    }
+    result
+}
+
+/// Applies every pending migration of the connection's backend; returns how many ran.
+pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    };
+    applied.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+}
+
+/// Runs a query function on a pooled connection in actix's blocking pool.
+pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(|e| {
+            log::error!("database unavailable: {e}");
+            ApiError::Unavailable {
+                retry_after_seconds: 1,
+            }
+        })?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> Self {
+        ApiError::internal(err)
+    }
+}

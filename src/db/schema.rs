@@ -1,0 +1,112 @@
+// One schema for both backends (migrations/sqlite and migrations/postgres create the same tables).
+
+diesel::table! {
+    organizations (id) {
+        id -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        organization_id -> BigInt,
+        email -> Text,
+        password_hash -> Text,
+        is_admin -> Bool,
+        permissions -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        organization_id -> BigInt,
+        client_id -> Text,
+        name -> Text,
+        environment -> Text,
+        scopes -> Text,
+        status -> Text,
+        expires_at -> Nullable<Timestamp>,
+        metadata -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    api_key_secrets (id) {
+        id -> BigInt,
+        api_key_id -> BigInt,
+        prefix -> Text,
+        secret_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> BigInt,
+        kid -> Text,
+        algorithm -> Text,
+        status -> Text,
+        public_jwk -> Text,
+        private_key -> Text,
+        created_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
+        verify_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        organization_id -> Nullable<BigInt>,
+        occurred_at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        outcome -> Text,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    state_changes (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        not_before -> BigInt,
+        expires_at -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> organizations (organization_id));
+diesel::joinable!(api_keys -> organizations (organization_id));
+diesel::joinable!(api_keys -> users (created_by));
+diesel::joinable!(api_key_secrets -> api_keys (api_key_id));
+diesel::joinable!(audit_events -> organizations (organization_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    users,
+    api_keys,
+    api_key_secrets,
+    signing_keys,
+    audit_events,
+    state_changes,
+);

@@ -1,0 +1,100 @@
+//! Token-signing keys: `next` (published, not yet signing), `active` (signing), `retired`
+//! (verifying until `verify_until`, private half erased).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::signing_keys;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub id: i64,
+    pub kid: String,
+    pub algorithm: String,
+    pub status: String,
+    pub public_jwk: String,
+    pub private_key: String,
+    pub created_at: NaiveDateTime,
+    pub activated_at: Option<NaiveDateTime>,
+    pub retired_at: Option<NaiveDateTime>,
+    pub verify_until: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct NewSigningKey<'a> {
+    pub kid: &'a str,
+    pub algorithm: &'a str,
+    pub status: &'a str,
+    pub public_jwk: &'a str,
+    pub private_key: &'a str,
+    pub created_at: NaiveDateTime,
+    pub activated_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConnection, key: &NewSigningKey<'_>) -> QueryResult<()> {
+    diesel::insert_into(signing_keys::table)
+        .values(key)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Keys that may still verify a token at `now`: next, active, and retired ones inside their
+/// verification window. Oldest first.
+pub fn usable(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<SigningKeyRow>> {
+    signing_keys::table
+        .filter(
+            signing_keys::status
+                .ne("retired")
+                .or(signing_keys::verify_until.gt(now)),
+        )
+        .order(signing_keys::id.asc())
+        .select(SigningKeyRow::as_select())
+        .load(conn)
+}
+
+/// Every key ever made, newest first (for `signing-keys list`).
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<SigningKeyRow>> {
+    signing_keys::table
+        .order(signing_keys::id.desc())
+        .select(SigningKeyRow::as_select())
+        .load(conn)
+}
+
+pub fn with_status(conn: &mut DbConnection, status: &str) -> QueryResult<Vec<SigningKeyRow>> {
+    signing_keys::table
+        .filter(signing_keys::status.eq(status))
+        .order(signing_keys::id.asc())
+        .select(SigningKeyRow::as_select())
+        .load(conn)
+}
+
+/// Retires a key: it verifies until `verify_until`, and its private half is erased.
+pub fn retire(
+    conn: &mut DbConnection,
+    id: i64,
+    now: NaiveDateTime,
+    verify_until: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(signing_keys::table.find(id))
+        .set((
+            signing_keys::status.eq("retired"),
+            signing_keys::retired_at.eq(now),
+            signing_keys::verify_until.eq(verify_until),
+            signing_keys::private_key.eq(""),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn activate(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(signing_keys::table.find(id))
+        .set((
+            signing_keys::status.eq("active"),
+            signing_keys::activated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

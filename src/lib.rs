@@ -1,0 +1,27 @@
+//! keygate: an OAuth 2.0 client-credentials token service. API keys in, short-lived signed
+//! JWTs out, and an actix-web extractor that validates them and enforces scopes.
+//!
+//! The public surface for resource servers: [`Authenticated`], [`require_scopes!`],
+//! [`TokenValidator`] and [`connect_validator`]. For running keygate: [`Application`].
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod feed;
+pub mod grant;
+pub mod hashing;
+pub mod lifecycle;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod tokens;
+
+pub use auth::{Authenticated, NoScope, ScopeRequirement};
+pub use config::Settings;
+pub use error::ApiError;
+pub use feed::connect_validator;
+pub use startup::Application;
+pub use tokens::{AccessTokenClaims, TokenValidator, ValidationParams};

@@ -1,0 +1,93 @@
+//! `GET /v1/me` (the API key behind the token) and `GET /v1/me/permissions` (what the token
+//! may do, seed 000's troubleshooting call).
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use crate::auth::Authenticated;
+use crate::db;
+use crate::domain::ScopeSet;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct Me {
+    client_id: String,
+    name: String,
+    environment: String,
+    organization: String,
+    status: String,
+    scopes: ScopeSet,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    token: TokenInfo,
+}
+
+#[derive(Serialize)]
+struct TokenInfo {
+    scopes: Vec<String>,
+    issued_at: i64,
+    expires_at: i64,
+}
+
+#[derive(Serialize)]
+struct Permissions {
+    client_id: String,
+    environment: String,
+    /// What this token may do.
+    scopes: Vec<String>,
+    /// What the API key may ask for; a token can be narrower.
+    granted_scopes: ScopeSet,
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+pub async fn me(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = caller.client_id().to_owned();
+    let key = db::run(&state.pool, move |conn| {
+        Ok(db::api_keys::find_by_client_id(conn, &client_id)?)
+    })
+    .await?
+    .ok_or(ApiError::InvalidToken("the access token has been revoked"))?;
+    let claims = caller.claims;
+    Ok(HttpResponse::Ok().json(Me {
+        client_id: key.client_id,
+        name: key.name,
+        environment: key.environment,
+        organization: claims.org.clone(),
+        status: key.status,
+        scopes: ScopeSet::from_stored(&key.scopes),
+        created_at: utc(key.created_at),
+        expires_at: key.expires_at.map(utc),
+        token: TokenInfo {
+            scopes: claims.scopes().map(str::to_owned).collect(),
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+        },
+    }))
+}
+
+pub async fn permissions(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = caller.client_id().to_owned();
+    let key = db::run(&state.pool, move |conn| {
+        Ok(db::api_keys::find_by_client_id(conn, &client_id)?)
+    })
+    .await?
+    .ok_or(ApiError::InvalidToken("the access token has been revoked"))?;
+    let claims = caller.claims;
+    Ok(HttpResponse::Ok().json(Permissions {
+        client_id: claims.client_id.clone(),
+        environment: claims.env.to_string(),
+        scopes: claims.scopes().map(str::to_owned).collect(),
+        granted_scopes: ScopeSet::from_stored(&key.scopes),
+    }))
+}

@@ -1,0 +1,151 @@
+//! `Application`: bind, prepare the database, wire the state, serve. `main` and the tests
+//! start keygate the same way (tests bind port 0).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::auth::rate_limit::FailureLimiter;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::domain::ScopeCatalog;
+use crate::feed::ChangeFeed;
+use crate::hashing::SecretHasher;
+use crate::lifecycle::signing_keys;
+use crate::routes;
+use crate::state::AppState;
+use crate::tokens::{MasterKey, ValidationParams};
+
+pub struct Application {
+    port: u16,
+    issuer: String,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let address = listener.local_addr()?;
+        let issuer = settings.issuer_for(address);
+        let master_key = Arc::new(MasterKey::resolve(&settings)?);
+
+        let prepared = {
+            let settings = settings.clone();
+            let master_key = master_key.clone();
+            let issuer = issuer.clone();
+            actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let pool = prepare_database(&settings, Some(&master_key))?;
+                let params = ValidationParams {
+                    issuer,
+                    audience: settings.tokens.audience.clone(),
+                    leeway_seconds: settings.tokens.leeway_seconds,
+                };
+                let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key))?;
+                let hasher = SecretHasher::new(
+                    settings.secrets.bcrypt_cost,
+                    settings.secrets.hashing_threads,
+                    settings.secrets.max_pending_hashes,
+                )?;
+                Ok((pool, feed, hasher))
+            })
+            .await??
+        };
+        let (pool, feed, hasher) = prepared;
+        let validator = feed.validator();
+        feed.spawn(Duration::from_millis(settings.feed.poll_interval_ms));
+
+        let state = web::Data::new(AppState {
+            catalog: ScopeCatalog::new(&settings.scopes.catalog)?,
+            limiter: FailureLimiter::new(&settings.rate_limit),
+            issuer: issuer.clone(),
+            pool,
+            validator: validator.clone(),
+            hasher,
+            settings: settings.clone(),
+        });
+        let validator = web::Data::new(validator);
+        let max_body = settings.server.max_body_bytes;
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let server = HttpServer::new(move || {
+            let (json, query, path) = routes::extractor_configs(max_body);
+            App::new()
+                .app_data(state.clone())
+                .app_data(validator.clone())
+                .app_data(json)
+                .app_data(query)
+                .app_data(path)
+                .app_data(web::PayloadConfig::new(max_body))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                // The path only (%U): a query string may carry what must never be logged.
+                .wrap(
+                    Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .workers(workers)
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        log::info!("keygate listening on http://{address} (issuer {issuer})");
+        Ok(Application {
+            port: address.port(),
+            issuer,
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Opens the pool and, under the bootstrap lock, applies migrations and (given the master
+/// key) makes sure signing keys exist. Blocking.
+pub fn prepare_database(
+    settings: &Settings,
+    master_key: Option<&MasterKey>,
+) -> anyhow::Result<DbPool> {
+    let target = db::DatabaseTarget::parse(&settings.database.url)?;
+    let pool = db::connect(&settings.database)?;
+    let mut conn = pool
+        .get()
+        .with_context(|| format!("cannot connect to {}", db::describe(&target)))?;
+    db::with_bootstrap_lock(&mut conn, |conn| {
+        let applied = db::run_migrations(conn)?;
+        if applied > 0 {
+            log::info!(
+                "applied {applied} migration(s) to {}",
+                db::describe(&target)
+            );
+        }
+        if let Some(master_key) = master_key {
+            signing_keys::ensure(conn, master_key, settings.tokens.algorithm, Utc::now())?;
+        }
+        Ok(())
+    })?;
+    Ok(pool)
+}

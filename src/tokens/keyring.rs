@@ -1,0 +1,86 @@
+//! The keyring: the one active signer and every key that may still verify a live token.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+
+use super::{MasterKey, Signer, SigningAlgorithm, Verifier};
+use crate::db::signing_keys::SigningKeyRow;
+
+#[derive(Default)]
+pub struct Keyring {
+    signer: Option<Signer>,
+    verifiers: HashMap<String, Verifier>,
+    jwks: String,
+}
+
+impl Keyring {
+    /// Builds the keyring from the usable rows (oldest first). Without a master key the keyring
+    /// only verifies (and cannot verify HS256 tokens, whose key is secret).
+    pub fn from_rows(
+        rows: &[SigningKeyRow],
+        master_key: Option<&MasterKey>,
+    ) -> anyhow::Result<Keyring> {
+        let mut keyring = Keyring::default();
+        let mut published = Vec::new();
+        for row in rows {
+            let algorithm: SigningAlgorithm = row.algorithm.parse()?;
+            let verify_until = row.verify_until.map(|t| t.and_utc().timestamp());
+            let private = match (row.status.as_str(), master_key) {
+                ("active", Some(master)) => Some(master.open(&row.kid, &row.private_key)?),
+                (_, Some(master)) if algorithm.is_symmetric() && !row.private_key.is_empty() => {
+                    Some(master.open(&row.kid, &row.private_key)?)
+                }
+                _ => None,
+            };
+            if row.status == "active" {
+                if let Some(private) = &private {
+                    keyring.signer = Some(Signer::from_private(&row.kid, algorithm, private)?);
+                }
+            }
+            let verifier = if algorithm.is_symmetric() {
+                private
+                    .as_deref()
+                    .map(|secret| Verifier::from_hmac_secret(&row.kid, secret, verify_until))
+            } else {
+                published.push(serde_json::from_str::<serde_json::Value>(&row.public_jwk)?);
+                Some(Verifier::from_public_jwk(
+                    &row.kid,
+                    algorithm,
+                    &row.public_jwk,
+                    verify_until,
+                )?)
+            };
+            if let Some(verifier) = verifier {
+                keyring.verifiers.insert(row.kid.clone(), verifier);
+            }
+        }
+        keyring.jwks = serde_json::json!({ "keys": published }).to_string();
+        Ok(keyring)
+    }
+
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
+    }
+
+    /// The verifier for `kid`, unless it is unknown or its verification window has closed.
+    pub fn verifier(&self, kid: &str) -> Option<&Verifier> {
+        let now = Utc::now().timestamp();
+        self.verifiers
+            .get(kid)
+            .filter(|v| v.verify_until.is_none_or(|until| now <= until))
+    }
+
+    /// The JWK Set (RFC 7517) of every public key that may verify a live token.
+    pub fn jwks(&self) -> &str {
+        &self.jwks
+    }
+
+    pub fn len(&self) -> usize {
+        self.verifiers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.verifiers.is_empty()
+    }
+}

@@ -1,0 +1,166 @@
+//! The master key: AES-256-GCM over signing keys' private halves, so a copy of the database
+//! alone cannot mint tokens.
+
+use std::path::Path;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::domain::random;
+
+const SEALED_VERSION: &str = "v1:";
+
+pub struct MasterKey(LessSafeKey);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl MasterKey {
+    /// Parses 32 bytes given as base64 (standard or URL-safe, padded or not).
+    pub fn parse(encoded: &str) -> anyhow::Result<MasterKey> {
+        let trimmed = encoded.trim();
+        let bytes = STANDARD
+            .decode(trimmed)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed.trim_end_matches('=')))
+            .map_err(|_| anyhow::anyhow!("KEYGATE_MASTER_KEY is not base64"))?;
+        anyhow::ensure!(
+            bytes.len() == 32,
+            "KEYGATE_MASTER_KEY must be 32 bytes (it has {}); make one with `openssl rand -base64 32`",
+            bytes.len()
+        );
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| anyhow::anyhow!("bad key"))?;
+        Ok(MasterKey(LessSafeKey::new(key)))
+    }
+
+    pub fn generate_encoded() -> String {
+        let mut bytes = [0u8; 32];
+        random::fill(&mut bytes);
+        STANDARD.encode(bytes)
+    }
+
+    /// The master key for these settings: `KEYGATE_MASTER_KEY`, or where the profile allows
+    /// it, one generated once into `signing.master_key_file`.
+    pub fn resolve(settings: &Settings) -> anyhow::Result<MasterKey> {
+        if let Some(encoded) = &settings.master_key {
+            return MasterKey::parse(encoded.expose_secret());
+        }
+        anyhow::ensure!(
+            settings.signing.allow_generated_master_key,
+            "KEYGATE_MASTER_KEY is not set. It encrypts the signing keys: generate one with \
+             `openssl rand -base64 32` and give every instance the same value"
+        );
+        Self::from_file(&settings.signing.master_key_file)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<MasterKey> {
+        if let Ok(existing) = std::fs::read_to_string(path) {
+            return MasterKey::parse(&existing);
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let encoded = Self::generate_encoded();
+        write_private(path, &encoded)?;
+        log::warn!(
+            "KEYGATE_MASTER_KEY is not set: generated a development master key in {}. \
+             Set KEYGATE_MASTER_KEY in production.",
+            path.display()
+        );
+        MasterKey::parse(&encoded)
+    }
+
+    /// Encrypts `plaintext`; `context` (the key id) is bound as associated data, so a sealed
+    /// value cannot be moved to another row.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        random::fill(&mut nonce);
+        let mut buf = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context),
+                &mut buf,
+            )
+            .expect("AES-GCM sealing cannot fail for in-memory buffers");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        format!("{SEALED_VERSION}{}", URL_SAFE_NO_PAD.encode(out))
+    }
+
+    pub fn open(&self, context: &str, sealed: &str) -> anyhow::Result<Vec<u8>> {
+        let encoded = sealed
+            .strip_prefix(SEALED_VERSION)
+            .ok_or_else(|| anyhow::anyhow!("unknown sealed-key format"))?;
+        let bytes = URL_SAFE_NO_PAD.decode(encoded)?;
+        anyhow::ensure!(bytes.len() > NONCE_LEN, "sealed key is truncated");
+        let (nonce, rest) = bytes.split_at(NONCE_LEN);
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
+        let mut buf = rest.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(context), &mut buf)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "KEYGATE_MASTER_KEY does not open the signing keys stored in the database; \
+                     every instance must use the key that created them"
+                )
+            })?;
+        Ok(plain.to_vec())
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_and_open_round_trip_with_the_same_context() {
+        let key = MasterKey::parse(&MasterKey::generate_encoded()).unwrap();
+        let sealed = key.seal("kid-1", b"private bytes");
+        assert!(!sealed.contains("private"));
+        assert_eq!(key.open("kid-1", &sealed).unwrap(), b"private bytes");
+    }
+
+    #[test]
+    fn another_key_or_context_cannot_open() {
+        let key = MasterKey::parse(&MasterKey::generate_encoded()).unwrap();
+        let other = MasterKey::parse(&MasterKey::generate_encoded()).unwrap();
+        let sealed = key.seal("kid-1", b"x");
+        assert!(other.open("kid-1", &sealed).is_err());
+        assert!(key.open("kid-2", &sealed).is_err());
+    }
+
+    #[test]
+    fn only_32_byte_base64_keys_parse() {
+        assert!(MasterKey::parse("c2hvcnQ=").is_err());
+        assert!(MasterKey::parse("not base64!").is_err());
+        assert!(MasterKey::parse(&STANDARD.encode([7u8; 32])).is_ok());
+        assert!(MasterKey::parse(&URL_SAFE_NO_PAD.encode([7u8; 32])).is_ok());
+    }
+}
