@@ -1,0 +1,291 @@
+//! `spawn_app()` and a few generic helpers shared by the test modules.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use keygate::Settings;
+use keygate::tokens::MasterKey;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+/// The PostgreSQL server for the `postgres` variants of the tests, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`. Unset: those variants are skipped.
+pub const POSTGRES_URL_VAR: &str = "KEYGATE_TEST_POSTGRES_URL";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The PostgreSQL backend, or `None` (with a note on stderr) when no server is configured.
+    pub fn postgres() -> Option<Backend> {
+        if std::env::var_os(POSTGRES_URL_VAR).is_some() {
+            Some(Backend::Postgres)
+        } else {
+            static NOTED: OnceLock<()> = OnceLock::new();
+            NOTED.get_or_init(|| eprintln!("{POSTGRES_URL_VAR} is not set: skipping the PostgreSQL variants"));
+            None
+        }
+    }
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as a test per backend:
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    if let Some(backend) = $crate::helpers::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            )+
+        }
+    };
+}
+
+/// A fresh database: a SQLite file in a temporary directory, or a PostgreSQL schema that is
+/// dropped when the test ends.
+pub enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir, url: String },
+    Postgres { admin_url: String, schema: String, url: String },
+}
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = dir.path().join("keygate.db").to_string_lossy().into_owned();
+                TestDatabase::Sqlite { _dir: dir, url }
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var(POSTGRES_URL_VAR).expect("checked by Backend::postgres");
+                let schema = format!("kgtest_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::establish(&admin_url).expect("PostgreSQL reachable");
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
+                let separator = if admin_url.contains('?') { '&' } else { '?' };
+                let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
+                TestDatabase::Postgres { admin_url, schema, url }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDatabase::Sqlite { url, .. } | TestDatabase::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, schema, .. } = self {
+            if let Ok(mut conn) = PgConnection::establish(admin_url) {
+                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub master_key: String,
+    pub backend: Backend,
+    pub db: TestDatabase,
+}
+
+/// An API key as its owner sees it after `api-keys create`.
+#[derive(Clone, Debug)]
+pub struct TestKey {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+pub fn test_settings(db: &TestDatabase, master_key: &str) -> Settings {
+    let mut settings = Settings::for_tests();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.database.url = db.url().to_owned();
+    settings.master_key = Some(master_key.to_owned().into());
+    settings
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts keygate with the test profile, adjusted by `customize`.
+pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = TestDatabase::create(backend);
+    let master_key = MasterKey::generate_encoded();
+    let mut settings = test_settings(&db, &master_key);
+    customize(&mut settings);
+    let app = keygate::Application::build(settings.clone()).await.expect("keygate starts");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        settings,
+        master_key,
+        backend,
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Runs the real `keygate` binary against this app's database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .args(["--profile", "test", "--database", self.db.url()])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("KEYGATE_PROFILE")
+            .env("KEYGATE_MASTER_KEY", &self.master_key)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the keygate binary runs")
+    }
+
+    /// `keygate api-keys create --json` with these scopes (and any extra arguments).
+    pub fn create_key_with(&self, scopes: &[&str], extra: &[&str]) -> TestKey {
+        let scopes = scopes.join(",");
+        let mut args = vec!["api-keys", "create", "--name", "test key", "--scopes", &scopes, "--json"];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args);
+        assert!(out.status.success(), "api-keys create failed: {}", String::from_utf8_lossy(&out.stderr));
+        let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        TestKey {
+            client_id: created["client_id"].as_str().unwrap().to_owned(),
+            client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub fn create_key(&self, scopes: &[&str]) -> TestKey {
+        self.create_key_with(scopes, &[])
+    }
+
+    pub async fn post_token_json(&self, body: Value) -> Response {
+        self.client.post(self.url("/v1/token")).json(&body).send().await.expect("request sent")
+    }
+
+    /// A form-encoded token request, with HTTP Basic credentials when given.
+    pub async fn post_token_form(&self, body: &str, basic: Option<(&str, &str)>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url("/v1/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// A token for `key` (all of its scopes).
+    pub async fn token_for(&self, key: &TestKey) -> String {
+        self.token_with_scope(key, None).await
+    }
+
+    pub async fn token_with_scope(&self, key: &TestKey, scope: Option<&str>) -> String {
+        let mut body = json!({ "client_id": key.client_id, "client_secret": key.client_secret });
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        let response = self.post_token_json(body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// The active signing key's id and private key (PKCS#8, or the HMAC secret), read from the
+    /// database with the master key: lets attack tests forge tokens that only a wrong claim
+    /// makes invalid.
+    pub fn active_signing_key(&self) -> (String, String, Vec<u8>) {
+        use diesel::prelude::*;
+        use keygate::db::schema::signing_keys::dsl as sk;
+        let pool = keygate::db::connect(&self.settings.database).unwrap();
+        let mut conn = pool.get().unwrap();
+        let (kid, algorithm, sealed): (String, String, String) = sk::signing_keys
+            .filter(sk::status.eq("active"))
+            .select((sk::kid, sk::algorithm, sk::private_key))
+            .first(&mut conn)
+            .unwrap();
+        let master = MasterKey::parse(&self.master_key).unwrap();
+        let private = master.open(&kid, &sealed).unwrap();
+        (kid, algorithm, private)
+    }
+}
+
+/// Asserts an RFC 6749 error response: status, `error`, JSON, and no caching.
+pub async fn assert_oauth_error(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status for {code}");
+    let headers = response.headers().clone();
+    assert_eq!(headers.get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"));
+    assert_eq!(headers.get("pragma").map(|v| v.to_str().unwrap()), Some("no-cache"));
+    assert!(
+        headers.get("content-type").unwrap().to_str().unwrap().starts_with("application/json"),
+        "error bodies are JSON"
+    );
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["error"], code, "{body}");
+    let description = body["error_description"].as_str().expect("error_description");
+    assert!(
+        description.bytes().all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)),
+        "RFC 6749 5.2 characters only: {description:?}"
+    );
+    body
+}
+
+/// Polls `check` until it holds or `seconds` pass.
+pub async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

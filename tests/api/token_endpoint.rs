@@ -1,0 +1,367 @@
+//! `POST /v1/token`: every success and RFC 6749 error path.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use diesel::connection::SimpleConnection;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation, decode};
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, assert_oauth_error, spawn_app, spawn_app_with};
+
+/// Verifies a token the way a third party would: with the published JWKS only.
+async fn verify_with_jwks(app: &TestApp, token: &str) -> (jsonwebtoken::Header, Value) {
+    let jwks: JwkSet = serde_json::from_value(app.get_json("/.well-known/jwks.json").await).unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("the token's kid is published");
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&["keygate"]);
+    validation.set_issuer(&[&app.address]);
+    let data = decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).expect("verifies");
+    (data.header, data.claims)
+}
+
+fn run_sql(app: &TestApp, sql: &str) {
+    let pool = keygate::db::connect(&app.settings.database).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.batch_execute(sql).unwrap();
+}
+
+async fn json_body_with_valid_credentials_returns_an_rfc_9068_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read", "clients:read"]);
+    let response = app
+        .post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
+        .await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["pragma"], "no-cache");
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900, "an integer, RFC 6749 5.1");
+    assert_eq!(body["token"], body["access_token"]);
+    assert_eq!(body["scope"], "clients:read invoices:read");
+    assert!(body.get("refresh_token").is_none(), "RFC 6749 4.4.3");
+
+    let token = body["access_token"].as_str().unwrap();
+    let (header, claims) = verify_with_jwks(&app, token).await;
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(claims["iss"], app.address.as_str());
+    assert_eq!(claims["sub"], key.client_id.as_str());
+    assert_eq!(claims["client_id"], key.client_id.as_str());
+    assert_eq!(claims["aud"], "keygate");
+    assert_eq!(claims["env"], "live");
+    assert_eq!(claims["org"], "default");
+    assert_eq!(claims["scope"], "clients:read invoices:read");
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
+    assert_eq!(claims["nbf"], claims["iat"]);
+    assert_eq!(body["expires_at"], claims["exp"]);
+    assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
+}
+
+async fn fiskaly_aliases_are_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let response = app.post_token_json(json!({ "api_key": key.client_id, "api_secret": key.client_secret })).await;
+    assert_eq!(response.status(), 200);
+}
+
+async fn client_secret_basic_and_client_secret_post_both_work(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let basic = app
+        .post_token_form("grant_type=client_credentials", Some((&key.client_id, &key.client_secret)))
+        .await;
+    assert_eq!(basic.status(), 200);
+    let body = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}&unknown_parameter=ignored",
+        key.client_id, key.client_secret
+    );
+    let post = app.post_token_form(&body, None).await;
+    assert_eq!(post.status(), 200);
+    let token: Value = post.json().await.unwrap();
+    assert_eq!(token["scope"], "invoices:read");
+}
+
+async fn a_requested_scope_narrows_the_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read", "invoices:write", "clients:read"]);
+    let body = format!(
+        "grant_type=client_credentials&scope=invoices:read%20clients:read&client_id={}&client_secret={}",
+        key.client_id, key.client_secret
+    );
+    let response = app.post_token_form(&body, None).await;
+    assert_eq!(response.status(), 200);
+    let token: Value = response.json().await.unwrap();
+    assert_eq!(token["scope"], "clients:read invoices:read");
+    let (_, claims) = verify_with_jwks(&app, token["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["scope"], "clients:read invoices:read");
+}
+
+async fn a_scope_the_key_was_not_granted_is_invalid_scope(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    for scope in ["invoices:write", "invoices:read invoices:write", "Invoices:read", "invoices"] {
+        let response = app
+            .post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret, "scope": scope }))
+            .await;
+        assert_oauth_error(response, 400, "invalid_scope").await;
+    }
+    let response = app
+        .post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret, "scope": "a  b" }))
+        .await;
+    assert_oauth_error(response, 400, "invalid_scope").await;
+}
+
+/// Unknown id, wrong secret, revoked, disabled and expired keys all get the same answer.
+async fn every_credential_failure_is_the_same_invalid_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let good = app.create_key(&["invoices:read"]);
+    let revoked = app.create_key(&["invoices:read"]);
+    let disabled = app.create_key(&["invoices:read"]);
+    let expired = app.create_key(&["invoices:read"]);
+    let other = app.create_key(&["invoices:read"]);
+    assert!(app.cli(&["api-keys", "revoke", &revoked.client_id]).status.success());
+    run_sql(&app, &format!("UPDATE api_keys SET status = 'disabled' WHERE client_id = '{}'", disabled.client_id));
+    run_sql(
+        &app,
+        &format!("UPDATE api_keys SET expires_at = '2020-01-01 00:00:00' WHERE client_id = '{}'", expired.client_id),
+    );
+
+    let cases = [
+        ("unknown client_id", "kgc_00000000000000000000".to_owned(), good.client_secret.clone()),
+        ("malformed client_id", "nobody".to_owned(), good.client_secret.clone()),
+        ("another key's secret", good.client_id.clone(), other.client_secret.clone()),
+        ("a mistyped secret", good.client_id.clone(), format!("{}x", &good.client_secret[..good.client_secret.len() - 1])),
+        ("revoked", revoked.client_id.clone(), revoked.client_secret.clone()),
+        ("disabled", disabled.client_id.clone(), disabled.client_secret.clone()),
+        ("expired", expired.client_id.clone(), expired.client_secret.clone()),
+    ];
+    let mut bodies = Vec::new();
+    for (why, id, secret) in cases {
+        let response = app.post_token_json(json!({ "client_id": id, "client_secret": secret })).await;
+        assert_eq!(response.status(), 401, "{why}");
+        assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"keygate\"", "{why}");
+        bodies.push((why, response.text().await.unwrap()));
+    }
+    for (why, body) in &bodies {
+        assert_eq!(body, &bodies[0].1, "{why} answers differently from {}", bodies[0].0);
+    }
+    let body: Value = serde_json::from_str(&bodies[0].1).unwrap();
+    assert_eq!(body["error"], "invalid_client");
+
+    let response = app.post_token_form("grant_type=client_credentials", Some((&good.client_id, &other.client_secret))).await;
+    assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"keygate\"");
+    assert_oauth_error(response, 401, "invalid_client").await;
+}
+
+async fn a_key_expiring_soon_caps_the_token_lifetime(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key_with(&["invoices:read"], &["--expires-in-days", "1"]);
+    let soon = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(120);
+    run_sql(
+        &app,
+        &format!("UPDATE api_keys SET expires_at = '{}' WHERE client_id = '{}'", soon.format("%Y-%m-%d %H:%M:%S"), key.client_id),
+    );
+    let response = app.post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret })).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let expires_in = body["expires_in"].as_i64().unwrap();
+    assert!((100..=120).contains(&expires_in), "{expires_in}");
+}
+
+async fn malformed_requests_get_invalid_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let creds = format!("client_id={}&client_secret={}", key.client_id, key.client_secret);
+    let cases = [
+        ("no grant_type", creds.clone()),
+        ("an empty grant_type", format!("grant_type=&{creds}")),
+        ("a repeated grant_type", format!("grant_type=client_credentials&grant_type=client_credentials&{creds}")),
+        ("a repeated client_id", format!("grant_type=client_credentials&client_id={}&{creds}", key.client_id)),
+        ("a repeated scope", format!("grant_type=client_credentials&scope=a&scope=b&{creds}")),
+    ];
+    for (why, body) in cases {
+        let response = app.post_token_form(&body, None).await;
+        let error = assert_oauth_error(response, 400, "invalid_request").await;
+        assert!(!error.to_string().contains(&key.client_secret), "{why} echoes the secret");
+    }
+}
+
+async fn another_grant_type_is_unsupported(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    for grant in ["password", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"] {
+        let body = format!("grant_type={grant}&client_id={}&client_secret={}", key.client_id, key.client_secret);
+        assert_oauth_error(app.post_token_form(&body, None).await, 400, "unsupported_grant_type").await;
+    }
+}
+
+async fn credentials_in_the_url_are_refused_even_when_correct(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let url = app.url(&format!("/v1/token?client_id={}&client_secret={}", key.client_id, key.client_secret));
+    let response = app
+        .client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(response, 400, "invalid_request").await;
+}
+
+async fn two_authentication_methods_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let body = format!("grant_type=client_credentials&client_secret={}", key.client_secret);
+    let response = app.post_token_form(&body, Some((&key.client_id, &key.client_secret))).await;
+    assert_oauth_error(response, 400, "invalid_request").await;
+}
+
+async fn missing_credentials_are_invalid_client_with_a_challenge(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.post_token_form("grant_type=client_credentials", None).await;
+    assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"keygate\"");
+    assert_oauth_error(response, 401, "invalid_client").await;
+    let response = app.post_token_json(json!({})).await;
+    assert_oauth_error(response, 401, "invalid_client").await;
+}
+
+async fn wrong_content_types_and_bodies_are_clear_4xx(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let form = format!("grant_type=client_credentials&client_id={}&client_secret={}", key.client_id, key.client_secret);
+    for content_type in [None, Some("text/plain"), Some("multipart/form-data; boundary=x"), Some("application/xml")] {
+        let mut request = app.client.post(app.url("/v1/token")).body(form.clone());
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        assert_oauth_error(request.send().await.unwrap(), 400, "invalid_request").await;
+    }
+    let json_cases = [
+        r#"{"client_id": ["a"], "client_secret": "b"}"#,
+        r#"{"client_id": 7, "client_secret": "b"}"#,
+        r#"{"client_id": "a", "client_id": "b", "client_secret": "c"}"#,
+        r#"[1, 2]"#,
+        r#"{"client_id": "#,
+        "",
+        "null",
+    ];
+    for body in json_cases {
+        let response = app
+            .client
+            .post(app.url("/v1/token"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_oauth_error(response, 400, "invalid_request").await;
+    }
+}
+
+async fn an_oversized_body_is_413_in_the_documented_format(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = format!("grant_type=client_credentials&padding={}", "x".repeat(64 * 1024));
+    let response = app.post_token_form(&body, None).await;
+    assert_oauth_error(response, 413, "invalid_request").await;
+    // Chunked, so no Content-Length announces the size.
+    let stream = futures_util::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024])));
+    let response = app
+        .client
+        .post(app.url("/v1/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(response, 413, "invalid_request").await;
+}
+
+async fn other_methods_and_paths_answer_in_json(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.client.get(app.url("/v1/token")).send().await.unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_oauth_error(response, 405, "method_not_allowed").await;
+    let response = app.client.delete(app.url("/v1/token")).send().await.unwrap();
+    assert_oauth_error(response, 405, "method_not_allowed").await;
+    let response = app.client.get(app.url("/v1/nothing-here")).send().await.unwrap();
+    assert_oauth_error(response, 404, "not_found").await;
+}
+
+async fn repeated_failures_are_rate_limited_with_retry_after(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limit.failure_burst = 3;
+        s.rate_limit.failures_per_minute = 1;
+    })
+    .await;
+    let key = app.create_key(&["invoices:read"]);
+    let other = app.create_key(&["invoices:read"]);
+    let wrong = json!({ "client_id": key.client_id, "client_secret": other.client_secret });
+    for _ in 0..4 {
+        let response = app.post_token_json(wrong.clone()).await;
+        assert_eq!(response.status(), 401);
+    }
+    let response = app.post_token_json(wrong.clone()).await;
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1);
+    assert_oauth_error(response, 429, "rate_limited").await;
+    // While limited, even the right secret from that address waits.
+    let right = json!({ "client_id": key.client_id, "client_secret": key.client_secret });
+    assert_eq!(app.post_token_json(right).await.status(), 429);
+}
+
+async fn tokens_of_every_algorithm_are_issued_and_accepted(backend: Backend) {
+    for algorithm in ["EdDSA", "RS256", "HS256"] {
+        let app = spawn_app_with(backend, |s| s.tokens.algorithm = algorithm.parse().unwrap()).await;
+        let key = app.create_key(&["invoices:read"]);
+        let token = app.token_for(&key).await;
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["alg"], algorithm);
+        assert_eq!(app.get_with_token("/v1/me", &token).await.status(), 200, "{algorithm}");
+        let jwks = app.get_json("/.well-known/jwks.json").await;
+        if algorithm == "HS256" {
+            assert_eq!(jwks["keys"], json!([]), "a symmetric key is never published");
+        } else {
+            verify_with_jwks(&app, &token).await;
+        }
+    }
+}
+
+/// Sabotage: with the database broken, the answer is a bare server_error, nothing more.
+async fn a_broken_database_is_a_server_error_without_detail(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    run_sql(&app, "DROP TABLE api_key_secrets");
+    let response = app.post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret })).await;
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "error": "server_error", "error_description": "internal error" }));
+}
+
+backend_tests!(
+    json_body_with_valid_credentials_returns_an_rfc_9068_token,
+    fiskaly_aliases_are_accepted,
+    client_secret_basic_and_client_secret_post_both_work,
+    a_requested_scope_narrows_the_token,
+    a_scope_the_key_was_not_granted_is_invalid_scope,
+    every_credential_failure_is_the_same_invalid_client,
+    a_key_expiring_soon_caps_the_token_lifetime,
+    malformed_requests_get_invalid_request,
+    another_grant_type_is_unsupported,
+    credentials_in_the_url_are_refused_even_when_correct,
+    two_authentication_methods_are_refused,
+    missing_credentials_are_invalid_client_with_a_challenge,
+    wrong_content_types_and_bodies_are_clear_4xx,
+    an_oversized_body_is_413_in_the_documented_format,
+    other_methods_and_paths_answer_in_json,
+    repeated_failures_are_rate_limited_with_retry_after,
+    tokens_of_every_algorithm_are_issued_and_accepted,
+    a_broken_database_is_a_server_error_without_detail,
+);
