@@ -48,8 +48,11 @@ pub struct CreateArgs {
     #[arg(long)]
     expires_in_days: Option<u64>,
     /// Print one JSON object
-    #[arg(long)]
+    #[arg(long, conflicts_with = "shell")]
     json: bool,
+    /// Print `export CLIENT_ID=...` and `export CLIENT_SECRET=...` for `eval` in a shell
+    #[arg(long)]
+    shell: bool,
 }
 
 pub fn run(command: ApiKeysCommand, settings: &Settings) -> anyhow::Result<ExitCode> {

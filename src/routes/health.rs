@@ -14,8 +14,11 @@ pub async fn live() -> HttpResponse {
 
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     db::run(&state.pool, |conn| {
-        diesel::sql_query("SELECT 1").execute(conn)?;
-        Ok(())
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map_err(|_| ApiError::Unavailable {
+                retry_after_seconds: 1,
+            })
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))

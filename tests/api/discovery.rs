@@ -1,1 +1,200 @@
-//! placeholder
+//! Discovery and signing keys: the JWKS, RFC 8414 metadata, rotation with overlap.
+
+use diesel::connection::SimpleConnection;
+use jsonwebtoken::decode_header;
+use serde_json::Value;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, eventually, spawn_app};
+
+fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn kid_of(token: &str) -> String {
+    decode_header(token).unwrap().kid.unwrap()
+}
+
+fn run_sql(app: &TestApp, sql: &str) {
+    let pool = keygate::db::connect(&app.settings.database).unwrap();
+    pool.get().unwrap().batch_execute(sql).unwrap();
+}
+
+async fn jwks_publishes_the_active_and_next_keys_without_private_members(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cache = response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cache.contains("max-age") && !cache.contains("no-store"),
+        "{cache}"
+    );
+    let jwks: Value = response.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(
+        keys.len(),
+        2,
+        "the active key and the next one, published ahead of use"
+    );
+    let ids = kids(&jwks);
+    assert_ne!(ids[0], ids[1]);
+    for key in keys {
+        assert_eq!(key["kty"], "EC");
+        assert_eq!(key["crv"], "P-256");
+        assert_eq!(key["alg"], "ES256");
+        assert_eq!(key["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            assert!(key.get(private).is_none(), "the JWKS publishes {private}");
+        }
+    }
+    let key = app.create_key(&["invoices:read"]);
+    let token = app.token_for(&key).await;
+    assert!(ids.contains(&kid_of(&token)));
+}
+
+async fn metadata_names_the_issuer_of_the_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let metadata = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert_eq!(metadata["issuer"], app.address.as_str());
+    assert_eq!(
+        metadata["token_endpoint"],
+        format!("{}/v1/token", app.address)
+    );
+    assert_eq!(
+        metadata["jwks_uri"],
+        format!("{}/.well-known/jwks.json", app.address)
+    );
+    assert_eq!(
+        metadata["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    let methods = metadata["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
+    assert!(
+        methods.contains(&"client_secret_basic".into())
+            && methods.contains(&"client_secret_post".into())
+    );
+    assert!(
+        metadata["response_types_supported"].is_array(),
+        "REQUIRED by RFC 8414 section 2"
+    );
+    assert!(
+        metadata["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"invoices:read".into())
+    );
+    let algorithms = metadata["access_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(!algorithms.contains(&"none".into()));
+
+    let key = app.create_key(&["invoices:read"]);
+    let token = app.token_for(&key).await;
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(&token).unwrap();
+    assert_eq!(claims["iss"], metadata["issuer"]);
+}
+
+async fn rotation_signs_with_the_published_next_key_and_old_tokens_keep_working(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let old_token = app.token_for(&key).await;
+    let before = kids(&app.get_json("/.well-known/jwks.json").await);
+    let old_kid = kid_of(&old_token);
+    let next_kid = before.iter().find(|k| **k != old_kid).unwrap().clone();
+
+    let out = app.cli(&["signing-keys", "rotate", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotation: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rotation["active"],
+        next_kid.as_str(),
+        "the pre-published key becomes active"
+    );
+    assert_eq!(rotation["retired"], serde_json::json!([old_kid]));
+
+    // The running server learns of the rotation from the change feed.
+    let signs_with_next = eventually(2, || async {
+        kid_of(&app.token_for(&key).await) == next_kid
+    })
+    .await;
+    assert!(
+        signs_with_next,
+        "new tokens are signed by the new active key"
+    );
+    let after = kids(&app.get_json("/.well-known/jwks.json").await);
+    assert!(
+        after.contains(&old_kid),
+        "the retired key verifies until its last token expires"
+    );
+    assert!(after.contains(&next_kid));
+    assert_eq!(after.len(), 3, "retired, active, and a new next key");
+    assert_eq!(app.get_with_token("/v1/me", &old_token).await.status(), 200);
+
+    let listed = app.cli(&["signing-keys", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let statuses: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["next", "active", "retired"]);
+}
+
+async fn a_retired_key_stops_verifying_when_its_window_closes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let old_token = app.token_for(&key).await;
+    let old_kid = kid_of(&old_token);
+    assert!(app.cli(&["signing-keys", "rotate"]).status.success());
+    // Close the verification window as if the token lifetime had passed, and announce it.
+    let past = "2020-01-01 00:00:00";
+    run_sql(
+        &app,
+        &format!(
+            "UPDATE signing_keys SET verify_until = '{past}' WHERE kid = '{old_kid}';
+             INSERT INTO state_changes (kind, subject, not_before, expires_at, created_at)
+             VALUES ('signing_keys', '', 0, 4102444800, '{past}');"
+        ),
+    );
+    let refused = eventually(2, || async {
+        app.get_with_token("/v1/me", &old_token).await.status() == 401
+    })
+    .await;
+    assert!(refused, "a token of a key past its window is refused");
+    let response = app.get_with_token("/v1/me", &old_token).await;
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(!kids(&app.get_json("/.well-known/jwks.json").await).contains(&old_kid));
+}
+
+backend_tests!(
+    jwks_publishes_the_active_and_next_keys_without_private_members,
+    metadata_names_the_issuer_of_the_tokens,
+    rotation_signs_with_the_published_next_key_and_old_tokens_keep_working,
+    a_retired_key_stops_verifying_when_its_window_closes,
+);

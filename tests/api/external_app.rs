@@ -1,1 +1,191 @@
-//! placeholder
+//! keygate as a library: another actix-web app validates keygate's tokens with
+//! `Authenticated<S>` and follows keygate's revocations.
+
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use keygate::{Authenticated, TokenValidator, ValidationParams};
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, eventually, spawn_app};
+
+keygate::require_scopes!(InvoicesRead => "invoices:read");
+keygate::require_scopes!(InvoicesWrite => "invoices:write");
+
+async fn list_invoices(caller: Authenticated<InvoicesRead>) -> HttpResponse {
+    HttpResponse::Ok()
+        .json(json!({ "invoices": [], "client_id": caller.client_id(), "env": caller.claims.env }))
+}
+
+async fn create_invoice(_caller: Authenticated<InvoicesWrite>) -> HttpResponse {
+    HttpResponse::Created().finish()
+}
+
+/// Starts a resource server that shares nothing with keygate but its database URL.
+async fn spawn_resource_server(keygate: &TestApp) -> String {
+    let params = ValidationParams {
+        issuer: keygate.address.clone(),
+        audience: "keygate".into(),
+        leeway_seconds: 30,
+    };
+    let validator: TokenValidator =
+        keygate::connect_validator(keygate.db.url(), params, Duration::from_millis(50))
+            .await
+            .expect("the validator connects");
+    let validator = web::Data::new(validator);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(validator.clone())
+            .route("/invoices", web::get().to(list_invoices))
+            .route("/invoices", web::post().to(create_invoice))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let address = format!("http://{}", server.addrs()[0]);
+    actix_web::rt::spawn(server.run());
+    address
+}
+
+async fn a_route_declares_its_scope_and_the_extractor_enforces_it(backend: Backend) {
+    let keygate = spawn_app(backend).await;
+    let api = spawn_resource_server(&keygate).await;
+    let key = keygate.create_key(&["invoices:read"]);
+    let token = keygate.token_for(&key).await;
+    let client = &keygate.client;
+
+    let ok = client
+        .get(format!("{api}/invoices"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(body["client_id"], key.client_id.as_str());
+
+    let forbidden = client
+        .post(format!("{api}/invoices"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    assert_eq!(
+        forbidden.headers()["www-authenticate"],
+        "Bearer realm=\"keygate\", error=\"insufficient_scope\", error_description=\"the access token lacks a required scope\", scope=\"invoices:write\""
+    );
+    let body: serde_json::Value = forbidden.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_scope");
+
+    let anonymous = client.get(format!("{api}/invoices")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        anonymous.headers()["www-authenticate"],
+        "Bearer realm=\"keygate\""
+    );
+}
+
+async fn a_narrowed_token_is_refused_where_it_lacks_the_scope(backend: Backend) {
+    let keygate = spawn_app(backend).await;
+    let api = spawn_resource_server(&keygate).await;
+    let key = keygate.create_key(&["invoices:read", "invoices:write"]);
+    let narrowed = keygate.token_with_scope(&key, Some("invoices:write")).await;
+    let response = keygate
+        .client
+        .get(format!("{api}/invoices"))
+        .bearer_auth(&narrowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let full = keygate.token_for(&key).await;
+    let response = keygate
+        .client
+        .post(format!("{api}/invoices"))
+        .bearer_auth(&full)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+async fn a_revocation_reaches_the_resource_server_within_a_second(backend: Backend) {
+    let keygate = spawn_app(backend).await;
+    let api = spawn_resource_server(&keygate).await;
+    let key = keygate.create_key(&["invoices:read"]);
+    let token = keygate.token_for(&key).await;
+    let url = format!("{api}/invoices");
+    assert_eq!(
+        keygate
+            .client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    assert!(
+        keygate
+            .cli(&["api-keys", "revoke", &key.client_id])
+            .status
+            .success()
+    );
+    let refused = eventually(1, || async {
+        keygate
+            .client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 401
+    })
+    .await;
+    assert!(
+        refused,
+        "the revoked key's token still works after a second"
+    );
+    let response = keygate
+        .client
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("error=\"invalid_token\"") && challenge.contains("revoked"),
+        "{challenge}"
+    );
+}
+
+async fn tokens_of_another_keygate_are_refused(backend: Backend) {
+    let keygate = spawn_app(backend).await;
+    let other = spawn_app(backend).await;
+    let api = spawn_resource_server(&keygate).await;
+    let foreign = other.token_for(&other.create_key(&["invoices:read"])).await;
+    let response = keygate
+        .client
+        .get(format!("{api}/invoices"))
+        .bearer_auth(&foreign)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+backend_tests!(
+    a_route_declares_its_scope_and_the_extractor_enforces_it,
+    a_narrowed_token_is_refused_where_it_lacks_the_scope,
+    a_revocation_reaches_the_resource_server_within_a_second,
+    tokens_of_another_keygate_are_refused,
+);

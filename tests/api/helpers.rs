@@ -29,7 +29,9 @@ impl Backend {
             Some(Backend::Postgres)
         } else {
             static NOTED: OnceLock<()> = OnceLock::new();
-            NOTED.get_or_init(|| eprintln!("{POSTGRES_URL_VAR} is not set: skipping the PostgreSQL variants"));
+            NOTED.get_or_init(|| {
+                eprintln!("{POSTGRES_URL_VAR} is not set: skipping the PostgreSQL variants")
+            });
             None
         }
     }
@@ -64,8 +66,15 @@ macro_rules! backend_tests {
 /// A fresh database: a SQLite file in a temporary directory, or a PostgreSQL schema that is
 /// dropped when the test ends.
 pub enum TestDatabase {
-    Sqlite { _dir: tempfile::TempDir, url: String },
-    Postgres { admin_url: String, schema: String, url: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        schema: String,
+        url: String,
+    },
 }
 
 impl TestDatabase {
@@ -77,13 +86,19 @@ impl TestDatabase {
                 TestDatabase::Sqlite { _dir: dir, url }
             }
             Backend::Postgres => {
-                let admin_url = std::env::var(POSTGRES_URL_VAR).expect("checked by Backend::postgres");
+                let admin_url =
+                    std::env::var(POSTGRES_URL_VAR).expect("checked by Backend::postgres");
                 let schema = format!("kgtest_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = PgConnection::establish(&admin_url).expect("PostgreSQL reachable");
-                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                    .expect("create schema");
                 let separator = if admin_url.contains('?') { '&' } else { '?' };
                 let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
-                TestDatabase::Postgres { admin_url, schema, url }
+                TestDatabase::Postgres {
+                    admin_url,
+                    schema,
+                    url,
+                }
             }
         }
     }
@@ -97,7 +112,10 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let TestDatabase::Postgres { admin_url, schema, .. } = self {
+        if let TestDatabase::Postgres {
+            admin_url, schema, ..
+        } = self
+        {
             if let Ok(mut conn) = PgConnection::establish(admin_url) {
                 let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
             }
@@ -140,13 +158,18 @@ pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settin
     let master_key = MasterKey::generate_encoded();
     let mut settings = test_settings(&db, &master_key);
     customize(&mut settings);
-    let app = keygate::Application::build(settings.clone()).await.expect("keygate starts");
+    let app = keygate::Application::build(settings.clone())
+        .await
+        .expect("keygate starts");
     let port = app.port();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         settings,
         master_key,
         backend,
@@ -175,10 +198,16 @@ impl TestApp {
     /// `keygate api-keys create --json` with these scopes (and any extra arguments).
     pub fn create_key_with(&self, scopes: &[&str], extra: &[&str]) -> TestKey {
         let scopes = scopes.join(",");
-        let mut args = vec!["api-keys", "create", "--name", "test key", "--scopes", &scopes, "--json"];
+        let mut args = vec![
+            "api-keys", "create", "--name", "test key", "--scopes", &scopes, "--json",
+        ];
         args.extend_from_slice(extra);
         let out = self.cli(&args);
-        assert!(out.status.success(), "api-keys create failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "api-keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
         TestKey {
             client_id: created["client_id"].as_str().unwrap().to_owned(),
@@ -191,7 +220,12 @@ impl TestApp {
     }
 
     pub async fn post_token_json(&self, body: Value) -> Response {
-        self.client.post(self.url("/v1/token")).json(&body).send().await.expect("request sent")
+        self.client
+            .post(self.url("/v1/token"))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// A form-encoded token request, with HTTP Basic credentials when given.
@@ -224,11 +258,21 @@ impl TestApp {
     }
 
     pub async fn get_with_token(&self, path: &str, token: &str) -> Response {
-        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
-        let response = self.client.get(self.url(path)).send().await.expect("request sent");
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.json().await.unwrap()
     }
@@ -256,17 +300,33 @@ impl TestApp {
 pub async fn assert_oauth_error(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status for {code}");
     let headers = response.headers().clone();
-    assert_eq!(headers.get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"));
-    assert_eq!(headers.get("pragma").map(|v| v.to_str().unwrap()), Some("no-cache"));
+    assert_eq!(
+        headers.get("cache-control").map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    assert_eq!(
+        headers.get("pragma").map(|v| v.to_str().unwrap()),
+        Some("no-cache")
+    );
     assert!(
-        headers.get("content-type").unwrap().to_str().unwrap().starts_with("application/json"),
+        headers
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
         "error bodies are JSON"
     );
     let body: Value = response.json().await.expect("a JSON error body");
     assert_eq!(body["error"], code, "{body}");
-    let description = body["error_description"].as_str().expect("error_description");
+    let description = body["error_description"]
+        .as_str()
+        .expect("error_description");
     assert!(
-        description.bytes().all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)),
+        description.bytes().all(|b| b == 0x20
+            || b == 0x21
+            || (0x23..=0x5B).contains(&b)
+            || (0x5D..=0x7E).contains(&b)),
         "RFC 6749 5.2 characters only: {description:?}"
     );
     body

@@ -12,13 +12,17 @@ use crate::helpers::{Backend, TestApp, assert_oauth_error, spawn_app, spawn_app_
 
 /// Verifies a token the way a third party would: with the published JWKS only.
 async fn verify_with_jwks(app: &TestApp, token: &str) -> (jsonwebtoken::Header, Value) {
-    let jwks: JwkSet = serde_json::from_value(app.get_json("/.well-known/jwks.json").await).unwrap();
+    let jwks: JwkSet =
+        serde_json::from_value(app.get_json("/.well-known/jwks.json").await).unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("the token's kid is published");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the token's kid is published");
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&["keygate"]);
     validation.set_issuer(&[&app.address]);
-    let data = decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).expect("verifies");
+    let data = decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .expect("verifies");
     (data.header, data.claims)
 }
 
@@ -38,7 +42,12 @@ async fn json_body_with_valid_credentials_returns_an_rfc_9068_token(backend: Bac
     let headers = response.headers().clone();
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["pragma"], "no-cache");
-    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900, "an integer, RFC 6749 5.1");
@@ -57,7 +66,10 @@ async fn json_body_with_valid_credentials_returns_an_rfc_9068_token(backend: Bac
     assert_eq!(claims["env"], "live");
     assert_eq!(claims["org"], "default");
     assert_eq!(claims["scope"], "clients:read invoices:read");
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        900
+    );
     assert_eq!(claims["nbf"], claims["iat"]);
     assert_eq!(body["expires_at"], claims["exp"]);
     assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
@@ -66,7 +78,9 @@ async fn json_body_with_valid_credentials_returns_an_rfc_9068_token(backend: Bac
 async fn fiskaly_aliases_are_accepted(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    let response = app.post_token_json(json!({ "api_key": key.client_id, "api_secret": key.client_secret })).await;
+    let response = app
+        .post_token_json(json!({ "api_key": key.client_id, "api_secret": key.client_secret }))
+        .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -74,7 +88,10 @@ async fn client_secret_basic_and_client_secret_post_both_work(backend: Backend) 
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
     let basic = app
-        .post_token_form("grant_type=client_credentials", Some((&key.client_id, &key.client_secret)))
+        .post_token_form(
+            "grant_type=client_credentials",
+            Some((&key.client_id, &key.client_secret)),
+        )
         .await;
     assert_eq!(basic.status(), 200);
     let body = format!(
@@ -105,7 +122,12 @@ async fn a_requested_scope_narrows_the_token(backend: Backend) {
 async fn a_scope_the_key_was_not_granted_is_invalid_scope(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    for scope in ["invoices:write", "invoices:read invoices:write", "Invoices:read", "invoices"] {
+    for scope in [
+        "invoices:write",
+        "invoices:read invoices:write",
+        "Invoices:read",
+        "invoices",
+    ] {
         let response = app
             .post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret, "scope": scope }))
             .await;
@@ -125,37 +147,96 @@ async fn every_credential_failure_is_the_same_invalid_client(backend: Backend) {
     let disabled = app.create_key(&["invoices:read"]);
     let expired = app.create_key(&["invoices:read"]);
     let other = app.create_key(&["invoices:read"]);
-    assert!(app.cli(&["api-keys", "revoke", &revoked.client_id]).status.success());
-    run_sql(&app, &format!("UPDATE api_keys SET status = 'disabled' WHERE client_id = '{}'", disabled.client_id));
+    assert!(
+        app.cli(&["api-keys", "revoke", &revoked.client_id])
+            .status
+            .success()
+    );
     run_sql(
         &app,
-        &format!("UPDATE api_keys SET expires_at = '2020-01-01 00:00:00' WHERE client_id = '{}'", expired.client_id),
+        &format!(
+            "UPDATE api_keys SET status = 'disabled' WHERE client_id = '{}'",
+            disabled.client_id
+        ),
+    );
+    run_sql(
+        &app,
+        &format!(
+            "UPDATE api_keys SET expires_at = '2020-01-01 00:00:00' WHERE client_id = '{}'",
+            expired.client_id
+        ),
     );
 
     let cases = [
-        ("unknown client_id", "kgc_00000000000000000000".to_owned(), good.client_secret.clone()),
-        ("malformed client_id", "nobody".to_owned(), good.client_secret.clone()),
-        ("another key's secret", good.client_id.clone(), other.client_secret.clone()),
-        ("a mistyped secret", good.client_id.clone(), format!("{}x", &good.client_secret[..good.client_secret.len() - 1])),
-        ("revoked", revoked.client_id.clone(), revoked.client_secret.clone()),
-        ("disabled", disabled.client_id.clone(), disabled.client_secret.clone()),
-        ("expired", expired.client_id.clone(), expired.client_secret.clone()),
+        (
+            "unknown client_id",
+            "kgc_00000000000000000000".to_owned(),
+            good.client_secret.clone(),
+        ),
+        (
+            "malformed client_id",
+            "nobody".to_owned(),
+            good.client_secret.clone(),
+        ),
+        (
+            "another key's secret",
+            good.client_id.clone(),
+            other.client_secret.clone(),
+        ),
+        (
+            "a mistyped secret",
+            good.client_id.clone(),
+            format!("{}x", &good.client_secret[..good.client_secret.len() - 1]),
+        ),
+        (
+            "revoked",
+            revoked.client_id.clone(),
+            revoked.client_secret.clone(),
+        ),
+        (
+            "disabled",
+            disabled.client_id.clone(),
+            disabled.client_secret.clone(),
+        ),
+        (
+            "expired",
+            expired.client_id.clone(),
+            expired.client_secret.clone(),
+        ),
     ];
     let mut bodies = Vec::new();
     for (why, id, secret) in cases {
-        let response = app.post_token_json(json!({ "client_id": id, "client_secret": secret })).await;
+        let response = app
+            .post_token_json(json!({ "client_id": id, "client_secret": secret }))
+            .await;
         assert_eq!(response.status(), 401, "{why}");
-        assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"keygate\"", "{why}");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Basic realm=\"keygate\"",
+            "{why}"
+        );
         bodies.push((why, response.text().await.unwrap()));
     }
     for (why, body) in &bodies {
-        assert_eq!(body, &bodies[0].1, "{why} answers differently from {}", bodies[0].0);
+        assert_eq!(
+            body, &bodies[0].1,
+            "{why} answers differently from {}",
+            bodies[0].0
+        );
     }
     let body: Value = serde_json::from_str(&bodies[0].1).unwrap();
     assert_eq!(body["error"], "invalid_client");
 
-    let response = app.post_token_form("grant_type=client_credentials", Some((&good.client_id, &other.client_secret))).await;
-    assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"keygate\"");
+    let response = app
+        .post_token_form(
+            "grant_type=client_credentials",
+            Some((&good.client_id, &other.client_secret)),
+        )
+        .await;
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Basic realm=\"keygate\""
+    );
     assert_oauth_error(response, 401, "invalid_client").await;
 }
 
@@ -165,9 +246,15 @@ async fn a_key_expiring_soon_caps_the_token_lifetime(backend: Backend) {
     let soon = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(120);
     run_sql(
         &app,
-        &format!("UPDATE api_keys SET expires_at = '{}' WHERE client_id = '{}'", soon.format("%Y-%m-%d %H:%M:%S"), key.client_id),
+        &format!(
+            "UPDATE api_keys SET expires_at = '{}' WHERE client_id = '{}'",
+            soon.format("%Y-%m-%d %H:%M:%S"),
+            key.client_id
+        ),
     );
-    let response = app.post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret })).await;
+    let response = app
+        .post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let expires_in = body["expires_in"].as_i64().unwrap();
@@ -177,34 +264,68 @@ async fn a_key_expiring_soon_caps_the_token_lifetime(backend: Backend) {
 async fn malformed_requests_get_invalid_request(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    let creds = format!("client_id={}&client_secret={}", key.client_id, key.client_secret);
+    let creds = format!(
+        "client_id={}&client_secret={}",
+        key.client_id, key.client_secret
+    );
     let cases = [
         ("no grant_type", creds.clone()),
         ("an empty grant_type", format!("grant_type=&{creds}")),
-        ("a repeated grant_type", format!("grant_type=client_credentials&grant_type=client_credentials&{creds}")),
-        ("a repeated client_id", format!("grant_type=client_credentials&client_id={}&{creds}", key.client_id)),
-        ("a repeated scope", format!("grant_type=client_credentials&scope=a&scope=b&{creds}")),
+        (
+            "a repeated grant_type",
+            format!("grant_type=client_credentials&grant_type=client_credentials&{creds}"),
+        ),
+        (
+            "a repeated client_id",
+            format!(
+                "grant_type=client_credentials&client_id={}&{creds}",
+                key.client_id
+            ),
+        ),
+        (
+            "a repeated scope",
+            format!("grant_type=client_credentials&scope=a&scope=b&{creds}"),
+        ),
     ];
     for (why, body) in cases {
         let response = app.post_token_form(&body, None).await;
         let error = assert_oauth_error(response, 400, "invalid_request").await;
-        assert!(!error.to_string().contains(&key.client_secret), "{why} echoes the secret");
+        assert!(
+            !error.to_string().contains(&key.client_secret),
+            "{why} echoes the secret"
+        );
     }
 }
 
 async fn another_grant_type_is_unsupported(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    for grant in ["password", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"] {
-        let body = format!("grant_type={grant}&client_id={}&client_secret={}", key.client_id, key.client_secret);
-        assert_oauth_error(app.post_token_form(&body, None).await, 400, "unsupported_grant_type").await;
+    for grant in [
+        "password",
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    ] {
+        let body = format!(
+            "grant_type={grant}&client_id={}&client_secret={}",
+            key.client_id, key.client_secret
+        );
+        assert_oauth_error(
+            app.post_token_form(&body, None).await,
+            400,
+            "unsupported_grant_type",
+        )
+        .await;
     }
 }
 
 async fn credentials_in_the_url_are_refused_even_when_correct(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    let url = app.url(&format!("/v1/token?client_id={}&client_secret={}", key.client_id, key.client_secret));
+    let url = app.url(&format!(
+        "/v1/token?client_id={}&client_secret={}",
+        key.client_id, key.client_secret
+    ));
     let response = app
         .client
         .post(url)
@@ -219,15 +340,25 @@ async fn credentials_in_the_url_are_refused_even_when_correct(backend: Backend) 
 async fn two_authentication_methods_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    let body = format!("grant_type=client_credentials&client_secret={}", key.client_secret);
-    let response = app.post_token_form(&body, Some((&key.client_id, &key.client_secret))).await;
+    let body = format!(
+        "grant_type=client_credentials&client_secret={}",
+        key.client_secret
+    );
+    let response = app
+        .post_token_form(&body, Some((&key.client_id, &key.client_secret)))
+        .await;
     assert_oauth_error(response, 400, "invalid_request").await;
 }
 
 async fn missing_credentials_are_invalid_client_with_a_challenge(backend: Backend) {
     let app = spawn_app(backend).await;
-    let response = app.post_token_form("grant_type=client_credentials", None).await;
-    assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"keygate\"");
+    let response = app
+        .post_token_form("grant_type=client_credentials", None)
+        .await;
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Basic realm=\"keygate\""
+    );
     assert_oauth_error(response, 401, "invalid_client").await;
     let response = app.post_token_json(json!({})).await;
     assert_oauth_error(response, 401, "invalid_client").await;
@@ -236,8 +367,16 @@ async fn missing_credentials_are_invalid_client_with_a_challenge(backend: Backen
 async fn wrong_content_types_and_bodies_are_clear_4xx(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    let form = format!("grant_type=client_credentials&client_id={}&client_secret={}", key.client_id, key.client_secret);
-    for content_type in [None, Some("text/plain"), Some("multipart/form-data; boundary=x"), Some("application/xml")] {
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        key.client_id, key.client_secret
+    );
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/xml"),
+    ] {
         let mut request = app.client.post(app.url("/v1/token")).body(form.clone());
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
@@ -268,11 +407,15 @@ async fn wrong_content_types_and_bodies_are_clear_4xx(backend: Backend) {
 
 async fn an_oversized_body_is_413_in_the_documented_format(backend: Backend) {
     let app = spawn_app(backend).await;
-    let body = format!("grant_type=client_credentials&padding={}", "x".repeat(64 * 1024));
+    let body = format!(
+        "grant_type=client_credentials&padding={}",
+        "x".repeat(64 * 1024)
+    );
     let response = app.post_token_form(&body, None).await;
     assert_oauth_error(response, 413, "invalid_request").await;
     // Chunked, so no Content-Length announces the size.
-    let stream = futures_util::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024])));
+    let stream =
+        futures_util::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024])));
     let response = app
         .client
         .post(app.url("/v1/token"))
@@ -289,9 +432,19 @@ async fn other_methods_and_paths_answer_in_json(backend: Backend) {
     let response = app.client.get(app.url("/v1/token")).send().await.unwrap();
     assert_eq!(response.headers()["allow"], "POST");
     assert_oauth_error(response, 405, "method_not_allowed").await;
-    let response = app.client.delete(app.url("/v1/token")).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url("/v1/token"))
+        .send()
+        .await
+        .unwrap();
     assert_oauth_error(response, 405, "method_not_allowed").await;
-    let response = app.client.get(app.url("/v1/nothing-here")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
     assert_oauth_error(response, 404, "not_found").await;
 }
 
@@ -309,7 +462,11 @@ async fn repeated_failures_are_rate_limited_with_retry_after(backend: Backend) {
         assert_eq!(response.status(), 401);
     }
     let response = app.post_token_json(wrong.clone()).await;
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry_after >= 1);
     assert_oauth_error(response, 429, "rate_limited").await;
     // While limited, even the right secret from that address waits.
@@ -319,15 +476,29 @@ async fn repeated_failures_are_rate_limited_with_retry_after(backend: Backend) {
 
 async fn tokens_of_every_algorithm_are_issued_and_accepted(backend: Backend) {
     for algorithm in ["EdDSA", "RS256", "HS256"] {
-        let app = spawn_app_with(backend, |s| s.tokens.algorithm = algorithm.parse().unwrap()).await;
+        let app =
+            spawn_app_with(backend, |s| s.tokens.algorithm = algorithm.parse().unwrap()).await;
         let key = app.create_key(&["invoices:read"]);
         let token = app.token_for(&key).await;
-        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        let header: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(header["alg"], algorithm);
-        assert_eq!(app.get_with_token("/v1/me", &token).await.status(), 200, "{algorithm}");
+        assert_eq!(
+            app.get_with_token("/v1/me", &token).await.status(),
+            200,
+            "{algorithm}"
+        );
         let jwks = app.get_json("/.well-known/jwks.json").await;
         if algorithm == "HS256" {
-            assert_eq!(jwks["keys"], json!([]), "a symmetric key is never published");
+            assert_eq!(
+                jwks["keys"],
+                json!([]),
+                "a symmetric key is never published"
+            );
         } else {
             verify_with_jwks(&app, &token).await;
         }
@@ -339,10 +510,15 @@ async fn a_broken_database_is_a_server_error_without_detail(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
     run_sql(&app, "DROP TABLE api_key_secrets");
-    let response = app.post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret })).await;
+    let response = app
+        .post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
+        .await;
     assert_eq!(response.status(), 500);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({ "error": "server_error", "error_description": "internal error" }));
+    assert_eq!(
+        body,
+        json!({ "error": "server_error", "error_description": "internal error" })
+    );
 }
 
 backend_tests!(

@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# keygate: build with the Rust toolchain (C compiler, perl and make build the bundled SQLite,
+# libpq and OpenSSL), run as a non-root user on a slim Debian.
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+# Dependencies first, so that source edits do not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked --bin keygate || true
+COPY . .
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin keygate
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/keygate --create-home keygate
+COPY --from=build /src/target/release/keygate /usr/local/bin/keygate
+COPY config /etc/keygate
+USER keygate
+WORKDIR /var/lib/keygate
+# SQLite lives in ./data unless DATABASE_URL points at PostgreSQL.
+VOLUME ["/var/lib/keygate"]
+ENV KEYGATE_PROFILE=production \
+    KEYGATE_SERVER__BIND=0.0.0.0:8080 \
+    RUST_LOG=info
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+ENTRYPOINT ["keygate", "--config", "/etc/keygate"]
+CMD ["serve"]
