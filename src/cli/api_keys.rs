@@ -115,6 +115,10 @@ fn create(args: CreateArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
                 "expires_at": key.expires_at.map(|t| t.and_utc()),
             })
         );
+    } else if args.shell {
+        // Both values are base-62 with `_`: nothing a shell would interpret.
+        println!("export CLIENT_ID={}", key.client_id);
+        println!("export CLIENT_SECRET={}", created.secret.expose());
     } else {
         eprintln!(
             "Created API key {:?} ({}) with scopes: {}",

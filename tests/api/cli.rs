@@ -165,6 +165,40 @@ async fn expiry_on_a_date_means_midnight_utc_and_test_keys_are_tagged(backend: B
     assert_eq!(claims["env"], "test");
 }
 
+/// The README walkthrough evaluates `--shell` output; it must be exactly two export lines.
+async fn shell_output_exports_the_credentials(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let out = app.cli(&[
+        "api-keys",
+        "create",
+        "--name",
+        "w",
+        "--scopes",
+        "invoices:read",
+        "--shell",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    let client_id = lines[0]
+        .strip_prefix("export CLIENT_ID=")
+        .expect("first line exports CLIENT_ID");
+    let secret = lines[1]
+        .strip_prefix("export CLIENT_SECRET=")
+        .expect("second line exports CLIENT_SECRET");
+    assert!(
+        secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "safe for eval"
+    );
+    let response = app
+        .post_token_json(json!({ "client_id": client_id, "client_secret": secret }))
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
 async fn revoking_an_unknown_key_fails(backend: Backend) {
     let app = spawn_app(backend).await;
     let out = app.cli(&["api-keys", "revoke", "kgc_00000000000000000000"]);
@@ -291,6 +325,7 @@ backend_tests!(
     create_prints_the_secret_once_and_nothing_shows_it_again,
     create_refuses_bad_input_with_a_clear_message,
     expiry_on_a_date_means_midnight_utc_and_test_keys_are_tagged,
+    shell_output_exports_the_credentials,
     revoking_an_unknown_key_fails,
     migrate_is_idempotent,
     the_binary_serves_by_default_and_never_logs_secrets,
