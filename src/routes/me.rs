@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::auth::Authenticated;
 use crate::db;
+use crate::db::api_keys::ApiKey;
 use crate::domain::ScopeSet;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -45,16 +46,23 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
 
+/// The key behind the token, read fresh: these routes read the row anyway, so they also
+/// refuse a key revoked or disabled a moment ago, before the change feed says so.
+async fn current_key(caller: &Authenticated, state: &AppState) -> Result<ApiKey, ApiError> {
+    let client_id = caller.client_id().to_owned();
+    db::run(&state.pool, move |conn| {
+        Ok(db::api_keys::find_by_client_id(conn, &client_id)?)
+    })
+    .await?
+    .filter(|key| key.status == "enabled" && key.deleted_at.is_none())
+    .ok_or(ApiError::InvalidToken("the access token has been revoked"))
+}
+
 pub async fn me(
     caller: Authenticated,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let client_id = caller.client_id().to_owned();
-    let key = db::run(&state.pool, move |conn| {
-        Ok(db::api_keys::find_by_client_id(conn, &client_id)?)
-    })
-    .await?
-    .ok_or(ApiError::InvalidToken("the access token has been revoked"))?;
+    let key = current_key(&caller, &state).await?;
     let claims = caller.claims;
     Ok(HttpResponse::Ok().json(Me {
         client_id: key.client_id,
@@ -77,12 +85,7 @@ pub async fn permissions(
     caller: Authenticated,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let client_id = caller.client_id().to_owned();
-    let key = db::run(&state.pool, move |conn| {
-        Ok(db::api_keys::find_by_client_id(conn, &client_id)?)
-    })
-    .await?
-    .ok_or(ApiError::InvalidToken("the access token has been revoked"))?;
+    let key = current_key(&caller, &state).await?;
     let claims = caller.claims;
     Ok(HttpResponse::Ok().json(Permissions {
         client_id: claims.client_id.clone(),

@@ -199,6 +199,22 @@ async fn shell_output_exports_the_credentials(backend: Backend) {
     assert_eq!(response.status(), 200);
 }
 
+async fn after_a_cli_revoke_me_refuses_the_token_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let token = app.token_for(&key).await;
+    assert_eq!(app.get_with_token("/v1/me", &token).await.status(), 200);
+    assert!(
+        app.cli(&["api-keys", "revoke", &key.client_id])
+            .status
+            .success()
+    );
+    for path in ["/v1/me", "/v1/me/permissions"] {
+        let response = app.get_with_token(path, &token).await;
+        assert_eq!(response.status(), 401, "{path}");
+    }
+}
+
 async fn revoking_an_unknown_key_fails(backend: Backend) {
     let app = spawn_app(backend).await;
     let out = app.cli(&["api-keys", "revoke", "kgc_00000000000000000000"]);
@@ -327,6 +343,7 @@ backend_tests!(
     expiry_on_a_date_means_midnight_utc_and_test_keys_are_tagged,
     shell_output_exports_the_credentials,
     revoking_an_unknown_key_fails,
+    after_a_cli_revoke_me_refuses_the_token_at_once,
     migrate_is_idempotent,
     the_binary_serves_by_default_and_never_logs_secrets,
 );
