@@ -45,13 +45,28 @@ pub struct ServerSettings {
     pub bind: String,
     pub workers: usize,
     pub max_body_bytes: usize,
+    pub last_used_flush_ms: u64,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct DatabaseSettings {
     pub url: String,
     pub pool_size: u32,
     pub connect_timeout_seconds: u64,
+}
+
+/// The URL may carry a password: `Debug` shows where the database is, not how to log in.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = crate::db::DatabaseTarget::parse(&self.url)
+            .map(|t| crate::db::describe(&t))
+            .unwrap_or_else(|_| "[unparsable]".into());
+        f.debug_struct("DatabaseSettings")
+            .field("url", &url)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_seconds", &self.connect_timeout_seconds)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -81,6 +96,8 @@ pub struct RateLimitSettings {
     pub enabled: bool,
     pub failures_per_minute: u32,
     pub failure_burst: u32,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -121,7 +138,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("scopes.catalog"),
+                    .with_list_parse_key("scopes.catalog")
+                    .with_list_parse_key("rate_limit.trusted_proxies"),
             );
         if std::env::var_os("KEYGATE_DATABASE__URL").is_none() {
             if let Ok(url) = std::env::var("DATABASE_URL") {
@@ -170,6 +188,11 @@ impl Settings {
         );
         anyhow::ensure!(!t.audience.is_empty(), "tokens.audience must not be empty");
         anyhow::ensure!(
+            self.profile != "production" || !t.issuer.is_empty(),
+            "the production profile needs tokens.issuer (KEYGATE_TOKENS__ISSUER): the public URL \
+             clients reach keygate at, e.g. https://auth.example.com"
+        );
+        anyhow::ensure!(
             (4..=31).contains(&self.secrets.bcrypt_cost),
             "secrets.bcrypt_cost must be between 4 and 31"
         );
@@ -182,6 +205,7 @@ impl Settings {
             "feed.poll_interval_ms must be at least 10"
         );
         crate::domain::ScopeCatalog::new(&self.scopes.catalog)?;
+        crate::auth::rate_limit::parse_proxies(&self.rate_limit.trusted_proxies)?;
         Ok(())
     }
 }

@@ -21,6 +21,9 @@ pub enum ApiError {
     /// expired, so the response reveals nothing about which.
     #[error("client authentication failed")]
     InvalidClient,
+    /// A console login with a wrong email or password (one answer for both).
+    #[error("wrong email or password")]
+    InvalidCredentials,
     #[error("only the client_credentials grant is supported")]
     UnsupportedGrantType,
     /// RFC 6749 `invalid_scope`.
@@ -43,10 +46,13 @@ pub enum ApiError {
     /// A field of a management request failed validation.
     #[error("{0}")]
     Validation(#[from] ValidationError),
+    /// Authenticated, but refused for another reason than a missing scope (a CSRF check).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: String },
     #[error("{0}")]
     Conflict(String),
     #[error("too many requests")]
@@ -75,10 +81,12 @@ impl ApiError {
             | ApiError::MalformedAuthorization(_)
             | ApiError::Validation(_) => "invalid_request",
             ApiError::InvalidClient => "invalid_client",
+            ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::UnsupportedGrantType => "unsupported_grant_type",
             ApiError::InvalidScope(_) => "invalid_scope",
             ApiError::MissingToken | ApiError::InvalidToken(_) => "invalid_token",
             ApiError::InsufficientScope { .. } => "insufficient_scope",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
@@ -88,9 +96,9 @@ impl ApiError {
         }
     }
 
-    fn field(&self) -> Option<&'static str> {
+    fn field(&self) -> Option<&str> {
         match self {
-            ApiError::Validation(v) => Some(v.field),
+            ApiError::Validation(v) => Some(&v.field),
             _ => None,
         }
     }
@@ -111,7 +119,9 @@ impl ApiError {
         };
         match self {
             ApiError::InvalidClient => Some(format!("Basic realm=\"{REALM}\"")),
-            ApiError::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
+            ApiError::MissingToken | ApiError::InvalidCredentials => {
+                Some(format!("Bearer realm=\"{REALM}\""))
+            }
             ApiError::InvalidToken(_) => Some(bearer("invalid_token", String::new())),
             ApiError::MalformedAuthorization(_) => Some(bearer("invalid_request", String::new())),
             ApiError::InsufficientScope { required } => Some(bearer(
@@ -139,10 +149,11 @@ impl ResponseError for ApiError {
             | ApiError::InvalidScope(_)
             | ApiError::MalformedAuthorization(_)
             | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidClient | ApiError::MissingToken | ApiError::InvalidToken(_) => {
-                StatusCode::UNAUTHORIZED
-            }
-            ApiError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            ApiError::InvalidClient
+            | ApiError::InvalidCredentials
+            | ApiError::MissingToken
+            | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope { .. } | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -166,7 +177,7 @@ impl ResponseError for ApiError {
         }
         match self {
             ApiError::MethodNotAllowed { allow } => {
-                response.insert_header((header::ALLOW, *allow));
+                response.insert_header((header::ALLOW, allow.as_str()));
             }
             ApiError::RateLimited {
                 retry_after_seconds,
@@ -228,6 +239,7 @@ mod tests {
         let table: Vec<(ApiError, u16, &str)> = vec![
             (ApiError::invalid_request("x"), 400, "invalid_request"),
             (ApiError::InvalidClient, 401, "invalid_client"),
+            (ApiError::InvalidCredentials, 401, "invalid_credentials"),
             (
                 ApiError::UnsupportedGrantType,
                 400,
@@ -258,9 +270,12 @@ mod tests {
                 400,
                 "invalid_request",
             ),
+            (ApiError::Forbidden("x".into()), 403, "forbidden"),
             (ApiError::NotFound, 404, "not_found"),
             (
-                ApiError::MethodNotAllowed { allow: "POST" },
+                ApiError::MethodNotAllowed {
+                    allow: "POST".into(),
+                },
                 405,
                 "method_not_allowed",
             ),
@@ -339,7 +354,10 @@ mod tests {
         })
         .await;
         assert_eq!(header(&headers, "retry-after"), Some("7"));
-        let (_, headers, _) = render(ApiError::MethodNotAllowed { allow: "POST" }).await;
+        let (_, headers, _) = render(ApiError::MethodNotAllowed {
+            allow: "POST".into(),
+        })
+        .await;
         assert_eq!(header(&headers, "allow"), Some("POST"));
     }
 

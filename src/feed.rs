@@ -8,10 +8,13 @@ use chrono::Utc;
 
 use crate::db::changes::{self, StateChangeRow};
 use crate::db::{self, DbConnection, DbPool};
-use crate::lifecycle::signing_keys::load_keyring;
+use crate::lifecycle::signing_keys::{erase_expired_secrets, load_keyring};
 use crate::tokens::{Change, MasterKey, TokenValidator, ValidationParams};
 
 const BATCH: i64 = 1000;
+/// Housekeeping (pruning the feed and expired sessions, erasing retired secrets) every this
+/// many polls.
+const HOUSEKEEPING_EVERY: u64 = 2400;
 
 pub struct ChangeFeed {
     pool: DbPool,
@@ -38,6 +41,7 @@ impl ChangeFeed {
         validator
             .revocations()
             .apply(&to_changes(&in_force), now.timestamp());
+        validator.mark_synced();
         drop(conn);
         Ok(ChangeFeed {
             pool,
@@ -51,20 +55,23 @@ impl ChangeFeed {
         self.validator.clone()
     }
 
-    /// Reads what was appended since the last poll and applies it. Blocking.
+    /// Reads what was appended since the last poll and applies it. Blocking. The position
+    /// only advances past changes that were applied, so a failed keyring reload is retried.
     pub fn poll_once(&mut self) -> anyhow::Result<usize> {
         let mut conn = self.pool.get()?;
         let mut applied = 0;
         loop {
             let rows = changes::since(&mut conn, self.last_id, BATCH)?;
             let Some(last) = rows.last() else { break };
-            self.last_id = last.id;
-            applied += rows.len();
+            let last_id = last.id;
             self.apply(&mut conn, &rows)?;
+            self.last_id = last_id;
+            applied += rows.len();
             if (rows.len() as i64) < BATCH {
                 break;
             }
         }
+        self.validator.mark_synced();
         Ok(applied)
     }
 
@@ -82,6 +89,20 @@ impl ChangeFeed {
         Ok(())
     }
 
+    /// Deletes what stopped mattering. Only an instance that holds the master key (keygate
+    /// itself, not a resource server) does housekeeping.
+    fn housekeeping(&self) -> anyhow::Result<()> {
+        if self.master_key.is_none() {
+            return Ok(());
+        }
+        let mut conn = self.pool.get()?;
+        let now = Utc::now();
+        changes::prune(&mut conn, now.timestamp())?;
+        db::sessions::prune(&mut conn, now.naive_utc())?;
+        erase_expired_secrets(&mut conn, now)?;
+        Ok(())
+    }
+
     /// Polls forever on the current actix/tokio runtime; errors are logged and retried.
     pub fn spawn(mut self, interval: Duration) -> actix_web::rt::task::JoinHandle<()> {
         actix_web::rt::spawn(async move {
@@ -91,12 +112,12 @@ impl ChangeFeed {
             loop {
                 ticker.tick().await;
                 polls += 1;
-                let prune = polls % 2400 == 0;
+                let housekeeping = polls % HOUSEKEEPING_EVERY == 0;
                 let result = actix_web::rt::task::spawn_blocking(move || {
                     let outcome = self.poll_once();
-                    if prune {
-                        if let Ok(mut conn) = self.pool.get() {
-                            let _ = changes::prune(&mut conn, Utc::now().timestamp());
+                    if housekeeping {
+                        if let Err(e) = self.housekeeping() {
+                            log::warn!("housekeeping failed: {e:#}");
                         }
                     }
                     (self, outcome)
@@ -106,7 +127,7 @@ impl ChangeFeed {
                     Ok((feed, outcome)) => {
                         self = feed;
                         if let Err(e) = outcome {
-                            log::warn!("change feed poll failed (will retry): {e:#}");
+                            log::error!("change feed poll failed (retrying every tick): {e:#}");
                         }
                     }
                     Err(e) => {
@@ -121,18 +142,8 @@ impl ChangeFeed {
 
 fn to_changes(rows: &[StateChangeRow]) -> Vec<Change> {
     rows.iter()
-        .filter_map(|row| match row.kind.as_str() {
-            "client" => Some(Change::Client {
-                client_id: row.subject.clone(),
-                not_before: row.not_before,
-                expires_at: row.expires_at,
-            }),
-            "token" => Some(Change::Token {
-                jti: row.subject.clone(),
-                expires_at: row.expires_at,
-            }),
-            "signing_keys" => Some(Change::SigningKeys),
-            _ => None,
+        .filter_map(|row| {
+            Change::from_feed(&row.kind, &row.subject, row.not_before, row.expires_at)
         })
         .collect()
 }

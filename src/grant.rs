@@ -1,37 +1,46 @@
-//! The client-credentials grant (RFC 6749 section 4.4) as a checklist: parse the credentials,
-//! respect the failure budget, find the key, verify the secret (always exactly one bcrypt),
-//! check status, expiry and environment, narrow the scopes, sign.
+//! Client authentication and the client-credentials grant (RFC 6749 sections 2.3.1 and 4.4),
+//! as a checklist: respect the failure budget, find the key, verify the secret (always exactly
+//! one bcrypt), check status, expiry, environment and the creator, narrow the scopes, sign.
 
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 
 use crate::auth::client_credentials::TokenRequest;
 use crate::db;
-use crate::db::api_keys::{ApiKey, ApiKeySecret};
+use crate::db::api_keys::{ApiKey, ApiKeySecret, Credentials};
+use crate::db::organizations::Organization;
 use crate::domain::{ClientId, ClientSecret, Environment, ScopeSet};
 use crate::error::ApiError;
+use crate::lifecycle::users::permissions_of;
+use crate::lifecycle::{Actor, Event, audit};
 use crate::state::AppState;
 use crate::tokens::{IssuedToken, TokenSubject, issue};
 
-pub async fn client_credentials(
+/// A key whose secret was just verified, with what it may do now.
+pub struct AuthenticatedKey {
+    pub key: ApiKey,
+    pub organization: Organization,
+    pub environment: Environment,
+    /// The key's scopes, narrowed by its creator's current permissions.
+    pub scopes: ScopeSet,
+}
+
+/// Authenticates an API key by its secret. Every failure is the same `invalid_client`.
+pub async fn authenticate(
     state: &AppState,
-    request: TokenRequest,
+    client_id: &str,
+    client_secret: &str,
     address: IpAddr,
-) -> Result<IssuedToken, ApiError> {
-    let client_id = ClientId::parse(&request.client_id).map_err(|_| ApiError::InvalidClient)?;
+) -> Result<AuthenticatedKey, ApiError> {
+    let client_id = ClientId::parse(client_id).map_err(|_| ApiError::InvalidClient)?;
     state.limiter.check(address, client_id.as_str())?;
     let fail = || {
         state.limiter.record_failure(address, client_id.as_str());
         ApiError::InvalidClient
     };
-    let secret = ClientSecret::parse(&request.client_secret).map_err(|_| fail())?;
-    let requested = request
-        .scope
-        .as_deref()
-        .map(ScopeSet::parse_delimited)
-        .transpose()
-        .map_err(|e| ApiError::InvalidScope(e.message))?;
+    let secret = ClientSecret::parse(client_secret).map_err(|_| fail())?;
 
     let now = Utc::now();
     let found = {
@@ -48,28 +57,73 @@ pub async fn client_credentials(
     };
     let candidate = found
         .as_ref()
-        .and_then(|(_, _, secrets)| secrets.iter().find(|s| secret_is_current(s, now)))
+        .and_then(|c| c.secrets.iter().find(|s| secret_is_current(s, now)))
         .map(|s| s.secret_hash.clone());
     let environment = secret.environment();
-    let matched = state.hasher.verify(secret, candidate).await?;
-    let Some((key, organization, _)) = found.filter(|_| matched) else {
+    let matched = state
+        .hasher
+        .verify(secret, candidate, || {
+            state.limiter.check(address, client_id.as_str())
+        })
+        .await?;
+    let Some(Credentials {
+        key,
+        organization,
+        owner,
+        ..
+    }) = found
+    else {
         return Err(fail());
     };
-    if !key_is_usable(&key, environment, now) {
+    let refusal = if !matched {
+        Some("wrong_secret")
+    } else {
+        key_refusal(&key, environment, now).or_else(|| {
+            owner
+                .as_ref()
+                .filter(|o| o.status != "enabled")
+                .map(|_| "owner_disabled")
+        })
+    };
+    if let Some(reason) = refusal {
+        record_denial(state, &key, reason, address);
         return Err(fail());
     }
+    let mut scopes = ScopeSet::from_stored(&key.scopes);
+    if let Some(owner) = &owner {
+        scopes = scopes.intersection(&permissions_of(owner, &organization, &state.catalog));
+    }
+    Ok(AuthenticatedKey {
+        key,
+        organization,
+        environment,
+        scopes,
+    })
+}
 
-    let granted = ScopeSet::from_stored(&key.scopes);
+/// `POST /v1/token` after parsing: authenticate, narrow to the requested scopes, sign.
+pub async fn client_credentials(
+    state: &AppState,
+    request: TokenRequest,
+    address: IpAddr,
+) -> Result<IssuedToken, ApiError> {
+    let requested = request
+        .scope
+        .as_deref()
+        .map(ScopeSet::parse_delimited)
+        .transpose()
+        .map_err(|e| ApiError::InvalidScope(e.message))?;
+    let client = authenticate(state, &request.client_id, &request.client_secret, address).await?;
     let scopes = match requested {
         Some(requested) if !requested.is_empty() => {
-            if let Some(missing) = requested.first_missing_from(&granted) {
+            if let Some(missing) = requested.first_missing_from(&client.scopes) {
                 return Err(ApiError::InvalidScope(format!(
                     "scope {missing} is not granted to this API key"
                 )));
             }
             requested
         }
-        _ => granted,
+        _ => client.scopes,
     };
 
     let keyring = state.validator.keyring();
@@ -77,13 +131,14 @@ pub async fn client_credentials(
         .signer()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no active signing key")))?;
     let subject = TokenSubject {
-        client_id: &key.client_id,
-        environment,
-        organization: &organization,
-        key_expires_at: key.expires_at.map(|t| t.and_utc()),
+        client_id: &client.key.client_id,
+        environment: client.environment,
+        organization: &client.organization.name,
+        key_expires_at: client.key.expires_at.map(|t| t.and_utc()),
     };
     let tokens = &state.settings.tokens;
-    issue(
+    let now = Utc::now();
+    let issued = issue(
         signer,
         &state.issuer,
         &tokens.audience,
@@ -92,16 +147,57 @@ pub async fn client_credentials(
         &scopes,
         now,
     )
-    .map_err(ApiError::Internal)
+    .map_err(ApiError::Internal)?;
+    state.last_used.touch(&client.key.client_id, now);
+    Ok(issued)
 }
 
 fn secret_is_current(secret: &ApiKeySecret, now: DateTime<Utc>) -> bool {
     secret.revoked_at.is_none() && secret.expires_at.is_none_or(|t| t.and_utc() > now)
 }
 
-fn key_is_usable(key: &ApiKey, environment: Environment, now: DateTime<Utc>) -> bool {
-    key.status == "enabled"
-        && key.deleted_at.is_none()
-        && key.environment == environment.as_str()
-        && key.expires_at.is_none_or(|t| t.and_utc() > now)
+/// Why a key with a matching secret may still not authenticate (kept for the audit trail,
+/// never told to the client).
+fn key_refusal(key: &ApiKey, environment: Environment, now: DateTime<Utc>) -> Option<&'static str> {
+    if key.deleted_at.is_some() {
+        Some("deleted")
+    } else if key.status != "enabled" {
+        Some(if key.status == "revoked" {
+            "revoked"
+        } else {
+            "disabled"
+        })
+    } else if key.environment != environment.as_str() {
+        Some("wrong_environment")
+    } else if key.expires_at.is_some_and(|t| t.and_utc() <= now) {
+        Some("expired")
+    } else {
+        None
+    }
+}
+
+/// Records a refused authentication of an existing key in the audit trail, after the
+/// response: waiting for the write would make a known client_id answer slower than an
+/// unknown one.
+fn record_denial(state: &AppState, key: &ApiKey, reason: &'static str, address: IpAddr) {
+    let pool = state.pool.clone();
+    let (organization_id, client_id) = (key.organization_id, key.client_id.clone());
+    actix_web::rt::spawn(async move {
+        let actor = Actor {
+            label: format!("client:{client_id}"),
+            client_ip: Some(address.to_string()),
+            user_agent: None,
+        };
+        let _ = db::run(&pool, move |conn| {
+            let event = Event {
+                organization_id: Some(organization_id),
+                action: "token.denied",
+                target: Some(&client_id),
+                outcome: reason,
+                details: json!({}),
+            };
+            Ok(audit(conn, &actor, event, Utc::now())?)
+        })
+        .await;
+    });
 }

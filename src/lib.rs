@@ -13,6 +13,7 @@ pub mod error;
 pub mod feed;
 pub mod grant;
 pub mod hashing;
+pub mod last_used;
 pub mod lifecycle;
 pub mod routes;
 pub mod startup;

@@ -14,9 +14,10 @@ use chrono::Utc;
 use crate::auth::rate_limit::FailureLimiter;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
-use crate::domain::ScopeCatalog;
+use crate::domain::{Environment, ScopeCatalog};
 use crate::feed::ChangeFeed;
 use crate::hashing::SecretHasher;
+use crate::last_used::LastUsed;
 use crate::lifecycle::signing_keys;
 use crate::routes;
 use crate::state::AppState;
@@ -26,6 +27,8 @@ pub struct Application {
     port: u16,
     issuer: String,
     server: Server,
+    last_used: Arc<LastUsed>,
+    pool: DbPool,
 }
 
 impl Application {
@@ -42,10 +45,12 @@ impl Application {
             let issuer = issuer.clone();
             actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let pool = prepare_database(&settings, Some(&master_key))?;
+                // keygate's own routes (/v1/me, the management API) serve both environments.
                 let params = ValidationParams {
                     issuer,
                     audience: settings.tokens.audience.clone(),
                     leeway_seconds: settings.tokens.leeway_seconds,
+                    environments: vec![Environment::Live, Environment::Test],
                 };
                 let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key))?;
                 let hasher = SecretHasher::new(
@@ -61,9 +66,18 @@ impl Application {
         let validator = feed.validator();
         feed.spawn(Duration::from_millis(settings.feed.poll_interval_ms));
 
+        let last_used = Arc::new(LastUsed::default());
+        spawn_last_used_flusher(
+            pool.clone(),
+            last_used.clone(),
+            settings.server.last_used_flush_ms,
+        );
+        let flush_pool = pool.clone();
         let state = web::Data::new(AppState {
             catalog: ScopeCatalog::new(&settings.scopes.catalog)?,
             limiter: FailureLimiter::new(&settings.rate_limit),
+            login_limiter: FailureLimiter::new(&settings.rate_limit),
+            last_used: last_used.clone(),
             issuer: issuer.clone(),
             pool,
             validator: validator.clone(),
@@ -107,6 +121,8 @@ impl Application {
             port: address.port(),
             issuer,
             server,
+            last_used,
+            pool: flush_pool,
         })
     }
 
@@ -118,9 +134,41 @@ impl Application {
         &self.issuer
     }
 
+    /// Serves until the server stops (SIGINT, SIGTERM), then writes the last-used times
+    /// still in memory.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let (pool, last_used) = (self.pool, self.last_used);
+        let _ =
+            actix_web::rt::task::spawn_blocking(move || flush_last_used(&pool, &last_used)).await;
+        served
     }
+}
+
+fn flush_last_used(pool: &DbPool, last_used: &LastUsed) {
+    if last_used.pending() == 0 {
+        return;
+    }
+    match pool
+        .get()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut c| Ok(last_used.flush(&mut c)?))
+    {
+        Ok(n) => log::debug!("wrote last-used times of {n} key(s)"),
+        Err(e) => log::warn!("could not write last-used times (will retry): {e:#}"),
+    }
+}
+
+fn spawn_last_used_flusher(pool: DbPool, last_used: Arc<LastUsed>, interval_ms: u64) {
+    actix_web::rt::spawn(async move {
+        let mut ticker = actix_web::rt::time::interval(Duration::from_millis(interval_ms.max(10)));
+        loop {
+            ticker.tick().await;
+            let (pool, last_used) = (pool.clone(), last_used.clone());
+            let _ = actix_web::rt::task::spawn_blocking(move || flush_last_used(&pool, &last_used))
+                .await;
+        }
+    });
 }
 
 /// Opens the pool and, under the bootstrap lock, applies migrations and (given the master

@@ -16,13 +16,19 @@ pub struct AppState {
     pub catalog: ScopeCatalog,
     pub hasher: SecretHasher,
     pub limiter: FailureLimiter,
+    /// Failed console logins, counted like failed client authentications.
+    pub login_limiter: FailureLimiter,
+    pub last_used: std::sync::Arc<crate::last_used::LastUsed>,
 }
 
 impl AppState {
-    /// How long after a change a token issued before it may still be presented: one lifetime
-    /// plus the validation leeway on both clocks.
-    pub fn token_window_seconds(&self) -> i64 {
-        let tokens = &self.settings.tokens;
-        (tokens.lifetime_seconds + 2 * tokens.leeway_seconds) as i64
+    /// Applies feed changes this instance made itself, at once (the feed brings them to the
+    /// other instances).
+    pub fn apply_changes(&self, changes: &[crate::tokens::Change]) {
+        if !changes.is_empty() {
+            self.validator
+                .revocations()
+                .apply(changes, chrono::Utc::now().timestamp());
+        }
     }
 }

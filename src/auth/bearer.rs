@@ -1,9 +1,15 @@
 //! `Authenticated<S>`: an actix-web extractor that validates the bearer token (RFC 6750) and
 //! enforces the scopes `S` declares, so a route cannot forget its check:
 //!
-//! ```ignore
+//! ```no_run
+//! use actix_web::HttpResponse;
+//! use keygate::Authenticated;
+//!
 //! keygate::require_scopes!(pub InvoicesRead => "invoices:read");
-//! async fn list_invoices(caller: Authenticated<InvoicesRead>) -> impl Responder { ... }
+//!
+//! async fn list_invoices(caller: Authenticated<InvoicesRead>) -> HttpResponse {
+//!     HttpResponse::Ok().body(caller.client_id().to_owned())
+//! }
 //! ```
 //!
 //! The app registers a [`TokenValidator`] with `.app_data(web::Data::new(validator))`.

@@ -23,12 +23,22 @@ pub enum AuthMethod {
 }
 
 /// A well-formed request for a token; the credentials are not checked yet.
-#[derive(Debug)]
 pub struct TokenRequest {
     pub client_id: String,
     pub client_secret: String,
     pub scope: Option<String>,
     pub method: AuthMethod,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("scope", &self.scope)
+            .field("method", &self.method)
+            .finish()
+    }
 }
 
 #[derive(Default)]
@@ -129,7 +139,7 @@ fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 2.3.1).
-fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiError> {
+pub fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiError> {
     let mut values = req.headers().get_all(header::AUTHORIZATION);
     let Some(value) = values.next() else {
         return Ok(None);

@@ -2,6 +2,7 @@
 //! the token endpoint, and the brute-force limiter in front of them.
 
 mod bearer;
+pub mod caller;
 pub mod client_credentials;
 pub mod rate_limit;
 

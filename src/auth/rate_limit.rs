@@ -1,17 +1,21 @@
-//! Brute-force protection for client authentication (RFC 6749 sections 2.3.1 and 10.10):
-//! failures are counted per source address and per (address, client_id) with governor's
-//! GCRA; once a budget is spent, that source (or that source for that client) is answered 429
-//! with `Retry-After` until the budget refills. Counting per address keeps an attacker from
-//! locking a client out for everyone else.
+//! Brute-force protection for client authentication and console logins (RFC 6749 sections
+//! 2.3.1 and 10.10): failures are counted per source address and per (address, client) with
+//! governor's GCRA; once a budget is spent, that source (or that source for that client) is
+//! answered 429 with `Retry-After` until the budget refills. Counting per address keeps an
+//! attacker from locking a client out for everyone else. IPv6 sources count per /64 (what one
+//! subscriber gets), and behind trusted proxies the source is the client in X-Forwarded-For.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use actix_web::HttpRequest;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
 
 use crate::config::RateLimitSettings;
 use crate::error::ApiError;
@@ -24,9 +28,48 @@ enum Subject {
 
 pub struct FailureLimiter {
     enabled: bool,
+    trusted_proxies: Vec<IpNet>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
     per_client: DefaultKeyedRateLimiter<(IpAddr, String)>,
     blocked: Mutex<HashMap<Subject, Instant>>,
+    failures: AtomicU64,
+}
+
+/// Parses `rate_limit.trusted_proxies`: addresses (`10.0.0.1`) or ranges (`10.0.0.0/8`).
+pub fn parse_proxies(entries: &[String]) -> anyhow::Result<Vec<IpNet>> {
+    entries
+        .iter()
+        .map(|e| {
+            e.parse::<IpNet>()
+                .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "rate_limit.trusted_proxies: {e:?} is not an address or CIDR range"
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The key a source counts under: IPv6 addresses by their /64.
+fn source_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let segments = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(
+                segments[0],
+                segments[1],
+                segments[2],
+                segments[3],
+                0,
+                0,
+                0,
+                0,
+            ))
+        }
+        IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+        v4 => v4,
+    }
 }
 
 impl FailureLimiter {
@@ -36,22 +79,52 @@ impl FailureLimiter {
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
         FailureLimiter {
             enabled: settings.enabled,
+            // Checked when the settings were loaded.
+            trusted_proxies: parse_proxies(&settings.trusted_proxies).unwrap_or_default(),
             per_address: RateLimiter::keyed(quota),
             per_client: RateLimiter::keyed(quota),
             blocked: Mutex::new(HashMap::new()),
+            failures: AtomicU64::new(0),
         }
     }
 
+    /// The client's address: the connection's, or, when the connection comes from a trusted
+    /// proxy, the right-most untrusted address of X-Forwarded-For (the left part of that
+    /// header is whatever the client chose to send).
+    pub fn client_address(&self, req: &HttpRequest) -> IpAddr {
+        let peer = req
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|part| part.trim().parse().ok())
+            .collect();
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .unwrap_or(peer)
+    }
+
     /// Refuses a request from a source that has spent its failure budget.
-    pub fn check(&self, address: IpAddr, client_id: &str) -> Result<(), ApiError> {
+    pub fn check(&self, address: IpAddr, client: &str) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
         }
+        let address = source_key(address);
         let now = Instant::now();
         let blocked = self.blocked.lock().expect("limiter lock");
         let until = [
             Subject::Address(address),
-            Subject::Client(address, client_id.to_owned()),
+            Subject::Client(address, client.to_owned()),
         ]
         .iter()
         .filter_map(|s| blocked.get(s))
@@ -67,30 +140,38 @@ impl FailureLimiter {
     }
 
     /// Counts a failed authentication.
-    pub fn record_failure(&self, address: IpAddr, client_id: &str) {
+    pub fn record_failure(&self, address: IpAddr, client: &str) {
         if !self.enabled {
             return;
         }
+        let address = source_key(address);
         let clock = DefaultClock::default();
         let mut refused = Vec::new();
         if let Err(wait) = self.per_address.check_key(&address) {
             refused.push((Subject::Address(address), wait.wait_time_from(clock.now())));
         }
-        let pair = (address, client_id.to_owned());
+        let pair = (address, client.to_owned());
         if let Err(wait) = self.per_client.check_key(&pair) {
             refused.push((
-                Subject::Client(address, client_id.to_owned()),
+                Subject::Client(address, client.to_owned()),
                 wait.wait_time_from(clock.now()),
             ));
+        }
+        // Now and then, forget sources whose budget has refilled, so memory stays bounded.
+        if self.failures.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            self.per_address.retain_recent();
+            self.per_client.retain_recent();
+            let now = Instant::now();
+            self.blocked
+                .lock()
+                .expect("limiter lock")
+                .retain(|_, until| *until > now);
         }
         if refused.is_empty() {
             return;
         }
         let now = Instant::now();
         let mut blocked = self.blocked.lock().expect("limiter lock");
-        if blocked.len() > 100_000 {
-            blocked.retain(|_, until| *until > now);
-        }
         for (subject, wait) in refused {
             blocked.insert(subject, now + wait.max(Duration::from_secs(1)));
         }
@@ -100,18 +181,20 @@ impl FailureLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::test::TestRequest;
 
-    fn limiter(burst: u32) -> FailureLimiter {
-        FailureLimiter::new(&RateLimitSettings {
+    fn settings(burst: u32, proxies: &[&str]) -> RateLimitSettings {
+        RateLimitSettings {
             enabled: true,
             failures_per_minute: 1,
             failure_burst: burst,
-        })
+            trusted_proxies: proxies.iter().map(|p| p.to_string()).collect(),
+        }
     }
 
     #[test]
     fn blocks_a_source_once_its_failures_exceed_the_burst() {
-        let limiter = limiter(3);
+        let limiter = FailureLimiter::new(&settings(3, &[]));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
             limiter.record_failure(ip, "c");
@@ -128,7 +211,7 @@ mod tests {
 
     #[test]
     fn other_sources_are_not_locked_out() {
-        let limiter = limiter(1);
+        let limiter = FailureLimiter::new(&settings(1, &[]));
         let attacker: IpAddr = "192.0.2.1".parse().unwrap();
         let victim: IpAddr = "192.0.2.2".parse().unwrap();
         limiter.record_failure(attacker, "c");
@@ -138,16 +221,48 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_sources_count_per_slash_64() {
+        let limiter = FailureLimiter::new(&settings(1, &[]));
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_subnet: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other_subnet: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        limiter.record_failure(one, "c");
+        limiter.record_failure(one, "c");
+        assert!(limiter.check(same_subnet, "d").is_err());
+        assert!(limiter.check(other_subnet, "d").is_ok());
+    }
+
+    #[test]
     fn a_disabled_limiter_never_refuses() {
-        let limiter = FailureLimiter::new(&RateLimitSettings {
-            enabled: false,
-            failures_per_minute: 1,
-            failure_burst: 1,
-        });
+        let mut s = settings(1, &[]);
+        s.enabled = false;
+        let limiter = FailureLimiter::new(&s);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..10 {
             limiter.record_failure(ip, "c");
         }
         assert!(limiter.check(ip, "c").is_ok());
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let limiter = FailureLimiter::new(&settings(1, &["10.0.0.0/8"]));
+        let via_proxy = TestRequest::default()
+            .peer_addr("10.1.2.3:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.7, 203.0.113.9, 10.0.0.2"))
+            .to_http_request();
+        assert_eq!(
+            limiter.client_address(&via_proxy),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let direct = TestRequest::default()
+            .peer_addr("192.0.2.50:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "203.0.113.9"))
+            .to_http_request();
+        assert_eq!(
+            limiter.client_address(&direct),
+            "192.0.2.50".parse::<IpAddr>().unwrap()
+        );
+        assert!(parse_proxies(&["nonsense".into()]).is_err());
     }
 }

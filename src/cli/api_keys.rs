@@ -10,7 +10,9 @@ use super::open_database;
 use crate::config::Settings;
 use crate::db::api_keys::ApiKey;
 use crate::db::organizations::{self, DEFAULT_ORGANIZATION};
-use crate::domain::{Environment, Expiry, KeyName, ScopeCatalog, ScopeSet};
+use crate::db::users;
+use crate::domain::{Email, Environment, Expiry, KeyName, Metadata, ScopeCatalog, ScopeSet};
+use crate::lifecycle::users::permissions_of;
 use crate::lifecycle::{Actor, api_keys};
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +49,13 @@ pub struct CreateArgs {
     /// Expire this many days from now
     #[arg(long)]
     expires_in_days: Option<u64>,
+    /// The organization the key belongs to
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
+    org: String,
+    /// The user the key acts for (at most their permissions) [default: the organization's
+    /// first administrator; none while the organization has no users]
+    #[arg(long, value_name = "EMAIL")]
+    owner: Option<String>,
     /// Print one JSON object
     #[arg(long, conflicts_with = "shell")]
     json: bool,
@@ -81,17 +90,40 @@ fn create(args: CreateArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         (None, None) => Expiry::never(),
     };
 
+    let catalog = ScopeCatalog::new(&settings.scopes.catalog)?;
     let pool = open_database(settings)?;
     let mut conn = pool.get()?;
-    let organization = organizations::find_by_name(&mut conn, DEFAULT_ORGANIZATION)?
-        .ok_or_else(|| anyhow::anyhow!("the default organization is missing"))?;
+    let organization = organizations::find_by_name(&mut conn, &args.org)?
+        .ok_or_else(|| anyhow::anyhow!("no organization {:?}", args.org))?;
+    let owner = match &args.owner {
+        Some(email) => {
+            let email = Email::parse(email)?;
+            let user = users::find_by_email(&mut conn, email.as_str())?
+                .filter(|u| u.organization_id == organization.id)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no user {email} in organization {:?}", organization.name)
+                })?;
+            Some(user)
+        }
+        None => users::first_admin(&mut conn, organization.id)?,
+    };
+    if let Some(owner) = &owner {
+        let held = permissions_of(owner, &organization, &catalog);
+        if let Some(missing) = scopes.first_missing_from(&held) {
+            anyhow::bail!(
+                "the owner {} does not hold `{missing}`: a key can only be granted its owner's permissions",
+                owner.email
+            );
+        }
+    }
     let new = api_keys::NewKey {
         organization_id: organization.id,
         name,
         environment,
         scopes,
         expiry,
-        created_by: None,
+        metadata: Metadata::default(),
+        created_by: owner.as_ref().map(|o| o.id),
     };
     let created = api_keys::create(
         &mut conn,
@@ -166,16 +198,8 @@ fn list(as_json: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
 fn revoke(client_id: &str, as_json: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
     let pool = open_database(settings)?;
     let mut conn = pool.get()?;
-    let window = (settings.tokens.lifetime_seconds + 2 * settings.tokens.leeway_seconds) as i64;
-    let revoked = api_keys::revoke(
-        &mut conn,
-        None,
-        client_id,
-        window,
-        &Actor::cli(),
-        Utc::now(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let revoked = api_keys::revoke(&mut conn, None, client_id, &Actor::cli(), Utc::now())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     match revoked {
         Some((key, _)) => {
             if as_json {

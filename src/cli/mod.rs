@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod signing_keys;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,12 @@ pub enum Command {
     /// List and rotate token-signing keys
     #[command(subcommand)]
     SigningKeys(signing_keys::SigningKeysCommand),
+    /// Create and list operators who log in to the console and own keys
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Create and list organizations (tenants)
+    #[command(subcommand)]
+    Organizations(users::OrganizationsCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -79,6 +86,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::ApiKeys(command) => api_keys::run(command, &settings),
         Command::SigningKeys(command) => signing_keys::run(command, &settings),
+        Command::Users(command) => users::run_users(command, &settings),
+        Command::Organizations(command) => users::run_organizations(command, &settings),
     }
 }
 

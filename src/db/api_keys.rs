@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{api_key_secrets, api_keys, organizations};
+use super::schema::{api_key_secrets, api_keys};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = api_keys)]
@@ -42,7 +42,18 @@ pub struct NewApiKey<'a> {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKeyChanges<'a> {
+    pub name: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub metadata: Option<&'a str>,
+    pub updated_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// No `Debug`: it holds a hash or sealed key that must never be printed.
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = api_key_secrets)]
 pub struct ApiKeySecret {
     pub id: i64,
@@ -54,7 +65,7 @@ pub struct ApiKeySecret {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Insertable)]
 #[diesel(table_name = api_key_secrets)]
 pub struct NewApiKeySecret<'a> {
     pub api_key_id: i64,
@@ -87,29 +98,37 @@ pub fn find_by_client_id(conn: &mut DbConnection, client_id: &str) -> QueryResul
         .optional()
 }
 
-/// The key, its organization's name, and its unrevoked secrets whose public prefix is
-/// `prefix` (usually one; two only if a rotation drew the same 8-character prefix).
+/// What the token endpoint needs to judge a secret: the key, its organization, its creator,
+/// and its unrevoked secrets whose public prefix is `prefix` (usually one; two only if a
+/// rotation drew the same 8-character prefix).
+pub struct Credentials {
+    pub key: ApiKey,
+    pub organization: super::organizations::Organization,
+    pub owner: Option<super::users::User>,
+    pub secrets: Vec<ApiKeySecret>,
+}
+
 pub fn find_credentials(
     conn: &mut DbConnection,
     client_id: &str,
     prefix: &str,
-) -> QueryResult<Option<(ApiKey, String, Vec<ApiKeySecret>)>> {
-    let Some((key, organization)) = api_keys::table
-        .inner_join(organizations::table)
-        .filter(api_keys::client_id.eq(client_id))
-        .select((ApiKey::as_select(), organizations::name))
-        .first::<(ApiKey, String)>(conn)
-        .optional()?
-    else {
-        return Ok(None);
-    };
+) -> QueryResult<Option<Credentials>> {
+    let found = find_with_owner(conn, client_id)?;
+    // The secrets query runs for an unknown client_id too (matching nothing), so a known
+    // one costs no extra round trip that timing could reveal.
+    let key_id = found.as_ref().map_or(-1, |(key, _, _)| key.id);
     let secrets = api_key_secrets::table
-        .filter(api_key_secrets::api_key_id.eq(key.id))
+        .filter(api_key_secrets::api_key_id.eq(key_id))
         .filter(api_key_secrets::prefix.eq(prefix))
         .filter(api_key_secrets::revoked_at.is_null())
         .select(ApiKeySecret::as_select())
         .load(conn)?;
-    Ok(Some((key, organization, secrets)))
+    Ok(found.map(|(key, organization, owner)| Credentials {
+        key,
+        organization,
+        owner,
+        secrets,
+    }))
 }
 
 /// Every key of an organization that has not been deleted, newest first.
@@ -143,4 +162,173 @@ pub fn revoke(conn: &mut DbConnection, key_id: i64, now: NaiveDateTime) -> Query
     .set(api_key_secrets::revoked_at.eq(now))
     .execute(conn)?;
     Ok(changed == 1)
+}
+
+/// Every undeleted key a user created.
+pub fn created_by(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<ApiKey>> {
+    api_keys::table
+        .filter(api_keys::created_by.eq(user_id))
+        .filter(api_keys::deleted_at.is_null())
+        .select(ApiKey::as_select())
+        .load(conn)
+}
+
+/// A key with its organization and its creator (when it has one), in one query.
+pub fn find_with_owner(
+    conn: &mut DbConnection,
+    client_id: &str,
+) -> QueryResult<Option<KeyWithOwner>> {
+    use super::schema::{organizations, users};
+    api_keys::table
+        .inner_join(organizations::table)
+        .left_join(users::table)
+        .filter(api_keys::client_id.eq(client_id))
+        .select((
+            ApiKey::as_select(),
+            super::organizations::Organization::as_select(),
+            Option::<super::users::User>::as_select(),
+        ))
+        .first(conn)
+        .optional()
+}
+
+pub type KeyWithOwner = (
+    ApiKey,
+    super::organizations::Organization,
+    Option<super::users::User>,
+);
+
+pub fn update(
+    conn: &mut DbConnection,
+    key_id: i64,
+    changes: &ApiKeyChanges<'_>,
+) -> QueryResult<()> {
+    diesel::update(api_keys::table.find(key_id))
+        .set(changes)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Ends the key's current secrets: at once (`until` = None) or when a grace period ends.
+pub fn retire_secrets(
+    conn: &mut DbConnection,
+    key_id: i64,
+    now: NaiveDateTime,
+    until: Option<NaiveDateTime>,
+) -> QueryResult<()> {
+    let current = api_key_secrets::table
+        .filter(api_key_secrets::api_key_id.eq(key_id))
+        .filter(api_key_secrets::revoked_at.is_null());
+    match until {
+        None => diesel::update(current)
+            .set(api_key_secrets::revoked_at.eq(now))
+            .execute(conn)?,
+        Some(until) => diesel::update(
+            current.filter(
+                api_key_secrets::expires_at
+                    .is_null()
+                    .or(api_key_secrets::expires_at.gt(until)),
+            ),
+        )
+        .set(api_key_secrets::expires_at.eq(until))
+        .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// The newest unrevoked secret's prefix of each key, for display.
+pub fn current_prefixes(
+    conn: &mut DbConnection,
+    key_ids: &[i64],
+) -> QueryResult<Vec<(i64, String)>> {
+    api_key_secrets::table
+        .filter(api_key_secrets::api_key_id.eq_any(key_ids))
+        .filter(api_key_secrets::revoked_at.is_null())
+        .order((api_key_secrets::api_key_id.asc(), api_key_secrets::id.asc()))
+        .select((api_key_secrets::api_key_id, api_key_secrets::prefix))
+        .load(conn)
+}
+
+/// Columns a key list may be ordered by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyOrder {
+    Name,
+    Environment,
+    Status,
+    CreatedAt,
+    LastUsedAt,
+}
+
+/// A page of an organization's undeleted keys.
+pub struct KeySearch {
+    pub organization_id: i64,
+    /// `Some(owner)`: only keys whose creator is `owner` (None: keys without a creator).
+    pub created_by: Option<Option<i64>>,
+    pub environments: Vec<String>,
+    pub statuses: Vec<String>,
+    pub order: KeyOrder,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn filtered(search: &KeySearch) -> api_keys::BoxedQuery<'_, super::MultiBackend> {
+    let mut query = api_keys::table
+        .filter(api_keys::organization_id.eq(search.organization_id))
+        .filter(api_keys::deleted_at.is_null())
+        .into_boxed();
+    match search.created_by {
+        Some(Some(owner)) => query = query.filter(api_keys::created_by.eq(owner)),
+        Some(None) => query = query.filter(api_keys::created_by.is_null()),
+        None => {}
+    }
+    if !search.environments.is_empty() {
+        query = query.filter(api_keys::environment.eq_any(&search.environments));
+    }
+    if !search.statuses.is_empty() {
+        query = query.filter(api_keys::status.eq_any(&search.statuses));
+    }
+    query
+}
+
+/// The page and the number of keys matching in all.
+pub fn search(conn: &mut DbConnection, search: &KeySearch) -> QueryResult<(Vec<ApiKey>, i64)> {
+    let count = filtered(search).count().get_result(conn)?;
+    let mut query = filtered(search);
+    // Never-used keys sort last either way, on both backends; the id breaks ties so that
+    // pages never overlap.
+    query = match (search.order, search.descending) {
+        (KeyOrder::Name, false) => query.order((api_keys::name.asc(), api_keys::id.asc())),
+        (KeyOrder::Name, true) => query.order((api_keys::name.desc(), api_keys::id.desc())),
+        (KeyOrder::Environment, false) => {
+            query.order((api_keys::environment.asc(), api_keys::id.asc()))
+        }
+        (KeyOrder::Environment, true) => {
+            query.order((api_keys::environment.desc(), api_keys::id.desc()))
+        }
+        (KeyOrder::Status, false) => query.order((api_keys::status.asc(), api_keys::id.asc())),
+        (KeyOrder::Status, true) => query.order((api_keys::status.desc(), api_keys::id.desc())),
+        (KeyOrder::CreatedAt, false) => {
+            query.order((api_keys::created_at.asc(), api_keys::id.asc()))
+        }
+        (KeyOrder::CreatedAt, true) => {
+            query.order((api_keys::created_at.desc(), api_keys::id.desc()))
+        }
+        (KeyOrder::LastUsedAt, false) => query.order((
+            api_keys::last_used_at.is_null().asc(),
+            api_keys::last_used_at.asc(),
+            api_keys::id.asc(),
+        )),
+        (KeyOrder::LastUsedAt, true) => query.order((
+            api_keys::last_used_at.is_null().asc(),
+            api_keys::last_used_at.desc(),
+            api_keys::id.desc(),
+        )),
+    };
+    let keys = query
+        .limit(search.limit)
+        .offset(search.offset)
+        .select(ApiKey::as_select())
+        .load(conn)?;
+    Ok((keys, count))
 }

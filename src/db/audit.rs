@@ -50,3 +50,52 @@ pub fn for_target(conn: &mut DbConnection, target: &str) -> QueryResult<Vec<Audi
         .select(AuditEvent::as_select())
         .load(conn)
 }
+
+/// Filters of the audit-event list; every one is optional but the organization.
+pub struct AuditSearch {
+    pub organization_id: i64,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn filtered(search: &AuditSearch) -> audit_events::BoxedQuery<'_, super::MultiBackend> {
+    let mut query = audit_events::table
+        .filter(audit_events::organization_id.eq(search.organization_id))
+        .into_boxed();
+    if let Some(actor) = &search.actor {
+        query = query.filter(audit_events::actor.eq(actor));
+    }
+    if let Some(action) = &search.action {
+        query = query.filter(audit_events::action.eq(action));
+    }
+    if let Some(target) = &search.target {
+        query = query.filter(audit_events::target.eq(target));
+    }
+    if let Some(since) = search.since {
+        query = query.filter(audit_events::occurred_at.ge(since));
+    }
+    if let Some(until) = search.until {
+        query = query.filter(audit_events::occurred_at.lt(until));
+    }
+    query
+}
+
+/// A page of events, newest first, and how many match in all.
+pub fn search(
+    conn: &mut DbConnection,
+    search: &AuditSearch,
+) -> QueryResult<(Vec<AuditEvent>, i64)> {
+    let count = filtered(search).count().get_result(conn)?;
+    let events = filtered(search)
+        .order(audit_events::id.desc())
+        .limit(search.limit)
+        .offset(search.offset)
+        .select(AuditEvent::as_select())
+        .load(conn)?;
+    Ok((events, count))
+}

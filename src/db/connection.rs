@@ -112,6 +112,7 @@ pub fn describe(target: &DatabaseTarget) -> String {
     match target {
         DatabaseTarget::Sqlite(path) => format!("SQLite at {}", path.display()),
         DatabaseTarget::Postgres(url) => {
+            let url = url.split('?').next().unwrap_or(url);
             let host = url.rsplit('@').next().unwrap_or(url);
             let host = host.split_once("://").map(|(_, rest)| rest).unwrap_or(host);
             format!("PostgreSQL at {host}")
@@ -152,10 +153,9 @@ mod tests {
 
     #[test]
     fn descriptions_drop_credentials() {
-        let target =
-            DatabaseTarget::parse("postgres://user:pa55@db.internal:5432/keygate").unwrap();
-        let shown = describe(&target);
-        assert!(!shown.contains("pa55"), "{shown}");
+        let url = "postgres://user:pa55@db.internal:5432/keygate?password=pw2";
+        let shown = describe(&DatabaseTarget::parse(url).unwrap());
+        assert!(!shown.contains("pa55") && !shown.contains("pw2"), "{shown}");
         assert!(shown.contains("db.internal:5432/keygate"));
     }
 }

@@ -8,12 +8,14 @@ pub mod changes;
 mod connection;
 pub mod organizations;
 pub mod schema;
+pub mod sessions;
 pub mod signing_keys;
+pub mod users;
 
 use diesel::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use connection::{DatabaseTarget, DbConnection, DbPool, connect, describe};
+pub use connection::{DatabaseTarget, DbConnection, DbPool, MultiBackend, connect, describe};
 
 use crate::error::ApiError;
 
@@ -49,6 +51,38 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
             .map(|v| v.len()),
     };
     applied.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+}
+
+/// A write transaction. On SQLite it begins IMMEDIATE, taking the write lock (and waiting for
+/// it under `busy_timeout`) before its first read: a deferred transaction that reads, then
+/// writes, can fail at once with SQLITE_BUSY when another writer went first. `work` must not
+/// open a transaction itself.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    if matches!(conn, DbConnection::Postgres(_)) {
+        return conn.transaction(work);
+    }
+    /// Rolls back unless committed, also when `work` panics.
+    struct Open<'a>(&'a mut DbConnection, bool);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = self.0.batch_execute("ROLLBACK");
+            }
+        }
+    }
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    let mut open = Open(conn, false);
+    let value = work(open.0)?;
+    open.0.batch_execute("COMMIT")?;
+    open.1 = true;
+    Ok(value)
 }
 
 /// Runs a query function on a pooled connection in actix's blocking pool.

@@ -31,3 +31,32 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Organization> {
         .select(Organization::as_select())
         .first(conn)
 }
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = organizations)]
+pub struct NewOrganization<'a> {
+    pub name: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    organization: &NewOrganization<'_>,
+) -> QueryResult<Organization> {
+    diesel::insert_into(organizations::table)
+        .values(organization)
+        .execute(conn)?;
+    find_by_name(conn, organization.name)?.ok_or(diesel::result::Error::NotFound)
+}
+
+pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Organization>> {
+    organizations::table
+        .order(organizations::id.asc())
+        .select(Organization::as_select())
+        .load(conn)
+}
+
+/// The deployment's own organization: the first one, made by the migrations.
+pub fn is_deployment_organization(organization: &Organization) -> bool {
+    organization.name == DEFAULT_ORGANIZATION
+}

@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::signing_keys;
 
-#[derive(Clone, Debug, Queryable, Selectable)]
+/// No `Debug`: it holds a hash or sealed key that must never be printed.
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = signing_keys)]
 pub struct SigningKeyRow {
     pub id: i64,
@@ -22,7 +23,7 @@ pub struct SigningKeyRow {
     pub verify_until: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Insertable)]
 #[diesel(table_name = signing_keys)]
 pub struct NewSigningKey<'a> {
     pub kid: &'a str,
@@ -71,22 +72,43 @@ pub fn with_status(conn: &mut DbConnection, status: &str) -> QueryResult<Vec<Sig
         .load(conn)
 }
 
-/// Retires a key: it verifies until `verify_until`, and its private half is erased.
+/// Retires a key: it verifies until `verify_until`; its private half is erased when
+/// `erase_private` (asymmetric keys, whose public half is what verifies).
 pub fn retire(
     conn: &mut DbConnection,
     id: i64,
     now: NaiveDateTime,
     verify_until: NaiveDateTime,
+    erase_private: bool,
 ) -> QueryResult<()> {
     diesel::update(signing_keys::table.find(id))
         .set((
             signing_keys::status.eq("retired"),
             signing_keys::retired_at.eq(now),
             signing_keys::verify_until.eq(verify_until),
-            signing_keys::private_key.eq(""),
         ))
-        .execute(conn)
-        .map(|_| ())
+        .execute(conn)?;
+    if erase_private {
+        diesel::update(signing_keys::table.find(id))
+            .set(signing_keys::private_key.eq(""))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Erases what is left of retired keys' private halves once they verify nothing.
+pub fn erase_retired_private_keys(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        signing_keys::table
+            .filter(signing_keys::status.eq("retired"))
+            .filter(signing_keys::verify_until.le(now))
+            .filter(signing_keys::private_key.ne("")),
+    )
+    .set(signing_keys::private_key.eq(""))
+    .execute(conn)
 }
 
 pub fn activate(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {

@@ -1,32 +1,41 @@
 //! Domain types: each is parsed once, at the edge, so the rest of keygate only sees valid values.
 
 mod client_id;
+mod email;
 mod environment;
 mod expiry;
 mod key_name;
+mod metadata;
+mod password;
 pub mod random;
 mod scope;
 mod secret;
 
 pub use client_id::ClientId;
+pub use email::Email;
 pub use environment::Environment;
 pub use expiry::Expiry;
 pub use key_name::KeyName;
-pub use scope::{Scope, ScopeCatalog, ScopeSet};
+pub use metadata::Metadata;
+pub use password::Password;
+pub use scope::{MANAGEMENT_PERMISSIONS, ORGANIZATIONS_MANAGE, Scope, ScopeCatalog, ScopeSet};
 pub use secret::{ClientSecret, SecretPrefix};
 
 /// Why a value was refused, naming the field it came from. Messages never echo secrets.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct ValidationError {
-    pub field: &'static str,
+    pub field: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
 impl ValidationError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         ValidationError {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }

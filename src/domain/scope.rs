@@ -9,6 +9,8 @@ use super::ValidationError;
 
 const MAX_SCOPE_LEN: usize = 128;
 const MAX_SCOPES: usize = 100;
+/// Bounds a token: every granted scope goes into its `scope` claim.
+const MAX_SCOPES_LEN: usize = 2048;
 
 /// One scope token: 1 to 128 characters from `%x21 / %x23-5B / %x5D-7E`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -62,6 +64,12 @@ impl ScopeSet {
                 return Err(ValidationError::new("scope", "at most 100 scopes"));
             }
         }
+        if set.iter().map(|s: &Scope| s.0.len() + 1).sum::<usize>() > MAX_SCOPES_LEN {
+            return Err(ValidationError::new(
+                "scope",
+                "the scopes add up to more than 2048 characters",
+            ));
+        }
         Ok(ScopeSet(set))
     }
 
@@ -95,6 +103,25 @@ impl ScopeSet {
         self.0.is_subset(&other.0)
     }
 
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).cloned().collect())
+    }
+
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.union(&other.0).cloned().collect())
+    }
+
+    /// The members whose name satisfies `keep`.
+    pub fn filter(&self, keep: impl Fn(&str) -> bool) -> ScopeSet {
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|s| keep(s.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// The first member of `self` that `other` lacks.
     pub fn first_missing_from(&self, other: &ScopeSet) -> Option<&Scope> {
         self.0.iter().find(|s| !other.0.contains(*s))
@@ -119,20 +146,49 @@ impl Serialize for ScopeSet {
     }
 }
 
-/// The scopes this deployment lets API keys hold (configuration `scopes.catalog`).
+/// Permissions keygate's own management API checks. Users hold them like any other scope,
+/// and API keys may be granted them (never beyond what their creator holds).
+pub const MANAGEMENT_PERMISSIONS: [&str; 8] = [
+    "api_keys:read",
+    "api_keys:write",
+    "api_keys:manage",
+    "users:manage",
+    "audit:read",
+    "webhooks:manage",
+    "tokens:introspect",
+    "tokens:revoke",
+];
+
+/// Deployment-wide: create and list organizations. Only users of the deployment's first
+/// organization can hold it.
+pub const ORGANIZATIONS_MANAGE: &str = "organizations:manage";
+
+/// What this deployment lets users hold and API keys be granted: the configured API scopes
+/// (`scopes.catalog`) plus keygate's management permissions.
 #[derive(Clone, Debug)]
-pub struct ScopeCatalog(ScopeSet);
+pub struct ScopeCatalog {
+    api: ScopeSet,
+    all: ScopeSet,
+}
 
 impl ScopeCatalog {
     pub fn new(entries: &[String]) -> Result<ScopeCatalog, ValidationError> {
-        Ok(ScopeCatalog(ScopeSet::from_items(
-            entries.iter().map(String::as_str),
-        )?))
+        let api = ScopeSet::from_items(entries.iter().map(String::as_str))?;
+        let builtin = ScopeSet::from_items(
+            MANAGEMENT_PERMISSIONS
+                .iter()
+                .copied()
+                .chain([ORGANIZATIONS_MANAGE]),
+        )?;
+        Ok(ScopeCatalog {
+            all: api.union(&builtin),
+            api,
+        })
     }
 
     /// Refuses the first scope outside the catalog, naming it.
     pub fn check(&self, scopes: &ScopeSet) -> Result<(), ValidationError> {
-        match scopes.first_missing_from(&self.0) {
+        match scopes.first_missing_from(&self.all) {
             Some(unknown) => Err(ValidationError::new(
                 "scopes",
                 format!("unknown scope `{unknown}`; see scopes.catalog"),
@@ -141,8 +197,30 @@ impl ScopeCatalog {
         }
     }
 
+    /// The configured API scopes (what `scopes_supported` advertises).
     pub fn scopes(&self) -> &ScopeSet {
-        &self.0
+        &self.api
+    }
+
+    /// Every permission an administrator holds; deployment administrators also manage
+    /// organizations.
+    pub fn administrator(&self, deployment_admin: bool) -> ScopeSet {
+        if deployment_admin {
+            self.all.clone()
+        } else {
+            self.all.filter(|s| s != ORGANIZATIONS_MANAGE)
+        }
+    }
+
+    /// "Full access" for a new key: every API scope `holder` holds (management permissions
+    /// are only ever granted by name).
+    pub fn full_access(&self, holder: &ScopeSet) -> ScopeSet {
+        holder.intersection(&self.api)
+    }
+
+    /// "Read only": every API scope ending in `:read` that `holder` holds (seed 000).
+    pub fn read_only(&self, holder: &ScopeSet) -> ScopeSet {
+        self.full_access(holder).filter(|s| s.ends_with(":read"))
     }
 }
 
@@ -204,6 +282,24 @@ mod tests {
             .check(&ScopeSet::parse_delimited("a:read b:read").unwrap())
             .unwrap_err();
         assert!(err.message.contains("`b:read`"), "{err}");
+    }
+
+    #[test]
+    fn the_catalog_knows_management_permissions_and_derives_presets() {
+        let catalog =
+            ScopeCatalog::new(&["a:read".into(), "a:write".into(), "b:read".into()]).unwrap();
+        assert!(
+            catalog
+                .check(&ScopeSet::parse_delimited("api_keys:manage a:read").unwrap())
+                .is_ok()
+        );
+        let holder = ScopeSet::parse_delimited("a:read a:write api_keys:read").unwrap();
+        assert_eq!(catalog.read_only(&holder).to_string(), "a:read");
+        assert_eq!(catalog.full_access(&holder).to_string(), "a:read a:write");
+        assert!(!catalog.administrator(false).contains(ORGANIZATIONS_MANAGE));
+        assert!(catalog.administrator(true).contains(ORGANIZATIONS_MANAGE));
+        assert!(catalog.administrator(false).contains("b:read"));
+        assert_eq!(catalog.scopes().len(), 3);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! the rows, appends to the change feed and the audit trail, in one transaction.
 
 pub mod api_keys;
+pub mod organizations;
 pub mod signing_keys;
+pub mod users;
 
 use chrono::{DateTime, Utc};
 

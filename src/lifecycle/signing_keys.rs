@@ -3,11 +3,11 @@
 //! verifying until its last token has expired.
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::Connection;
+use diesel::RunQueryDsl;
 
-use crate::db::DbConnection;
 use crate::db::changes::{self, NewStateChange};
 use crate::db::signing_keys::{self, NewSigningKey, SigningKeyRow};
+use crate::db::{DbConnection, write_transaction};
 use crate::tokens::{Keyring, MasterKey, SigningAlgorithm, generate};
 
 fn insert_generated(
@@ -34,6 +34,18 @@ fn insert_generated(
     Ok(key.kid.clone())
 }
 
+/// Serialises key changes across instances (two rotations at once would leave two active
+/// keys), and refuses to seal new keys with a master key that cannot open the existing ones.
+fn prepare(conn: &mut DbConnection, master: &MasterKey) -> anyhow::Result<()> {
+    if matches!(conn, DbConnection::Postgres(_)) {
+        diesel::sql_query("LOCK TABLE signing_keys IN EXCLUSIVE MODE").execute(conn)?;
+    }
+    for key in signing_keys::with_status(conn, "active")? {
+        master.open(&key.kid, &key.private_key)?;
+    }
+    Ok(())
+}
+
 /// Makes sure there is an active key and a published next key (first start, or after an
 /// algorithm change). Returns true when it created any.
 pub fn ensure(
@@ -42,7 +54,8 @@ pub fn ensure(
     algorithm: SigningAlgorithm,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
+        prepare(conn, master)?;
         let mut created = false;
         if signing_keys::with_status(conn, "active")?.is_empty() {
             let kid = insert_generated(conn, master, algorithm, "active", now)?;
@@ -67,8 +80,7 @@ pub struct Rotation {
 }
 
 /// Promotes the next key (or, if the configured algorithm changed, a new one), retires the
-/// active key with a verification window of one token lifetime plus leeway, and publishes a
-/// new next key.
+/// active key with a verification window of `overlap`, and publishes a new next key.
 pub fn rotate(
     conn: &mut DbConnection,
     master: &MasterKey,
@@ -76,11 +88,12 @@ pub fn rotate(
     overlap: Duration,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Rotation> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
+        prepare(conn, master)?;
         let verify_until = now + overlap;
         let mut retired = Vec::new();
         for active in signing_keys::with_status(conn, "active")? {
-            signing_keys::retire(conn, active.id, now.naive_utc(), verify_until.naive_utc())?;
+            retire(conn, &active, now, verify_until)?;
             retired.push(active.kid);
         }
         let next: Vec<SigningKeyRow> = signing_keys::with_status(conn, "next")?;
@@ -96,7 +109,7 @@ pub fn rotate(
             None => insert_generated(conn, master, algorithm, "active", now)?,
         };
         for stale in next.iter().filter(|k| k.kid != activated) {
-            signing_keys::retire(conn, stale.id, now.naive_utc(), now.naive_utc())?;
+            retire(conn, stale, now, now)?;
         }
         insert_generated(conn, master, algorithm, "next", now)?;
         announce(conn, now)?;
@@ -106,6 +119,28 @@ pub fn rotate(
             verify_until,
         })
     })
+}
+
+/// An asymmetric key's private half is erased at once (only the public half verifies); an
+/// HS256 secret verifies too, so it stays sealed until its window closes
+/// ([`erase_expired_secrets`]).
+fn retire(
+    conn: &mut DbConnection,
+    key: &SigningKeyRow,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let symmetric = key.algorithm.parse::<SigningAlgorithm>()?.is_symmetric();
+    signing_keys::retire(conn, key.id, now.naive_utc(), until.naive_utc(), !symmetric)?;
+    Ok(())
+}
+
+/// Erases the sealed secrets of retired keys whose verification window has closed.
+pub fn erase_expired_secrets(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<usize> {
+    signing_keys::erase_retired_private_keys(conn, now.naive_utc())
 }
 
 fn announce(conn: &mut DbConnection, now: DateTime<Utc>) -> diesel::QueryResult<()> {

@@ -1,4 +1,5 @@
-//! Liveness (no dependencies) and readiness (the database answers).
+//! Liveness (no dependencies) and readiness (the database answers and the change feed is
+//! being followed).
 
 use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
@@ -21,5 +22,14 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             })
     })
     .await?;
+    // Forty missed polls (ten seconds at the default interval) mean revocations are not
+    // arriving: take this instance out of the load balancer.
+    let limit = (state.settings.feed.poll_interval_ms * 40 / 1000).max(10) as i64;
+    if state.validator.seconds_since_sync() > limit {
+        log::error!("the change feed has not been read for over {limit} s");
+        return Err(ApiError::Unavailable {
+            retry_after_seconds: 1,
+        });
+    }
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }

@@ -1,32 +1,89 @@
 //! HTTP routes. Handlers are thin: parse, call a plain function, render.
 
+mod api_keys;
+mod audit;
+pub mod body;
 mod health;
+mod introspection;
 mod me;
+mod organizations;
+mod session;
 mod token;
+mod users;
 mod well_known;
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/token", "POST").route(web::post().to(token::issue_token)))
-        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(well_known::jwks)))
-        .service(
-            resource("/.well-known/oauth-authorization-server", "GET")
-                .route(web::get().to(well_known::authorization_server_metadata)),
-        )
-        .service(resource("/v1/me", "GET").route(web::get().to(me::me)))
-        .service(resource("/v1/me/permissions", "GET").route(web::get().to(me::permissions)))
-        .service(resource("/healthz", "GET").route(web::get().to(health::live)))
-        .service(resource("/readyz", "GET").route(web::get().to(health::ready)));
+/// Declares every route once: `configure` registers them (other methods on a path get 405
+/// with `Allow`), and `ROUTES` lists them, so a test can hold the OpenAPI document to them.
+macro_rules! routes {
+    ($($path:literal => { $($method:ident => $handler:path),+ $(,)? }),+ $(,)?) => {
+        /// Every (method, path) keygate serves.
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)+];
+
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    resource($path, &[$(stringify!($method)),+])
+                        $(.route(web::route().method(Method::$method).to($handler)))+
+                );
+            )+
+        }
+    };
+}
+
+routes! {
+    "/v1/token" => { POST => token::issue_token },
+    "/v1/introspect" => { POST => introspection::introspect },
+    "/v1/revoke" => { POST => introspection::revoke },
+    "/.well-known/jwks.json" => { GET => well_known::jwks },
+    "/.well-known/oauth-authorization-server" => { GET => well_known::authorization_server_metadata },
+    "/v1/me" => { GET => me::me },
+    "/v1/me/permissions" => { GET => me::permissions },
+    "/v1/session" => {
+        POST => session::log_in,
+        GET => session::current_session,
+        DELETE => session::log_out,
+    },
+    "/v1/api-keys" => { GET => api_keys::list_api_keys, POST => api_keys::create_api_key },
+    "/v1/api-keys/{client_id}" => {
+        GET => api_keys::retrieve_api_key,
+        PATCH => api_keys::update_api_key,
+        DELETE => api_keys::delete_api_key,
+    },
+    "/v1/api-keys/{client_id}/revoke" => { POST => api_keys::revoke_api_key },
+    "/v1/api-keys/{client_id}/rotate" => { POST => api_keys::rotate_api_key },
+    "/v1/users" => { GET => users::list_users, POST => users::create_user },
+    "/v1/users/{user_id}" => { GET => users::retrieve_user, PATCH => users::update_user },
+    "/v1/organizations" => {
+        GET => organizations::list_organizations,
+        POST => organizations::create_organization,
+    },
+    "/v1/organizations/{name}" => { GET => organizations::retrieve_organization },
+    "/v1/audit-events" => { GET => audit::list_audit_events },
+    "/healthz" => { GET => health::live },
+    "/readyz" => { GET => health::ready },
 }
 
 /// A resource whose other methods get 405 with `Allow`, in the documented error format.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+fn resource(path: &str, methods: &[&str]) -> actix_web::Resource {
+    let allow = methods.join(", ");
+    web::resource(path).default_service(web::to(move || {
+        let allow = allow.clone();
+        async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
     }))
+}
+
+/// One page of a list: `{data, count, limit, offset}`, `count` being how many match in all.
+#[derive(serde::Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub count: i64,
+    pub limit: i64,
+    pub offset: i64,
 }
 
 /// The answer for every path keygate does not serve.
@@ -50,26 +107,19 @@ pub fn extractor_configs(
                 JsonPayloadError::ContentType => {
                     ApiError::invalid_request("Content-Type must be application/json")
                 }
+                // serde's message can quote the value: say what is wrong, not what was sent
+                // (routes with bodies use `JsonBody`, which names the field).
                 JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::invalid_request(
-                    format!("invalid field: {}", first_clause(&e.to_string())),
+                    "a field of the JSON body has the wrong type or value",
                 ),
                 _ => ApiError::invalid_request("the body is not valid JSON"),
             };
             api_error.into()
         });
-    let query = web::QueryConfig::default().error_handler(|err, _req: &HttpRequest| {
-        ApiError::invalid_request(format!(
-            "invalid query string: {}",
-            first_clause(&err.to_string())
-        ))
-        .into()
+    let query = web::QueryConfig::default().error_handler(|_err, _req: &HttpRequest| {
+        ApiError::invalid_request("the query string is malformed").into()
     });
     let path = web::PathConfig::default()
         .error_handler(|_err, _req: &HttpRequest| ApiError::NotFound.into());
     (json, query, path)
-}
-
-/// serde's messages end with a location; keep the part that names the field.
-fn first_clause(message: &str) -> &str {
-    message.split(" at line ").next().unwrap_or(message)
 }

@@ -1,11 +1,11 @@
 //! `POST /v1/token`: API key in, access token out (RFC 6749 sections 4.4 and 5.1).
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::web::{self, BytesMut};
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::body::read_limited;
 use crate::auth::client_credentials::{self, MAX_TOKEN_REQUEST_BYTES};
 use crate::error::ApiError;
 use crate::grant;
@@ -24,15 +24,12 @@ struct TokenResponse<'a> {
 
 pub async fn issue_token(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, MAX_TOKEN_REQUEST_BYTES).await?;
+    let body = read_limited(&req, &mut payload, MAX_TOKEN_REQUEST_BYTES).await?;
     let request = client_credentials::parse(&req, &body)?;
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    let address = state.limiter.client_address(&req);
     let issued = grant::client_credentials(&state, request, address).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -45,30 +42,4 @@ pub async fn issue_token(
             expires_at: issued.expires_at,
             scope: &issued.scope,
         }))
-}
-
-/// Reads at most `limit` bytes, refusing a larger declared or actual body with 413.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<BytesMut, ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::invalid_request("the request body could not be read"))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }

@@ -20,6 +20,35 @@ pub enum Change {
     Token { jti: String, expires_at: i64 },
     /// The signing keys changed: reload the keyring.
     SigningKeys,
+    /// A key's secrets changed (rotation): forget what was learned about them.
+    Secrets { client_id: String },
+}
+
+impl Change {
+    /// Reads one entry of the change feed; `None` for a kind this version does not know.
+    pub fn from_feed(
+        kind: &str,
+        subject: &str,
+        not_before: i64,
+        expires_at: i64,
+    ) -> Option<Change> {
+        match kind {
+            "client" => Some(Change::Client {
+                client_id: subject.to_owned(),
+                not_before,
+                expires_at,
+            }),
+            "token" => Some(Change::Token {
+                jti: subject.to_owned(),
+                expires_at,
+            }),
+            "signing_keys" => Some(Change::SigningKeys),
+            "secrets" => Some(Change::Secrets {
+                client_id: subject.to_owned(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]

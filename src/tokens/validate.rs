@@ -10,9 +10,11 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 
 use super::{AccessTokenClaims, Keyring, Revocations};
+use crate::domain::Environment;
 
-/// Longest token accepted; keygate's own are under 1 KiB (RS256 under 1.5 KiB).
-const MAX_TOKEN_LEN: usize = 4096;
+/// Longest token accepted: keygate's own are under 1 KiB with a few scopes, and under 4 KiB
+/// with the most scopes a key can hold (2048 characters) signed with RS256.
+const MAX_TOKEN_LEN: usize = 8192;
 const MAX_KID_LEN: usize = 64;
 
 #[derive(Clone, Debug)]
@@ -20,6 +22,27 @@ pub struct ValidationParams {
     pub issuer: String,
     pub audience: String,
     pub leeway_seconds: u64,
+    /// Whose tokens are accepted: a production API takes `live` only, so a key made for a
+    /// developer's laptop (`test`) cannot call it.
+    pub environments: Vec<Environment>,
+}
+
+impl ValidationParams {
+    /// Live tokens of `issuer` for `audience`, with 30 seconds of leeway.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> ValidationParams {
+        ValidationParams {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            leeway_seconds: 30,
+            environments: vec![Environment::Live],
+        }
+    }
+
+    /// Accept tokens of these environments instead.
+    pub fn environments(mut self, environments: &[Environment]) -> ValidationParams {
+        self.environments = environments.to_vec();
+        self
+    }
 }
 
 /// Why a token was refused. Each maps to an RFC 6750 `invalid_token` description.
@@ -30,6 +53,7 @@ pub enum TokenRejection {
     Expired,
     NotYetValid,
     Revoked,
+    WrongEnvironment,
     Invalid,
 }
 
@@ -41,6 +65,7 @@ impl TokenRejection {
             TokenRejection::Expired => "the access token has expired",
             TokenRejection::NotYetValid => "the access token is not valid yet",
             TokenRejection::Revoked => "the access token has been revoked",
+            TokenRejection::WrongEnvironment => "the access token belongs to another environment",
             TokenRejection::Invalid => "the access token is invalid",
         }
     }
@@ -57,6 +82,8 @@ struct Inner {
     params: ValidationParams,
     keyring: ArcSwap<Keyring>,
     revocations: Revocations,
+    /// Unix seconds of the last complete read of the change feed.
+    synced_at: std::sync::atomic::AtomicI64,
 }
 
 impl TokenValidator {
@@ -66,6 +93,7 @@ impl TokenValidator {
                 params,
                 keyring: ArcSwap::from_pointee(keyring),
                 revocations: Revocations::default(),
+                synced_at: std::sync::atomic::AtomicI64::new(0),
             }),
         }
     }
@@ -84,6 +112,23 @@ impl TokenValidator {
 
     pub fn revocations(&self) -> &Revocations {
         &self.inner.revocations
+    }
+
+    /// Records that the change feed was read to its end just now.
+    pub fn mark_synced(&self) {
+        self.inner
+            .synced_at
+            .store(Utc::now().timestamp(), std::sync::atomic::Ordering::Release);
+    }
+
+    /// Seconds since the change feed was last read to its end: what `/readyz` watches, since
+    /// a validator that stopped following the feed would miss revocations.
+    pub fn seconds_since_sync(&self) -> i64 {
+        Utc::now().timestamp()
+            - self
+                .inner
+                .synced_at
+                .load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn validate(&self, token: &str) -> Result<AccessTokenClaims, TokenRejection> {
@@ -134,6 +179,9 @@ impl TokenValidator {
         }
         if claims.iat > now + leeway {
             return Err(TokenRejection::NotYetValid);
+        }
+        if !self.inner.params.environments.contains(&claims.env) {
+            return Err(TokenRejection::WrongEnvironment);
         }
         if self
             .inner

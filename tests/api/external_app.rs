@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use keygate::domain::Environment;
 use keygate::{Authenticated, TokenValidator, ValidationParams};
 use serde_json::json;
 
@@ -24,11 +25,14 @@ async fn create_invoice(_caller: Authenticated<InvoicesWrite>) -> HttpResponse {
 
 /// Starts a resource server that shares nothing with keygate but its database URL.
 async fn spawn_resource_server(keygate: &TestApp) -> String {
-    let params = ValidationParams {
-        issuer: keygate.address.clone(),
-        audience: "keygate".into(),
-        leeway_seconds: 30,
-    };
+    spawn_resource_server_for(
+        keygate,
+        ValidationParams::new(keygate.address.clone(), "keygate"),
+    )
+    .await
+}
+
+async fn spawn_resource_server_for(keygate: &TestApp, params: ValidationParams) -> String {
     let validator: TokenValidator =
         keygate::connect_validator(keygate.db.url(), params, Duration::from_millis(50))
             .await
@@ -168,6 +172,40 @@ async fn a_revocation_reaches_the_resource_server_within_a_second(backend: Backe
     );
 }
 
+async fn a_live_api_refuses_test_tokens_unless_it_accepts_them(backend: Backend) {
+    let keygate = spawn_app(backend).await;
+    let live_only = spawn_resource_server(&keygate).await;
+    let sandbox = spawn_resource_server_for(
+        &keygate,
+        ValidationParams::new(keygate.address.clone(), "keygate")
+            .environments(&[Environment::Test]),
+    )
+    .await;
+    let test_token = keygate
+        .token_for(&keygate.create_key_with(&["invoices:read"], &["--env", "test"]))
+        .await;
+    let live_token = keygate
+        .token_for(&keygate.create_key(&["invoices:read"]))
+        .await;
+    let status = |api: &str, token: &str| {
+        let request = keygate
+            .client
+            .get(format!("{api}/invoices"))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    let refused = status(&live_only, &test_token).await;
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("another environment"), "{challenge}");
+    assert_eq!(status(&live_only, &live_token).await.status(), 200);
+    assert_eq!(status(&sandbox, &test_token).await.status(), 200);
+    assert_eq!(status(&sandbox, &live_token).await.status(), 401);
+}
+
 async fn tokens_of_another_keygate_are_refused(backend: Backend) {
     let keygate = spawn_app(backend).await;
     let other = spawn_app(backend).await;
@@ -188,4 +226,5 @@ backend_tests!(
     a_narrowed_token_is_refused_where_it_lacks_the_scope,
     a_revocation_reaches_the_resource_server_within_a_second,
     tokens_of_another_keygate_are_refused,
+    a_live_api_refuses_test_tokens_unless_it_accepts_them,
 );

@@ -1,0 +1,89 @@
+//! `/v1/api-keys`: the management API for keys (seeds 000, 002, 003).
+
+mod create;
+mod list;
+mod manage;
+
+pub use create::create_api_key;
+pub use list::list_api_keys;
+pub use manage::{
+    delete_api_key, retrieve_api_key, revoke_api_key, rotate_api_key, update_api_key,
+};
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::auth::caller::Caller;
+use crate::db::{self, DbConnection, api_keys::ApiKey};
+use crate::domain::{Metadata, ScopeSet};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// An API key as the management API shows it: never a secret, only its public prefix.
+#[derive(Serialize)]
+pub struct ApiKeyView {
+    pub client_id: String,
+    pub name: String,
+    pub key_prefix: Option<String>,
+    pub environment: String,
+    pub scopes: ScopeSet,
+    pub status: String,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The creator's email; null for keys made by the CLI without an owner.
+    pub created_by: Option<String>,
+}
+
+/// Views of `keys`, with their prefixes and creators read in two batched queries.
+pub fn views(conn: &mut DbConnection, keys: Vec<ApiKey>) -> diesel::QueryResult<Vec<ApiKeyView>> {
+    let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+    let prefixes: HashMap<i64, String> = db::api_keys::current_prefixes(conn, &ids)?
+        .into_iter()
+        .collect();
+    let mut creator_ids: Vec<i64> = keys.iter().filter_map(|k| k.created_by).collect();
+    creator_ids.sort_unstable();
+    creator_ids.dedup();
+    let emails: HashMap<i64, String> = db::users::emails(conn, &creator_ids)?.into_iter().collect();
+    Ok(keys
+        .into_iter()
+        .map(|key| ApiKeyView {
+            key_prefix: prefixes.get(&key.id).cloned(),
+            created_by: key.created_by.and_then(|id| emails.get(&id).cloned()),
+            scopes: ScopeSet::from_stored(&key.scopes),
+            metadata: Metadata::from_stored(&key.metadata),
+            created_at: key.created_at.and_utc(),
+            last_used_at: key.last_used_at.map(|t| t.and_utc()),
+            expires_at: key.expires_at.map(|t| t.and_utc()),
+            revoked_at: key.revoked_at.map(|t| t.and_utc()),
+            client_id: key.client_id,
+            name: key.name,
+            environment: key.environment,
+            status: key.status,
+        })
+        .collect())
+}
+
+pub fn view(conn: &mut DbConnection, key: ApiKey) -> diesel::QueryResult<ApiKeyView> {
+    Ok(views(conn, vec![key])?.remove(0))
+}
+
+/// The key `client_id` if the caller may act on it; 404 otherwise, so that keys of other
+/// organizations (or colleagues', without `api_keys:manage`) are not even confirmed to exist.
+pub async fn find_for(
+    state: &AppState,
+    caller: &Caller,
+    client_id: &str,
+) -> Result<ApiKey, ApiError> {
+    let client_id = client_id.to_owned();
+    let key = db::run(&state.pool, move |conn| {
+        Ok(db::api_keys::find_by_client_id(conn, &client_id)?)
+    })
+    .await?;
+    key.filter(|k| k.deleted_at.is_none() && caller.may_act_on(k))
+        .ok_or(ApiError::NotFound)
+}

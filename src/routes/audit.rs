@@ -1,0 +1,116 @@
+//! `GET /v1/audit-events`: the organization's append-only trail (`audit:read`), newest first,
+//! filtered by `actor`, `action`, `target`, `since`, `until` (RFC 3339), paged by `limit`
+//! (1 to 100) and `offset`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use super::Page;
+use crate::auth::caller::{AuditRead, Operator};
+use crate::db::{self, audit::AuditEvent, audit::AuditSearch};
+use crate::domain::ValidationError;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct AuditEventView {
+    id: i64,
+    occurred_at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    target: Option<String>,
+    outcome: String,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    details: serde_json::Value,
+}
+
+fn view(event: AuditEvent) -> AuditEventView {
+    AuditEventView {
+        id: event.id,
+        occurred_at: event.occurred_at.and_utc(),
+        details: serde_json::from_str(&event.details).unwrap_or_default(),
+        actor: event.actor,
+        action: event.action,
+        target: event.target,
+        outcome: event.outcome,
+        client_ip: event.client_ip,
+        user_agent: event.user_agent,
+    }
+}
+
+fn time(field: &'static str, value: &str) -> Result<NaiveDateTime, ValidationError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.naive_utc())
+        .map_err(|_| {
+            ValidationError::new(field, "must be an RFC 3339 time, e.g. 2026-11-25T00:00:00Z")
+        })
+}
+
+fn parse_query(query: &str, organization_id: i64) -> Result<AuditSearch, ValidationError> {
+    let mut search = AuditSearch {
+        organization_id,
+        actor: None,
+        action: None,
+        target: None,
+        since: None,
+        until: None,
+        limit: 100,
+        offset: 0,
+    };
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let text = || Some(value.chars().take(200).collect::<String>());
+        match name.as_ref() {
+            "actor" => search.actor = text(),
+            "action" => search.action = text(),
+            "target" => search.target = text(),
+            "since" => search.since = Some(time("since", &value)?),
+            "until" => search.until = Some(time("until", &value)?),
+            "limit" => {
+                search.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=100).contains(l))
+                    .ok_or_else(|| {
+                        ValidationError::new("limit", "must be an integer from 1 to 100")
+                    })?;
+            }
+            "offset" => {
+                search.offset = value
+                    .parse()
+                    .ok()
+                    .filter(|o| (0..=10_000_000).contains(o))
+                    .ok_or_else(|| {
+                        ValidationError::new("offset", "must be an integer from 0 to 10000000")
+                    })?;
+            }
+            other => {
+                return Err(ValidationError::new(
+                    other.chars().take(40).collect::<String>(),
+                    "unknown query parameter",
+                ));
+            }
+        }
+    }
+    Ok(search)
+}
+
+pub async fn list_audit_events(
+    operator: Operator<AuditRead>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let search = parse_query(req.query_string(), operator.organization_id)?;
+    let page = db::run(&state.pool, move |conn| {
+        let (events, count) = db::audit::search(conn, &search)?;
+        Ok(Page {
+            data: events.into_iter().map(view).collect(),
+            count,
+            limit: search.limit,
+            offset: search.offset,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
