@@ -125,7 +125,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub master_key: String,
     pub backend: Backend,
-    pub db: TestDatabase,
+    /// Shared with sibling instances (`spawn_sibling`); dropped with the last of them.
+    pub db: std::sync::Arc<TestDatabase>,
 }
 
 /// An API key as its owner sees it after `api-keys create`.
@@ -149,8 +150,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts keygate with the test profile, adjusted by `customize`.
 pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settings)) -> TestApp {
-    let db = TestDatabase::create(backend);
+    let db = std::sync::Arc::new(TestDatabase::create(backend));
     let master_key = MasterKey::generate_encoded();
+    start(backend, db, master_key, customize).await
+}
+
+async fn start(
+    backend: Backend,
+    db: std::sync::Arc<TestDatabase>,
+    master_key: String,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = test_settings(&db, &master_key);
     customize(&mut settings);
     let app = keygate::Application::build(settings.clone())
@@ -173,6 +183,20 @@ pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settin
 }
 
 impl TestApp {
+    /// Another keygate instance on the same database, master key and issuer, as behind a
+    /// load balancer.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let issuer = self.address.clone();
+        let same_issuer = |s: &mut Settings| s.tokens.issuer = issuer;
+        start(
+            self.backend,
+            self.db.clone(),
+            self.master_key.clone(),
+            same_issuer,
+        )
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -342,5 +366,99 @@ where
             return false;
         }
         actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A console user made with `keygate users create`.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// A logged-in console session: the cookie and the CSRF token.
+#[derive(Clone, Debug)]
+pub struct TestSession {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl TestApp {
+    /// `keygate users create --json` with these extra arguments (`--admin`, `--org`,
+    /// `--permissions a,b`).
+    pub fn create_user(&self, email: &str, extra: &[&str]) -> TestUser {
+        let mut args = vec!["users", "create", "--email", email, "--json"];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args);
+        assert!(
+            out.status.success(),
+            "users create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        TestUser {
+            id: created["id"].as_str().unwrap().to_owned(),
+            email: created["email"].as_str().unwrap().to_owned(),
+            password: created["password"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A token of a key owned by `owner` (by email) holding `scopes`: the management API's
+    /// bearer credentials.
+    pub async fn token_as(&self, owner: &str, scopes: &[&str]) -> String {
+        let key = self.create_key_with(scopes, &["--owner", owner]);
+        self.token_for(&key).await
+    }
+
+    pub async fn log_in(&self, email: &str, password: &str) -> TestSession {
+        let response = self
+            .client
+            .post(self.url("/v1/session"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .expect("a session cookie")
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let body: Value = response.json().await.unwrap();
+        TestSession {
+            cookie,
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A request with a bearer token.
+    pub fn with_token(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// A request in a console session (cookie and CSRF header).
+    pub fn with_session(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        session: &TestSession,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("cookie", &session.cookie)
+            .header("x-csrf-token", &session.csrf)
     }
 }

@@ -7,6 +7,7 @@ mod helpers;
 mod cli;
 mod discovery;
 mod external_app;
+mod instances;
 mod interop;
 mod jwt_attacks;
 mod token_endpoint;
