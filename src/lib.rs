@@ -4,6 +4,9 @@
 //! The public surface for resource servers: [`Authenticated`], [`require_scopes!`],
 //! [`TokenValidator`] and [`connect_validator`]. For running keygate: [`Application`].
 
+// The OpenAPI document is written with serde_json::json!, whose expansion nests deeply.
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -15,6 +18,7 @@ pub mod grant;
 pub mod hashing;
 pub mod last_used;
 pub mod lifecycle;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;

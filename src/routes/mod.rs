@@ -64,6 +64,7 @@ routes! {
     },
     "/v1/organizations/{name}" => { GET => organizations::retrieve_organization },
     "/v1/audit-events" => { GET => audit::list_audit_events },
+    "/openapi.json" => { GET => well_known::openapi },
     "/healthz" => { GET => health::live },
     "/readyz" => { GET => health::ready },
 }

@@ -31,10 +31,24 @@ pub async fn authorization_server_metadata(state: web::Data<AppState>) -> HttpRe
             "issuer": issuer,
             "token_endpoint": format!("{issuer}/v1/token"),
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "introspection_endpoint": format!("{issuer}/v1/introspect"),
+            "revocation_endpoint": format!("{issuer}/v1/revoke"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": [],
             "scopes_supported": state.catalog.scopes(),
             "access_token_signing_alg_values_supported": [algorithm],
         }))
+}
+
+/// The OpenAPI document of this API.
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ))
+        .json(crate::openapi::document(&state.issuer))
 }

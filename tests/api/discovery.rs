@@ -192,9 +192,159 @@ async fn a_retired_key_stops_verifying_when_its_window_closes(backend: Backend) 
     assert!(!kids(&app.get_json("/.well-known/jwks.json").await).contains(&old_kid));
 }
 
+/// The properties a documented schema requires (following `$ref` and `allOf`).
+fn required(doc: &Value, schema: &Value) -> Vec<String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return required(doc, &doc["components"]["schemas"][name]);
+    }
+    let mut fields: Vec<String> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().map(|f| f.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        fields.extend(required(doc, part));
+    }
+    fields
+}
+
+/// The answer of `method path` for `status` has every property its documented schema requires.
+fn assert_matches_document(doc: &Value, method: &str, path: &str, status: u16, body: &Value) {
+    let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]
+        ["schema"];
+    assert!(
+        !schema.is_null(),
+        "{method} {path} {status} is not documented"
+    );
+    let object = if body["data"].is_array() && !body["data"].as_array().unwrap().is_empty() {
+        // A page: check the page and its first row.
+        let item = &doc["components"]["schemas"][schema["$ref"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("#/components/schemas/")]["properties"]["data"]["items"];
+        for field in required(doc, item) {
+            assert!(
+                body["data"][0].get(&field).is_some(),
+                "{method} {path}: rows lack documented `{field}`"
+            );
+        }
+        body
+    } else {
+        body
+    };
+    for field in required(doc, schema) {
+        assert!(
+            object.get(&field).is_some(),
+            "{method} {path} {status}: the answer lacks documented `{field}`: {body}"
+        );
+    }
+}
+
+async fn the_openapi_document_describes_what_the_server_answers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = app.get_json("/openapi.json").await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["servers"][0]["url"], app.address.as_str());
+    let served: Vec<(String, String)> = keygate::routes::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    let documented = keygate::openapi::operations(&doc);
+    for route in &served {
+        assert!(documented.contains(route), "{route:?} is not documented");
+    }
+    // Every documented operation is routed (anything but the JSON 404 of unknown paths).
+    for (method, path) in &documented {
+        let concrete = path
+            .replace("{client_id}", "kgc_00000000000000000000")
+            .replace("{user_id}", "usr_x")
+            .replace("{name}", "x");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method.clone(), app.url(&concrete))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        // Unauthenticated, a routed operation answers 2xx, 400 or 401, never the 404 of an
+        // unknown path or a 405.
+        assert!(
+            !(status == 404 && body["error"] == "not_found"),
+            "{method} {path} is not routed"
+        );
+        assert_ne!(status, 405, "{method} {path} is not routed");
+    }
+
+    let key = app.create_key(&["invoices:read"]);
+    let response = app
+        .post_token_json(
+            serde_json::json!({ "client_id": key.client_id, "client_secret": key.client_secret }),
+        )
+        .await;
+    let token_body: Value = response.json().await.unwrap();
+    assert_matches_document(&doc, "post", "/v1/token", 200, &token_body);
+    let token = token_body["access_token"].as_str().unwrap();
+    for path in ["/v1/me", "/v1/me/permissions"] {
+        let body: Value = app.get_with_token(path, token).await.json().await.unwrap();
+        assert_matches_document(&doc, "get", path, 200, &body);
+    }
+    let metadata = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert_matches_document(
+        &doc,
+        "get",
+        "/.well-known/oauth-authorization-server",
+        200,
+        &metadata,
+    );
+
+    app.create_user("admin@example.com", &["--admin"]);
+    let admin = app
+        .token_as(
+            "admin@example.com",
+            &["api_keys:read", "api_keys:write", "invoices:read"],
+        )
+        .await;
+    let created: Value = app
+        .with_token(reqwest::Method::POST, "/v1/api-keys", &admin)
+        .json(&serde_json::json!({ "name": "doc", "scopes": ["invoices:read"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_matches_document(&doc, "post", "/v1/api-keys", 201, &created);
+    let page: Value = app
+        .with_token(reqwest::Method::GET, "/v1/api-keys", &admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_matches_document(&doc, "get", "/v1/api-keys", 200, &page);
+    let unknown = app
+        .with_token(
+            reqwest::Method::GET,
+            "/v1/api-keys/kgc_00000000000000000000",
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let error: Value = unknown.json().await.unwrap();
+    assert_matches_document(&doc, "get", "/v1/api-keys/{client_id}", 404, &error);
+}
+
 backend_tests!(
     jwks_publishes_the_active_and_next_keys_without_private_members,
     metadata_names_the_issuer_of_the_tokens,
     rotation_signs_with_the_published_next_key_and_old_tokens_keep_working,
     a_retired_key_stops_verifying_when_its_window_closes,
+    the_openapi_document_describes_what_the_server_answers,
 );
