@@ -70,9 +70,10 @@ impl ManageConnection for Manager {
                 let url = path.to_string_lossy();
                 let mut conn =
                     SqliteConnection::establish(&url).map_err(r2d2::Error::ConnectionError)?;
+                // WAL is a property of the file, set once by `connect`.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -96,6 +97,11 @@ pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
+        // Switch the file to WAL (readers never wait for the writer) through one connection
+        // before the pool opens several: switching takes an exclusive lock.
+        let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", describe(&target)))?;
+        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
     }
     let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size)
