@@ -24,12 +24,45 @@ pub enum ApiKeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one API key
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke an API key at once; its tokens stop working everywhere
     Revoke {
         client_id: String,
         #[arg(long)]
         json: bool,
     },
+    /// Issue a new secret (printed once); the old one keeps working for the grace period
+    Rotate {
+        client_id: String,
+        /// How long the old secret keeps working: 0, 30m, 24h, 7d (at most 7 days)
+        #[arg(long, default_value = "0", value_parser = parse_grace)]
+        grace: i64,
+        #[arg(long, conflicts_with = "shell")]
+        json: bool,
+        /// Print `export CLIENT_ID=...` and `export CLIENT_SECRET=...`
+        #[arg(long)]
+        shell: bool,
+    },
+}
+
+/// `24h`, `30m`, `7d`, `0`: seconds from 0 to 7 days.
+fn parse_grace(text: &str) -> Result<i64, String> {
+    let seconds = if text == "0" {
+        0
+    } else {
+        humantime::parse_duration(text)
+            .map_err(|e| format!("{e} (use 0, 30m, 24h or 7d)"))?
+            .as_secs() as i64
+    };
+    if seconds > api_keys::MAX_GRACE_SECONDS {
+        return Err("the grace period is at most 7 days".into());
+    }
+    Ok(seconds)
 }
 
 #[derive(Debug, Args)]
@@ -68,7 +101,14 @@ pub fn run(command: ApiKeysCommand, settings: &Settings) -> anyhow::Result<ExitC
     match command {
         ApiKeysCommand::Create(args) => create(args, settings),
         ApiKeysCommand::List { json } => list(json, settings),
+        ApiKeysCommand::Show { client_id, json } => show(&client_id, json, settings),
         ApiKeysCommand::Revoke { client_id, json } => revoke(&client_id, json, settings),
+        ApiKeysCommand::Rotate {
+            client_id,
+            grace,
+            json,
+            shell,
+        } => rotate(&client_id, grace, json, shell, settings),
     }
 }
 
@@ -214,6 +254,83 @@ fn revoke(client_id: &str, as_json: bool, settings: &Settings) -> anyhow::Result
             Ok(ExitCode::from(2))
         }
     }
+}
+
+fn show(client_id: &str, as_json: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let pool = open_database(settings)?;
+    let mut conn = pool.get()?;
+    let Some(key) = crate::db::api_keys::find_by_client_id(&mut conn, client_id)? else {
+        eprintln!("error: no API key {client_id:?}");
+        return Ok(ExitCode::from(2));
+    };
+    let shown = key_json(&key);
+    if as_json {
+        println!("{shown}");
+    } else {
+        for (field, value) in shown.as_object().expect("an object") {
+            println!(
+                "{field:<13} {}",
+                value
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| value.to_string())
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rotate(
+    client_id: &str,
+    grace: i64,
+    as_json: bool,
+    shell: bool,
+    settings: &Settings,
+) -> anyhow::Result<ExitCode> {
+    let pool = open_database(settings)?;
+    let mut conn = pool.get()?;
+    let Some(key) = crate::db::api_keys::find_by_client_id(&mut conn, client_id)?
+        .filter(|k| k.deleted_at.is_none())
+    else {
+        eprintln!("error: no API key {client_id:?}");
+        return Ok(ExitCode::from(2));
+    };
+    let (rotated, _) = api_keys::rotate(
+        &mut conn,
+        &key,
+        grace,
+        settings.secrets.bcrypt_cost,
+        &Actor::cli(),
+        Utc::now(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secret = rotated.secret.expose();
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "client_id": key.client_id,
+                "client_secret": secret,
+                "secret_prefix": rotated.secret.prefix(),
+                "previous_secret_expires_at": rotated.previous_valid_until,
+            })
+        );
+    } else if shell {
+        println!("export CLIENT_ID={}", key.client_id);
+        println!("export CLIENT_SECRET={secret}");
+    } else {
+        println!("client_id:     {}", key.client_id);
+        println!("client_secret: {secret}");
+        match rotated.previous_valid_until {
+            Some(until) => eprintln!(
+                "The previous secret works until {}.",
+                until.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => eprintln!("The previous secret no longer works."),
+        }
+        eprintln!("The new secret is shown only this once.");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn key_json(key: &ApiKey) -> serde_json::Value {

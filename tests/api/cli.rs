@@ -215,6 +215,63 @@ async fn after_a_cli_revoke_me_refuses_the_token_at_once(backend: Backend) {
     }
 }
 
+async fn rotate_prints_a_new_secret_and_honours_the_grace_period(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let body = |secret: &str| json!({ "client_id": key.client_id, "client_secret": secret });
+
+    let out = app.cli(&[
+        "api-keys",
+        "rotate",
+        &key.client_id,
+        "--grace",
+        "2s",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let second = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert!(rotated["previous_secret_expires_at"].is_string());
+    assert_eq!(app.post_token_json(body(&second)).await.status(), 200);
+    assert_eq!(
+        app.post_token_json(body(&key.client_secret)).await.status(),
+        200,
+        "inside the grace period"
+    );
+    let expired = crate::helpers::eventually(5, || async {
+        app.post_token_json(body(&key.client_secret)).await.status() == 401
+    })
+    .await;
+    assert!(expired, "the old secret outlived its grace period");
+
+    let out = app.cli(&["api-keys", "rotate", &key.client_id, "--json"]);
+    let third: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(third["previous_secret_expires_at"].is_null());
+    assert_eq!(
+        app.post_token_json(body(&second)).await.status(),
+        401,
+        "no grace: the old secret stops at once"
+    );
+    assert_eq!(
+        app.post_token_json(body(third["client_secret"].as_str().unwrap()))
+            .await
+            .status(),
+        200
+    );
+
+    for bad in ["8d", "soon", "-1"] {
+        let out = app.cli(&["api-keys", "rotate", &key.client_id, "--grace", bad]);
+        assert!(!out.status.success(), "--grace {bad} was accepted");
+    }
+    let shown = app.cli(&["api-keys", "show", &key.client_id, "--json"]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["client_id"], key.client_id.as_str());
+    assert!(
+        !String::from_utf8_lossy(&app.cli(&["api-keys", "show", &key.client_id]).stdout)
+            .contains("kgs_")
+    );
+}
+
 async fn revoking_an_unknown_key_fails(backend: Backend) {
     let app = spawn_app(backend).await;
     let out = app.cli(&["api-keys", "revoke", "kgc_00000000000000000000"]);
@@ -343,6 +400,7 @@ backend_tests!(
     expiry_on_a_date_means_midnight_utc_and_test_keys_are_tagged,
     shell_output_exports_the_credentials,
     revoking_an_unknown_key_fails,
+    rotate_prints_a_new_secret_and_honours_the_grace_period,
     after_a_cli_revoke_me_refuses_the_token_at_once,
     migrate_is_idempotent,
     the_binary_serves_by_default_and_never_logs_secrets,
