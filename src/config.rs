@@ -32,6 +32,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub secrets: SecretSettings,
     pub scopes: ScopeSettings,
+    pub cache: CacheSettings,
     pub rate_limit: RateLimitSettings,
     pub feed: FeedSettings,
     pub signing: SigningSettings,
@@ -89,6 +90,13 @@ pub struct SecretSettings {
 #[derive(Clone, Debug, Deserialize)]
 pub struct ScopeSettings {
     pub catalog: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct CacheSettings {
+    pub validated_tokens: usize,
+    pub verified_secrets: usize,
+    pub verified_secret_seconds: i64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -199,6 +207,10 @@ impl Settings {
         anyhow::ensure!(
             self.database.pool_size >= 1,
             "database.pool_size must be at least 1"
+        );
+        anyhow::ensure!(
+            (0..=3600).contains(&self.cache.verified_secret_seconds),
+            "cache.verified_secret_seconds must be between 0 and 3600"
         );
         anyhow::ensure!(
             self.feed.poll_interval_ms >= 10,

@@ -1,39 +1,33 @@
 //! Client authentication and the client-credentials grant (RFC 6749 sections 2.3.1 and 4.4),
-//! as a checklist: respect the failure budget, find the key, verify the secret (always exactly
-//! one bcrypt), check status, expiry, environment and the creator, narrow the scopes, sign.
+//! as a checklist: respect the failure budget, remember or find the key, verify the secret
+//! (always exactly one bcrypt when not remembered), check status, expiry, environment and the
+//! creator, narrow the scopes, sign.
 
-use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::auth::Origin;
 use crate::auth::client_credentials::TokenRequest;
+use crate::auth::verified::VerifiedKey;
 use crate::db;
 use crate::db::api_keys::{ApiKey, ApiKeySecret, Credentials};
-use crate::db::organizations::Organization;
 use crate::domain::{ClientId, ClientSecret, Environment, ScopeSet};
 use crate::error::ApiError;
 use crate::lifecycle::users::permissions_of;
-use crate::lifecycle::{Actor, Event, audit};
+use crate::lifecycle::{Event, audit};
 use crate::state::AppState;
 use crate::tokens::{IssuedToken, TokenSubject, issue};
-
-/// A key whose secret was just verified, with what it may do now.
-pub struct AuthenticatedKey {
-    pub key: ApiKey,
-    pub organization: Organization,
-    pub environment: Environment,
-    /// The key's scopes, narrowed by its creator's current permissions.
-    pub scopes: ScopeSet,
-}
 
 /// Authenticates an API key by its secret. Every failure is the same `invalid_client`.
 pub async fn authenticate(
     state: &AppState,
     client_id: &str,
     client_secret: &str,
-    address: IpAddr,
-) -> Result<AuthenticatedKey, ApiError> {
+    origin: &Origin,
+) -> Result<Arc<VerifiedKey>, ApiError> {
+    let address = origin.address;
     let client_id = ClientId::parse(client_id).map_err(|_| ApiError::InvalidClient)?;
     state.limiter.check(address, client_id.as_str())?;
     let fail = || {
@@ -41,8 +35,17 @@ pub async fn authenticate(
         ApiError::InvalidClient
     };
     let secret = ClientSecret::parse(client_secret).map_err(|_| fail())?;
-
     let now = Utc::now();
+    let fingerprint = state
+        .verified
+        .fingerprint(client_id.as_str(), secret.expose());
+    if let Some(known) = state
+        .verified
+        .get(&fingerprint, state.validator.revocations(), now)
+    {
+        return Ok(known);
+    }
+
     let found = {
         let client_id = client_id.clone();
         let prefix = secret.prefix();
@@ -55,10 +58,11 @@ pub async fn authenticate(
         })
         .await?
     };
-    let candidate = found
+    let current = found
         .as_ref()
-        .and_then(|c| c.secrets.iter().find(|s| secret_is_current(s, now)))
-        .map(|s| s.secret_hash.clone());
+        .and_then(|c| c.secrets.iter().find(|s| secret_is_current(s, now)));
+    let candidate = current.map(|s| s.secret_hash.clone());
+    let secret_valid_until = current.and_then(|s| s.expires_at).map(|t| t.and_utc());
     let environment = secret.environment();
     let matched = state
         .hasher
@@ -86,26 +90,32 @@ pub async fn authenticate(
         })
     };
     if let Some(reason) = refusal {
-        record_denial(state, &key, reason, address);
+        record_denial(state, &key, reason, origin);
         return Err(fail());
     }
     let mut scopes = ScopeSet::from_stored(&key.scopes);
     if let Some(owner) = &owner {
         scopes = scopes.intersection(&permissions_of(owner, &organization, &state.catalog));
     }
-    Ok(AuthenticatedKey {
-        key,
-        organization,
+    let verified = Arc::new(VerifiedKey {
+        client_id: key.client_id,
+        organization_id: organization.id,
+        organization: organization.name,
         environment,
         scopes,
-    })
+        key_expires_at: key.expires_at.map(|t| t.and_utc()),
+        secret_valid_until,
+        verified_at: now.timestamp(),
+    });
+    state.verified.insert(fingerprint, verified.clone());
+    Ok(verified)
 }
 
 /// `POST /v1/token` after parsing: authenticate, narrow to the requested scopes, sign.
 pub async fn client_credentials(
     state: &AppState,
     request: TokenRequest,
-    address: IpAddr,
+    origin: &Origin,
 ) -> Result<IssuedToken, ApiError> {
     let requested = request
         .scope
@@ -113,7 +123,7 @@ pub async fn client_credentials(
         .map(ScopeSet::parse_delimited)
         .transpose()
         .map_err(|e| ApiError::InvalidScope(e.message))?;
-    let client = authenticate(state, &request.client_id, &request.client_secret, address).await?;
+    let client = authenticate(state, &request.client_id, &request.client_secret, origin).await?;
     let scopes = match requested {
         Some(requested) if !requested.is_empty() => {
             if let Some(missing) = requested.first_missing_from(&client.scopes) {
@@ -123,7 +133,7 @@ pub async fn client_credentials(
             }
             requested
         }
-        _ => client.scopes,
+        _ => client.scopes.clone(),
     };
 
     let keyring = state.validator.keyring();
@@ -131,10 +141,10 @@ pub async fn client_credentials(
         .signer()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no active signing key")))?;
     let subject = TokenSubject {
-        client_id: &client.key.client_id,
+        client_id: &client.client_id,
         environment: client.environment,
-        organization: &client.organization.name,
-        key_expires_at: client.key.expires_at.map(|t| t.and_utc()),
+        organization: &client.organization,
+        key_expires_at: client.key_expires_at,
     };
     let tokens = &state.settings.tokens;
     let now = Utc::now();
@@ -148,7 +158,7 @@ pub async fn client_credentials(
         now,
     )
     .map_err(ApiError::Internal)?;
-    state.last_used.touch(&client.key.client_id, now);
+    state.last_used.touch(&client.client_id, now);
     Ok(issued)
 }
 
@@ -179,15 +189,12 @@ fn key_refusal(key: &ApiKey, environment: Environment, now: DateTime<Utc>) -> Op
 /// Records a refused authentication of an existing key in the audit trail, after the
 /// response: waiting for the write would make a known client_id answer slower than an
 /// unknown one.
-fn record_denial(state: &AppState, key: &ApiKey, reason: &'static str, address: IpAddr) {
+fn record_denial(state: &AppState, key: &ApiKey, reason: &'static str, origin: &Origin) {
     let pool = state.pool.clone();
     let (organization_id, client_id) = (key.organization_id, key.client_id.clone());
+    let origin = origin.clone();
     actix_web::rt::spawn(async move {
-        let actor = Actor {
-            label: format!("client:{client_id}"),
-            client_ip: Some(address.to_string()),
-            user_agent: None,
-        };
+        let actor = origin.actor(format!("client:{client_id}"));
         let _ = db::run(&pool, move |conn| {
             let event = Event {
                 organization_id: Some(organization_id),

@@ -244,7 +244,7 @@ fn paths() -> Value {
         },
         "/v1/me/permissions": {
             "get": {
-                "summary": "What this token may do, and what its key may ask for",
+                "summary": "What this token may do (from the token alone; the key's grants are in /v1/me)",
                 "security": [{ "bearerAuth": [] }],
                 "responses": {
                     "200": json_response("Scopes", "Permissions"),
@@ -516,12 +516,13 @@ fn schemas() -> Value {
         },
         "Permissions": {
             "type": "object",
-            "required": ["client_id", "environment", "scopes", "granted_scopes"],
+            "required": ["client_id", "environment", "organization", "scopes", "expires_at"],
             "properties": {
                 "client_id": { "type": "string" },
                 "environment": { "type": "string" },
                 "scopes": strings(),
-                "granted_scopes": strings()
+                "organization": { "type": "string" },
+                "expires_at": { "type": "integer", "description": "The token's expiry, unix seconds" }
             }
         },
         "LoginRequest": {

@@ -12,6 +12,7 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::auth::rate_limit::FailureLimiter;
+use crate::auth::verified::VerifiedSecrets;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::domain::{Environment, ScopeCatalog};
@@ -51,6 +52,7 @@ impl Application {
                     audience: settings.tokens.audience.clone(),
                     leeway_seconds: settings.tokens.leeway_seconds,
                     environments: vec![Environment::Live, Environment::Test],
+                    cache_capacity: settings.cache.validated_tokens,
                 };
                 let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key))?;
                 let hasher = SecretHasher::new(
@@ -78,6 +80,10 @@ impl Application {
             limiter: FailureLimiter::new(&settings.rate_limit),
             login_limiter: FailureLimiter::new(&settings.rate_limit),
             last_used: last_used.clone(),
+            verified: VerifiedSecrets::new(
+                settings.cache.verified_secrets,
+                settings.cache.verified_secret_seconds,
+            ),
             issuer: issuer.clone(),
             pool,
             validator: validator.clone(),

@@ -19,6 +19,7 @@ pub struct AppState {
     /// Failed console logins, counted like failed client authentications.
     pub login_limiter: FailureLimiter,
     pub last_used: std::sync::Arc<crate::last_used::LastUsed>,
+    pub verified: crate::auth::verified::VerifiedSecrets,
 }
 
 impl AppState {

@@ -16,6 +16,7 @@
 
 use std::future::{Ready, ready};
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
@@ -48,7 +49,7 @@ macro_rules! require_scopes {
 
 /// The caller of a protected route: a valid, unrevoked token holding every scope of `S`.
 pub struct Authenticated<S: ScopeRequirement = NoScope> {
-    pub claims: AccessTokenClaims,
+    pub claims: Arc<AccessTokenClaims>,
     _requirement: PhantomData<S>,
 }
 

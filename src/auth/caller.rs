@@ -12,6 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use subtle::ConstantTimeEq;
 
 use super::bearer_token;
+use crate::db::organizations::is_deployment_organization;
 use crate::db::{self, api_keys::ApiKey};
 use crate::domain::ScopeSet;
 use crate::error::ApiError;
@@ -62,6 +63,8 @@ pub struct Caller {
     /// Whose keys are the caller's own: the user, or a key's creator (None for keys made by
     /// the CLI without an owner).
     pub owner_user_id: Option<i64>,
+    /// Whether the caller belongs to the deployment's own organization.
+    pub deployment: bool,
     pub actor: Actor,
     pub via: Via,
 }
@@ -119,15 +122,8 @@ impl<P: PermissionRequirement + 'static> FromRequest for Operator<P> {
 
 /// Finds the caller from the bearer token, else the session cookie.
 pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
-    let actor = |label: String| Actor {
-        label,
-        client_ip: Some(state.limiter.client_address(req).to_string()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(200).collect()),
-    };
+    let origin = super::Origin::of(req, &state.limiter);
+    let actor = |label: String| origin.actor(label);
     if req.headers().contains_key(header::AUTHORIZATION) {
         let token = bearer_token(req)?;
         let claims = state
@@ -152,6 +148,7 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
             organization_id: key.organization_id,
             permissions,
             owner_user_id: key.created_by,
+            deployment: is_deployment_organization(&organization),
             actor: actor(format!("api_key:{}", key.client_id)),
             via: Via::ApiKey {
                 client_id: key.client_id,
@@ -196,6 +193,7 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
         organization_id: user.organization_id,
         permissions: permissions_of(&user, &organization, &catalog),
         owner_user_id: Some(user.id),
+        deployment: is_deployment_organization(&organization),
         actor: actor(format!("user:{}", user.email)),
         via: Via::Session { user_id: user.id },
     })

@@ -201,7 +201,8 @@ pub fn rotate(
             ..Default::default()
         };
         api_keys::update(conn, key.id, &touched)?;
-        let forget_until = until.unwrap_or(now).timestamp() + 60;
+        // Kept as long as anything verified before the rotation could still be remembered.
+        let forget_until = now.timestamp() + MAX_TOKEN_WINDOW_SECONDS;
         let change = publish(
             conn,
             "secrets",

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::body::read_limited;
 use crate::auth::client_credentials::{MAX_TOKEN_REQUEST_BYTES, basic_credentials};
-use crate::auth::{bearer_token, caller};
+use crate::auth::{Origin, bearer_token, caller};
 use crate::db::{self, changes::NewStateChange};
 use crate::domain::ScopeSet;
 use crate::error::ApiError;
@@ -83,7 +83,7 @@ async fn requester(
     form: &TokenForm,
     state: &AppState,
 ) -> Result<Requester, ApiError> {
-    let address = state.limiter.client_address(req);
+    let origin = Origin::of(req, &state.limiter);
     let scheme_is_bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -122,17 +122,13 @@ async fn requester(
         (None, Some(id), Some(secret)) => (id.clone(), secret.clone()),
         (None, _, _) => return Err(ApiError::InvalidClient),
     };
-    let client = authenticate(state, &id, &secret, address).await?;
+    let client = authenticate(state, &id, &secret, &origin).await?;
     Ok(Requester {
-        organization_id: client.organization.id,
-        organization: client.organization.name,
-        actor: crate::lifecycle::Actor {
-            label: format!("api_key:{}", client.key.client_id),
-            client_ip: Some(address.to_string()),
-            user_agent: None,
-        },
-        client_id: client.key.client_id,
-        permissions: client.scopes,
+        organization_id: client.organization_id,
+        organization: client.organization.clone(),
+        actor: origin.actor(format!("api_key:{}", client.client_id)),
+        client_id: client.client_id.clone(),
+        permissions: client.scopes.clone(),
     })
 }
 
@@ -241,7 +237,7 @@ pub async fn revoke(
     })
     .await?;
     state.apply_changes(&[Change::Token {
-        jti: claims.jti,
+        jti: claims.jti.clone(),
         expires_at,
     }]);
     Ok(no_store(HttpResponse::Ok()).finish())

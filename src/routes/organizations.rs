@@ -55,7 +55,7 @@ pub async fn create_organization(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let name = parse_name(&body.0.name)?;
-    let actor = operator.actor.clone();
+    let (actor, creator_organization) = (operator.actor.clone(), operator.organization_id);
     let created = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| -> Result<_, ApiError> {
             if db::organizations::find_by_name(conn, &name)?.is_some() {
@@ -72,7 +72,7 @@ pub async fn create_organization(
                 },
             )?;
             let event = crate::lifecycle::Event {
-                organization_id: Some(organization.id),
+                organization_id: Some(creator_organization),
                 action: "organization.created",
                 target: Some(&organization.name),
                 outcome: "success",

@@ -13,11 +13,12 @@ use subtle::ConstantTimeEq;
 
 use super::body::JsonBody;
 use super::users::{UserView, user_view};
+use crate::auth::Origin;
 use crate::auth::caller::{CSRF_HEADER, SESSION_COOKIE, session_hash};
 use crate::db::{self, sessions::NewSession};
 use crate::domain::{Email, random};
 use crate::error::ApiError;
-use crate::lifecycle::{Actor, Event, audit};
+use crate::lifecycle::{Event, audit};
 use crate::state::AppState;
 
 const SESSION_HOURS: i64 = 8;
@@ -39,18 +40,6 @@ struct SessionView {
     expires_at: DateTime<Utc>,
 }
 
-fn actor_for(req: &HttpRequest, state: &AppState, label: String) -> Actor {
-    Actor {
-        label,
-        client_ip: Some(state.login_limiter.client_address(req).to_string()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(200).collect()),
-    }
-}
-
 pub async fn log_in(
     req: HttpRequest,
     body: JsonBody<LoginRequest>,
@@ -66,12 +55,24 @@ pub async fn log_in(
         Ok(db::users::find_by_email(conn, &lookup)?)
     })
     .await?;
-    if let Some(locked_until) = user
+    if let Some((locked, locked_until)) = user
         .as_ref()
-        .and_then(|u| u.locked_until)
-        .map(|t| t.and_utc())
-        .filter(|t| *t > now)
+        .and_then(|u| Some((u, u.locked_until?.and_utc())))
+        .filter(|(_, t)| *t > now)
     {
+        let actor = Origin::of(&req, &state.login_limiter).actor(format!("user:{email}"));
+        let (organization_id, target) = (locked.organization_id, locked.public_id.clone());
+        db::run(&state.pool, move |conn| {
+            let event = Event {
+                organization_id: Some(organization_id),
+                action: "session.login",
+                target: target.as_deref(),
+                outcome: "locked",
+                details: json!({}),
+            };
+            Ok(audit(conn, &actor, event, now)?)
+        })
+        .await?;
         return Err(ApiError::RateLimited {
             retry_after_seconds: (locked_until - now).num_seconds().max(1) as u64,
         });
@@ -83,7 +84,7 @@ pub async fn log_in(
             user.as_ref().map(|u| u.password_hash.clone()),
         )
         .await?;
-    let actor = actor_for(&req, &state, format!("user:{email}"));
+    let actor = Origin::of(&req, &state.login_limiter).actor(format!("user:{email}"));
     let Some(user) = user.filter(|u| matched && u.status == "enabled") else {
         state.login_limiter.record_failure(address, email.as_str());
         let found = db::run(&state.pool, move |conn| {
@@ -124,6 +125,7 @@ pub async fn log_in(
     let view = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| -> Result<_, ApiError> {
             db::users::record_login(conn, user.id, now.naive_utc())?;
+            let user = db::users::find(conn, user.id)?.ok_or(ApiError::NotFound)?;
             db::sessions::insert(
                 conn,
                 &NewSession {

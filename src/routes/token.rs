@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::body::read_limited;
+use crate::auth::Origin;
 use crate::auth::client_credentials::{self, MAX_TOKEN_REQUEST_BYTES};
 use crate::error::ApiError;
 use crate::grant;
@@ -29,8 +30,8 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&req, &mut payload, MAX_TOKEN_REQUEST_BYTES).await?;
     let request = client_credentials::parse(&req, &body)?;
-    let address = state.limiter.client_address(&req);
-    let issued = grant::client_credentials(&state, request, address).await?;
+    let origin = Origin::of(&req, &state.limiter);
+    let issued = grant::client_credentials(&state, request, &origin).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))

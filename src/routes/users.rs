@@ -40,28 +40,41 @@ pub fn user_view(user: &User, organization: &Organization, catalog: &ScopeCatalo
     }
 }
 
-/// A caller may only hand out what it holds: permissions, and administrator rights only if
-/// it holds everything an administrator does.
+/// A caller may only hand out what it holds, make an administrator only if it holds all an
+/// administrator would, and change only users who hold nothing it lacks (so a user manager
+/// cannot demote, narrow or disable an administrator). Unknown permissions are a 400 first.
 fn check_grant(
     caller: &Caller,
     permissions: Option<&ScopeSet>,
     admin: Option<bool>,
+    target: Option<&ScopeSet>,
     state: &AppState,
 ) -> Result<(), ApiError> {
-    if let Some(missing) = permissions.and_then(|p| p.first_missing_from(&caller.permissions)) {
-        return Err(ApiError::Forbidden(format!(
-            "you do not hold `{missing}`, so you cannot grant it"
-        )));
+    if let Some(permissions) = permissions {
+        state
+            .catalog
+            .check(permissions)
+            .map_err(|e| ValidationError::new("permissions", e.message))?;
+        if let Some(missing) = permissions.first_missing_from(&caller.permissions) {
+            return Err(ApiError::Forbidden(format!(
+                "you do not hold `{missing}`, so you cannot grant it"
+            )));
+        }
     }
     if admin == Some(true)
         && !state
             .catalog
-            .administrator(false)
+            .administrator(caller.deployment)
             .is_subset(&caller.permissions)
     {
         return Err(ApiError::Forbidden(
             "only an administrator can make another".into(),
         ));
+    }
+    if let Some(missing) = target.and_then(|t| t.first_missing_from(&caller.permissions)) {
+        return Err(ApiError::Forbidden(format!(
+            "this user holds `{missing}`, which you do not, so you cannot change them"
+        )));
     }
     Ok(())
 }
@@ -119,7 +132,13 @@ pub async fn create_user(
     let request = body.0;
     let permissions = ScopeSet::from_items(request.permissions.iter().map(String::as_str))
         .map_err(|e| ValidationError::new("permissions", e.message))?;
-    check_grant(&operator, Some(&permissions), Some(request.admin), &state)?;
+    check_grant(
+        &operator,
+        Some(&permissions),
+        Some(request.admin),
+        None,
+        &state,
+    )?;
     let new = NewUserRequest {
         organization_id: operator.organization_id,
         email: Email::parse(&request.email)?,
@@ -210,8 +229,15 @@ pub async fn update_user(
         )
         .into());
     }
-    check_grant(&operator, permissions.as_ref(), request.admin, &state)?;
-    let (user, _) = find_user(&state, &operator, &path).await?;
+    let (user, organization) = find_user(&state, &operator, &path).await?;
+    let held = permissions_of(&user, &organization, &state.catalog);
+    check_grant(
+        &operator,
+        permissions.as_ref(),
+        request.admin,
+        Some(&held),
+        &state,
+    )?;
     let update = UserUpdate {
         permissions,
         is_admin: request.admin,

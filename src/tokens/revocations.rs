@@ -1,5 +1,6 @@
-//! What the change feed has said, kept in memory: tokens of a key issued before a change, and
-//! single revoked tokens. Reads are lock-free snapshots; the rare writes copy and swap.
+//! What the change feed has said, kept in memory: tokens of a key issued before a change,
+//! single revoked tokens, and when a key's secrets last changed. Reads are lock-free
+//! snapshots; the rare writes copy and swap.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,8 +21,13 @@ pub enum Change {
     Token { jti: String, expires_at: i64 },
     /// The signing keys changed: reload the keyring.
     SigningKeys,
-    /// A key's secrets changed (rotation): forget what was learned about them.
-    Secrets { client_id: String },
+    /// A key's secrets changed at `changed_at` (rotation): what was verified before is to be
+    /// verified again.
+    Secrets {
+        client_id: String,
+        changed_at: i64,
+        expires_at: i64,
+    },
 }
 
 impl Change {
@@ -32,29 +38,48 @@ impl Change {
         not_before: i64,
         expires_at: i64,
     ) -> Option<Change> {
+        let subject = subject.to_owned();
         match kind {
             "client" => Some(Change::Client {
-                client_id: subject.to_owned(),
+                client_id: subject,
                 not_before,
                 expires_at,
             }),
             "token" => Some(Change::Token {
-                jti: subject.to_owned(),
+                jti: subject,
                 expires_at,
             }),
             "signing_keys" => Some(Change::SigningKeys),
             "secrets" => Some(Change::Secrets {
-                client_id: subject.to_owned(),
+                client_id: subject,
+                changed_at: not_before,
+                expires_at,
             }),
             _ => None,
         }
     }
 }
 
+#[derive(Clone, Copy)]
+struct Cut {
+    at: i64,
+    expires_at: i64,
+}
+
+impl Cut {
+    fn merge(&mut self, at: i64, expires_at: i64) {
+        self.at = self.at.max(at);
+        self.expires_at = self.expires_at.max(expires_at);
+    }
+}
+
 #[derive(Default)]
 struct Snapshot {
-    clients: HashMap<String, (i64, i64)>,
+    /// Tokens issued before `at` are refused.
+    clients: HashMap<String, Cut>,
     tokens: HashMap<String, i64>,
+    /// Secrets changed at `at`.
+    secrets: HashMap<String, Cut>,
 }
 
 #[derive(Default)]
@@ -66,12 +91,28 @@ impl Revocations {
     /// Whether a token with these claims was revoked after it was issued.
     pub fn is_revoked(&self, client_id: &str, jti: &str, iat: i64) -> bool {
         let snapshot = self.snapshot.load();
-        if let Some(&(not_before, _)) = snapshot.clients.get(client_id) {
-            if iat < not_before {
-                return true;
-            }
+        if snapshot
+            .clients
+            .get(client_id)
+            .is_some_and(|cut| iat < cut.at)
+        {
+            return true;
         }
         snapshot.tokens.contains_key(jti)
+    }
+
+    /// Whether what was learned about `client_id`'s credentials at `verified_at` (unix
+    /// seconds) may have changed since: revoked, disabled, narrowed, or rotated.
+    pub fn credentials_changed_since(&self, client_id: &str, verified_at: i64) -> bool {
+        let snapshot = self.snapshot.load();
+        snapshot
+            .clients
+            .get(client_id)
+            .is_some_and(|cut| verified_at < cut.at)
+            || snapshot
+                .secrets
+                .get(client_id)
+                .is_some_and(|cut| verified_at <= cut.at)
     }
 
     /// Applies changes and forgets entries that expired before `now`. Returns whether any
@@ -80,19 +121,21 @@ impl Revocations {
         let mut reload_keys = false;
         self.snapshot.rcu(|current| {
             reload_keys = false;
-            let mut next = Snapshot {
-                clients: current
-                    .clients
-                    .iter()
-                    .filter(|(_, (_, exp))| *exp > now)
+            let live = |map: &HashMap<String, Cut>| -> HashMap<String, Cut> {
+                map.iter()
+                    .filter(|(_, cut)| cut.expires_at > now)
                     .map(|(k, v)| (k.clone(), *v))
-                    .collect(),
+                    .collect()
+            };
+            let mut next = Snapshot {
+                clients: live(&current.clients),
                 tokens: current
                     .tokens
                     .iter()
                     .filter(|(_, exp)| **exp > now)
                     .map(|(k, v)| (k.clone(), *v))
                     .collect(),
+                secrets: live(&current.secrets),
             };
             for change in changes {
                 match change {
@@ -101,15 +144,29 @@ impl Revocations {
                         not_before,
                         expires_at,
                     } if *expires_at > now => {
-                        let entry = next
-                            .clients
+                        next.clients
                             .entry(client_id.clone())
-                            .or_insert((*not_before, *expires_at));
-                        entry.0 = entry.0.max(*not_before);
-                        entry.1 = entry.1.max(*expires_at);
+                            .or_insert(Cut {
+                                at: *not_before,
+                                expires_at: *expires_at,
+                            })
+                            .merge(*not_before, *expires_at);
                     }
                     Change::Token { jti, expires_at } if *expires_at > now => {
                         next.tokens.insert(jti.clone(), *expires_at);
+                    }
+                    Change::Secrets {
+                        client_id,
+                        changed_at,
+                        expires_at,
+                    } if *expires_at > now => {
+                        next.secrets
+                            .entry(client_id.clone())
+                            .or_insert(Cut {
+                                at: *changed_at,
+                                expires_at: *expires_at,
+                            })
+                            .merge(*changed_at, *expires_at);
                     }
                     Change::SigningKeys => reload_keys = true,
                     _ => {}
@@ -122,7 +179,7 @@ impl Revocations {
 
     pub fn len(&self) -> usize {
         let snapshot = self.snapshot.load();
-        snapshot.clients.len() + snapshot.tokens.len()
+        snapshot.clients.len() + snapshot.tokens.len() + snapshot.secrets.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -152,6 +209,14 @@ mod tests {
     }
 
     #[test]
+    fn a_final_revocation_refuses_every_token() {
+        let r = Revocations::default();
+        r.apply(&[client("a", i64::MAX, 1000)], 50);
+        assert!(r.is_revoked("a", "j", 999_999_999));
+        assert!(r.credentials_changed_since("a", 999_999_999));
+    }
+
+    #[test]
     fn later_changes_move_the_cut_forward_never_back() {
         let r = Revocations::default();
         r.apply(&[client("a", 200, 1000), client("a", 100, 900)], 50);
@@ -172,6 +237,26 @@ mod tests {
         r.apply(&[], 501);
         assert!(!r.is_revoked("a", "t1", 10));
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn secret_changes_invalidate_what_was_verified_before_or_at_them() {
+        let r = Revocations::default();
+        r.apply(
+            &[Change::Secrets {
+                client_id: "a".into(),
+                changed_at: 100,
+                expires_at: 1000,
+            }],
+            50,
+        );
+        assert!(r.credentials_changed_since("a", 99));
+        assert!(r.credentials_changed_since("a", 100));
+        assert!(!r.credentials_changed_since("a", 101));
+        assert!(
+            !r.is_revoked("a", "j", 50),
+            "a rotation does not revoke tokens"
+        );
     }
 
     #[test]

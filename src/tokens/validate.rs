@@ -1,13 +1,17 @@
 //! Validating an access token: RFC 9068 section 4 and the RFC 8725 checklist. The algorithm
 //! comes from the key found by `kid`, never from the token; `typ`, `iss`, `aud`, `exp`, `nbf`
-//! and `iat` are checked; a revoked key's tokens are refused from memory.
+//! and `iat` are checked; a revoked key's tokens are refused from memory. A token validated
+//! once is remembered (by its SHA-256) until it expires, so presenting it again costs a hash,
+//! a lookup, and the checks that can change: expiry, environment, revocation.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use arc_swap::ArcSwap;
 use chrono::Utc;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
+use quick_cache::sync::Cache;
 
 use super::{AccessTokenClaims, Keyring, Revocations};
 use crate::domain::Environment;
@@ -25,16 +29,20 @@ pub struct ValidationParams {
     /// Whose tokens are accepted: a production API takes `live` only, so a key made for a
     /// developer's laptop (`test`) cannot call it.
     pub environments: Vec<Environment>,
+    /// How many validated tokens to remember (0: none).
+    pub cache_capacity: usize,
 }
 
 impl ValidationParams {
-    /// Live tokens of `issuer` for `audience`, with 30 seconds of leeway.
+    /// Live tokens of `issuer` for `audience`, with 30 seconds of leeway, remembering up to
+    /// 100 000 validated tokens.
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> ValidationParams {
         ValidationParams {
             issuer: issuer.into(),
             audience: audience.into(),
             leeway_seconds: 30,
             environments: vec![Environment::Live],
+            cache_capacity: 100_000,
         }
     }
 
@@ -82,18 +90,22 @@ struct Inner {
     params: ValidationParams,
     keyring: ArcSwap<Keyring>,
     revocations: Revocations,
+    /// Tokens that passed every check once, by SHA-256 of the whole token.
+    seen: Option<Cache<[u8; 32], Arc<AccessTokenClaims>>>,
     /// Unix seconds of the last complete read of the change feed.
-    synced_at: std::sync::atomic::AtomicI64,
+    synced_at: AtomicI64,
 }
 
 impl TokenValidator {
     pub fn new(params: ValidationParams, keyring: Keyring) -> TokenValidator {
+        let seen = (params.cache_capacity > 0).then(|| Cache::new(params.cache_capacity));
         TokenValidator {
             inner: Arc::new(Inner {
                 params,
                 keyring: ArcSwap::from_pointee(keyring),
                 revocations: Revocations::default(),
-                synced_at: std::sync::atomic::AtomicI64::new(0),
+                seen,
+                synced_at: AtomicI64::new(0),
             }),
         }
     }
@@ -106,8 +118,13 @@ impl TokenValidator {
         self.inner.keyring.load()
     }
 
+    /// Installs a reloaded keyring, and forgets the tokens validated under the old one: a key
+    /// may have left it (its window closed early, or it was withdrawn).
     pub fn replace_keyring(&self, keyring: Keyring) {
         self.inner.keyring.store(Arc::new(keyring));
+        if let Some(seen) = &self.inner.seen {
+            seen.clear();
+        }
     }
 
     pub fn revocations(&self) -> &Revocations {
@@ -118,24 +135,61 @@ impl TokenValidator {
     pub fn mark_synced(&self) {
         self.inner
             .synced_at
-            .store(Utc::now().timestamp(), std::sync::atomic::Ordering::Release);
+            .store(Utc::now().timestamp(), Ordering::Release);
     }
 
     /// Seconds since the change feed was last read to its end: what `/readyz` watches, since
     /// a validator that stopped following the feed would miss revocations.
     pub fn seconds_since_sync(&self) -> i64 {
-        Utc::now().timestamp()
-            - self
-                .inner
-                .synced_at
-                .load(std::sync::atomic::Ordering::Acquire)
+        Utc::now().timestamp() - self.inner.synced_at.load(Ordering::Acquire)
     }
 
-    pub fn validate(&self, token: &str) -> Result<AccessTokenClaims, TokenRejection> {
-        if token.is_empty()
-            || token.len() > MAX_TOKEN_LEN
-            || token.bytes().filter(|&b| b == b'.').count() != 2
+    pub fn validate(&self, token: &str) -> Result<Arc<AccessTokenClaims>, TokenRejection> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenRejection::Malformed);
+        }
+        let now = Utc::now().timestamp();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let fingerprint: [u8; 32] = digest.as_ref().try_into().expect("SHA-256 is 32 bytes");
+        let claims = match self
+            .inner
+            .seen
+            .as_ref()
+            .and_then(|seen| seen.get(&fingerprint))
         {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.verify(token, now)?);
+                if let Some(seen) = &self.inner.seen {
+                    seen.insert(fingerprint, claims.clone());
+                }
+                claims
+            }
+        };
+        // What can change after a token was first seen: time, and the change feed.
+        let leeway = self.inner.params.leeway_seconds as i64;
+        if claims.exp < now - leeway {
+            if let Some(seen) = &self.inner.seen {
+                seen.remove(&fingerprint);
+            }
+            return Err(TokenRejection::Expired);
+        }
+        if !self.inner.params.environments.contains(&claims.env) {
+            return Err(TokenRejection::WrongEnvironment);
+        }
+        if self
+            .inner
+            .revocations
+            .is_revoked(&claims.client_id, &claims.jti, claims.iat)
+        {
+            return Err(TokenRejection::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// The checks of a token not seen before: shape, header, key, signature and claims.
+    fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, TokenRejection> {
+        if token.bytes().filter(|&b| b == b'.').count() != 2 {
             return Err(TokenRejection::Malformed);
         }
         let header = decode_header(token).map_err(|_| TokenRejection::Malformed)?;
@@ -171,24 +225,12 @@ impl TokenValidator {
                 _ => TokenRejection::Invalid,
             })?
             .claims;
-
-        let now = Utc::now().timestamp();
         let leeway = self.inner.params.leeway_seconds as i64;
         if claims.sub != claims.client_id || claims.exp <= claims.iat || claims.jti.is_empty() {
             return Err(TokenRejection::Invalid);
         }
         if claims.iat > now + leeway {
             return Err(TokenRejection::NotYetValid);
-        }
-        if !self.inner.params.environments.contains(&claims.env) {
-            return Err(TokenRejection::WrongEnvironment);
-        }
-        if self
-            .inner
-            .revocations
-            .is_revoked(&claims.client_id, &claims.jti, claims.iat)
-        {
-            return Err(TokenRejection::Revoked);
         }
         Ok(claims)
     }

@@ -10,4 +10,5 @@ mod external_app;
 mod instances;
 mod interop;
 mod jwt_attacks;
+mod management_users;
 mod token_endpoint;

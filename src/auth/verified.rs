@@ -1,0 +1,186 @@
+//! Secrets verified recently, so that a client asking for tokens again (every 15 minutes, or
+//! far more often) costs no bcrypt and no database read. Entries are keyed by an HMAC of
+//! client_id and secret under a key that exists only in this process's memory, so the cache
+//! holds nothing that would let anyone recover or test a secret. An entry is only used while
+//! young (`cache.verified_secret_seconds`), before its secret's grace period and its key's
+//! expiry, and while the change feed says nothing changed about its key since it was made.
+
+use std::sync::Arc;
+
+use aws_lc_rs::hmac;
+use chrono::{DateTime, Utc};
+use quick_cache::sync::Cache;
+
+use crate::domain::{Environment, ScopeSet, random};
+use crate::tokens::Revocations;
+
+/// What a verified secret authenticates: the key as it stood at verification.
+#[derive(Clone, Debug)]
+pub struct VerifiedKey {
+    pub client_id: String,
+    pub organization_id: i64,
+    pub organization: String,
+    pub environment: Environment,
+    /// The key's scopes, narrowed by its creator's permissions.
+    pub scopes: ScopeSet,
+    pub key_expires_at: Option<DateTime<Utc>>,
+    /// The end of the secret's grace period, after a rotation.
+    pub secret_valid_until: Option<DateTime<Utc>>,
+    /// Unix seconds.
+    pub verified_at: i64,
+}
+
+pub type Fingerprint = [u8; 32];
+
+pub struct VerifiedSecrets {
+    cache: Option<Cache<Fingerprint, Arc<VerifiedKey>>>,
+    mac: hmac::Key,
+    max_age_seconds: i64,
+}
+
+impl VerifiedSecrets {
+    /// `capacity` 0 or `max_age_seconds` 0 turn the cache off.
+    pub fn new(capacity: usize, max_age_seconds: i64) -> VerifiedSecrets {
+        let mut key = [0u8; 32];
+        random::fill(&mut key);
+        VerifiedSecrets {
+            cache: (capacity > 0 && max_age_seconds > 0).then(|| Cache::new(capacity)),
+            mac: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            max_age_seconds,
+        }
+    }
+
+    pub fn fingerprint(&self, client_id: &str, secret: &str) -> Fingerprint {
+        let mut context = hmac::Context::with_key(&self.mac);
+        context.update(client_id.as_bytes());
+        context.update(&[0]);
+        context.update(secret.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(context.sign().as_ref());
+        out
+    }
+
+    /// The verified key, if an entry is still good at `now`.
+    pub fn get(
+        &self,
+        fingerprint: &Fingerprint,
+        revocations: &Revocations,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<VerifiedKey>> {
+        let cache = self.cache.as_ref()?;
+        let entry = cache.get(fingerprint)?;
+        let good = now.timestamp() - entry.verified_at < self.max_age_seconds
+            && entry.secret_valid_until.is_none_or(|t| t > now)
+            && entry.key_expires_at.is_none_or(|t| t > now)
+            && !revocations.credentials_changed_since(&entry.client_id, entry.verified_at);
+        if good {
+            Some(entry)
+        } else {
+            cache.remove(fingerprint);
+            None
+        }
+    }
+
+    pub fn insert(&self, fingerprint: Fingerprint, key: Arc<VerifiedKey>) {
+        if let Some(cache) = &self.cache {
+            cache.insert(fingerprint, key);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.cache.as_ref().map_or(0, Cache::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::Change;
+
+    fn entry(client_id: &str, verified_at: i64) -> Arc<VerifiedKey> {
+        Arc::new(VerifiedKey {
+            client_id: client_id.into(),
+            organization_id: 1,
+            organization: "default".into(),
+            environment: Environment::Live,
+            scopes: ScopeSet::default(),
+            key_expires_at: None,
+            secret_valid_until: None,
+            verified_at,
+        })
+    }
+
+    #[test]
+    fn fingerprints_bind_the_client_and_the_secret() {
+        let cache = VerifiedSecrets::new(10, 300);
+        assert_ne!(cache.fingerprint("a", "s"), cache.fingerprint("b", "s"));
+        assert_ne!(cache.fingerprint("a", "s1"), cache.fingerprint("a", "s2"));
+        assert_ne!(cache.fingerprint("ab", "c"), cache.fingerprint("a", "bc"));
+        let other_process = VerifiedSecrets::new(10, 300);
+        assert_ne!(
+            cache.fingerprint("a", "s"),
+            other_process.fingerprint("a", "s")
+        );
+    }
+
+    #[test]
+    fn entries_are_forgotten_when_old_or_when_the_feed_says_the_key_changed() {
+        let cache = VerifiedSecrets::new(10, 300);
+        let revocations = Revocations::default();
+        let now = Utc::now();
+        let fp = cache.fingerprint("a", "s");
+        cache.insert(fp, entry("a", now.timestamp()));
+        assert!(cache.get(&fp, &revocations, now).is_some());
+        assert!(
+            cache
+                .get(&fp, &revocations, now + chrono::Duration::seconds(301))
+                .is_none(),
+            "too old"
+        );
+
+        cache.insert(fp, entry("a", now.timestamp()));
+        revocations.apply(
+            &[Change::Secrets {
+                client_id: "a".into(),
+                changed_at: now.timestamp(),
+                expires_at: now.timestamp() + 900,
+            }],
+            now.timestamp(),
+        );
+        assert!(cache.get(&fp, &revocations, now).is_none(), "rotated");
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_secret_past_its_grace_period_is_not_served() {
+        let cache = VerifiedSecrets::new(10, 300);
+        let now = Utc::now();
+        let fp = cache.fingerprint("a", "s");
+        let mut verified = (*entry("a", now.timestamp())).clone();
+        verified.secret_valid_until = Some(now + chrono::Duration::seconds(5));
+        cache.insert(fp, Arc::new(verified));
+        let revocations = Revocations::default();
+        assert!(cache.get(&fp, &revocations, now).is_some());
+        assert!(
+            cache
+                .get(&fp, &revocations, now + chrono::Duration::seconds(6))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_disabled_cache_remembers_nothing() {
+        let cache = VerifiedSecrets::new(0, 300);
+        let fp = cache.fingerprint("a", "s");
+        cache.insert(fp, entry("a", Utc::now().timestamp()));
+        assert!(
+            cache
+                .get(&fp, &Revocations::default(), Utc::now())
+                .is_none()
+        );
+    }
+}
