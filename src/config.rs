@@ -83,6 +83,7 @@ pub struct TokenSettings {
 #[derive(Clone, Debug, Deserialize)]
 pub struct SecretSettings {
     pub bcrypt_cost: u32,
+    pub password_bcrypt_cost: u32,
     pub hashing_threads: usize,
     pub max_pending_hashes: usize,
 }
@@ -203,6 +204,10 @@ impl Settings {
         anyhow::ensure!(
             (4..=31).contains(&self.secrets.bcrypt_cost),
             "secrets.bcrypt_cost must be between 4 and 31"
+        );
+        anyhow::ensure!(
+            (4..=31).contains(&self.secrets.password_bcrypt_cost),
+            "secrets.password_bcrypt_cost must be between 4 and 31"
         );
         anyhow::ensure!(
             self.database.pool_size >= 1,

@@ -62,6 +62,8 @@ pub async fn authenticate(
         .as_ref()
         .and_then(|c| c.secrets.iter().find(|s| secret_is_current(s, now)));
     let candidate = current.map(|s| s.secret_hash.clone());
+    // A secret with this prefix exists but its rotation grace is over.
+    let secret_expired = current.is_none() && found.as_ref().is_some_and(|c| !c.secrets.is_empty());
     let secret_valid_until = current.and_then(|s| s.expires_at).map(|t| t.and_utc());
     let environment = secret.environment();
     let matched = state
@@ -79,16 +81,21 @@ pub async fn authenticate(
     else {
         return Err(fail());
     };
-    let refusal = if !matched {
-        Some("wrong_secret")
-    } else {
-        key_refusal(&key, environment, now).or_else(|| {
+    // The reason is for the audit trail only; the client hears `invalid_client` whatever it is.
+    let refusal = key_refusal(&key, environment, now)
+        .or_else(|| {
+            (!matched).then_some(if secret_expired {
+                "expired_secret"
+            } else {
+                "wrong_secret"
+            })
+        })
+        .or_else(|| {
             owner
                 .as_ref()
                 .filter(|o| o.status != "enabled")
                 .map(|_| "owner_disabled")
-        })
-    };
+        });
     if let Some(reason) = refusal {
         record_denial(state, &key, reason, origin);
         return Err(fail());

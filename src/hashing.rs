@@ -11,7 +11,6 @@ use tokio::sync::Semaphore;
 
 use crate::domain::{ClientSecret, random};
 use crate::error::ApiError;
-use crate::lifecycle::users::PASSWORD_BCRYPT_COST;
 
 pub struct SecretHasher {
     permits: Arc<Semaphore>,
@@ -20,6 +19,7 @@ pub struct SecretHasher {
     dummy_hash: Arc<str>,
     /// A dummy at the password cost, made on first use (most instances never see a login).
     dummy_password_hash: OnceLock<Arc<str>>,
+    password_cost: u32,
 }
 
 /// Holds a place in the queue; dropping it (also by cancellation) gives the place back.
@@ -32,7 +32,12 @@ impl Drop for Waiting<'_> {
 }
 
 impl SecretHasher {
-    pub fn new(cost: u32, threads: usize, max_pending: usize) -> anyhow::Result<SecretHasher> {
+    pub fn new(
+        cost: u32,
+        password_cost: u32,
+        threads: usize,
+        max_pending: usize,
+    ) -> anyhow::Result<SecretHasher> {
         let threads = if threads == 0 {
             (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1)
         } else {
@@ -45,6 +50,7 @@ impl SecretHasher {
             max_pending: max_pending.max(1),
             dummy_hash: dummy_hash.into(),
             dummy_password_hash: OnceLock::new(),
+            password_cost,
         })
     }
 
@@ -68,15 +74,15 @@ impl SecretHasher {
         password: &str,
         hash: Option<String>,
     ) -> Result<bool, ApiError> {
+        let password_cost = self.password_cost;
         let dummy = match self.dummy_password_hash.get() {
             Some(dummy) => dummy.clone(),
             None => {
-                let made = actix_web::web::block(|| {
-                    bcrypt::hash(random::base62(24), PASSWORD_BCRYPT_COST)
-                })
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)?;
+                let made =
+                    actix_web::web::block(move || bcrypt::hash(random::base62(24), password_cost))
+                        .await
+                        .map_err(ApiError::internal)?
+                        .map_err(ApiError::internal)?;
                 self.dummy_password_hash.get_or_init(|| made.into()).clone()
             }
         };
@@ -131,7 +137,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn cancelled_requests_give_their_place_back() {
-        let hasher = SecretHasher::new(4, 1, 2).unwrap();
+        let hasher = SecretHasher::new(4, 4, 1, 2).unwrap();
         for _ in 0..5 {
             let secret = ClientSecret::generate(Environment::Live);
             let future = hasher.verify(secret, None, || Ok(()));
@@ -146,7 +152,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn admission_is_checked_once_a_thread_is_free() {
-        let hasher = SecretHasher::new(4, 1, 2).unwrap();
+        let hasher = SecretHasher::new(4, 4, 1, 2).unwrap();
         let secret = ClientSecret::generate(Environment::Live);
         let refused = hasher
             .verify(secret, None, || {

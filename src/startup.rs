@@ -57,6 +57,7 @@ impl Application {
                 let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key))?;
                 let hasher = SecretHasher::new(
                     settings.secrets.bcrypt_cost,
+                    settings.secrets.password_bcrypt_cost,
                     settings.secrets.hashing_threads,
                     settings.secrets.max_pending_hashes,
                 )?;

@@ -92,8 +92,15 @@ pub fn run_users(command: UsersCommand, settings: &Settings) -> anyhow::Result<E
                 permissions,
                 password,
             };
-            let (user, generated) = create(&mut conn, request, &catalog, &Actor::cli(), Utc::now())
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (user, generated) = create(
+                &mut conn,
+                request,
+                &catalog,
+                settings.secrets.password_bcrypt_cost,
+                &Actor::cli(),
+                Utc::now(),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             let held = permissions_of(&user, &organization, &catalog);
             if as_json {
                 println!(

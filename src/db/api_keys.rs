@@ -236,27 +236,60 @@ pub fn retire_secrets(
     Ok(())
 }
 
-/// The newest unrevoked secret's prefix of each key, for display.
+/// The newest secret's prefix of each key, for display (revoked keys keep showing theirs:
+/// it is how an operator matches a leaked secret to its key).
 pub fn current_prefixes(
     conn: &mut DbConnection,
     key_ids: &[i64],
 ) -> QueryResult<Vec<(i64, String)>> {
     api_key_secrets::table
         .filter(api_key_secrets::api_key_id.eq_any(key_ids))
-        .filter(api_key_secrets::revoked_at.is_null())
         .order((api_key_secrets::api_key_id.asc(), api_key_secrets::id.asc()))
         .select((api_key_secrets::api_key_id, api_key_secrets::prefix))
         .load(conn)
 }
 
 /// Columns a key list may be ordered by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KeyOrder {
     Name,
     Environment,
     Status,
     CreatedAt,
     LastUsedAt,
+}
+
+/// Where the previous page ended: its last row's sort value and id (keyset pagination, which
+/// costs the same on page 10 000 as on page 1, where `offset` reads and skips every row
+/// before).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeyCursor {
+    pub order: KeyOrder,
+    pub descending: bool,
+    pub text: Option<String>,
+    pub time: Option<NaiveDateTime>,
+    pub id: i64,
+}
+
+impl KeyCursor {
+    /// The cursor just after `key` in this order.
+    pub fn after(key: &ApiKey, order: KeyOrder, descending: bool) -> KeyCursor {
+        let (text, time) = match order {
+            KeyOrder::Name => (Some(key.name.clone()), None),
+            KeyOrder::Environment => (Some(key.environment.clone()), None),
+            KeyOrder::Status => (Some(key.status.clone()), None),
+            KeyOrder::CreatedAt => (None, Some(key.created_at)),
+            KeyOrder::LastUsedAt => (None, key.last_used_at),
+        };
+        KeyCursor {
+            order,
+            descending,
+            text,
+            time,
+            id: key.id,
+        }
+    }
 }
 
 /// A page of an organization's undeleted keys.
@@ -270,9 +303,13 @@ pub struct KeySearch {
     pub descending: bool,
     pub limit: i64,
     pub offset: i64,
+    /// Continue after this row instead of skipping `offset` rows.
+    pub after: Option<KeyCursor>,
 }
 
-fn filtered(search: &KeySearch) -> api_keys::BoxedQuery<'_, super::MultiBackend> {
+type KeyQuery<'a> = api_keys::BoxedQuery<'a, super::MultiBackend>;
+
+fn filtered(search: &KeySearch) -> KeyQuery<'_> {
     let mut query = api_keys::table
         .filter(api_keys::organization_id.eq(search.organization_id))
         .filter(api_keys::deleted_at.is_null())
@@ -291,10 +328,77 @@ fn filtered(search: &KeySearch) -> api_keys::BoxedQuery<'_, super::MultiBackend>
     query
 }
 
+/// Rows strictly after the cursor, in the order (column, id) ascending or descending.
+macro_rules! after_text {
+    ($query:expr, $column:expr, $cursor:expr) => {{
+        let value = $cursor.text.clone().unwrap_or_default();
+        if $cursor.descending {
+            $query.filter(
+                $column
+                    .lt(value.clone())
+                    .or($column.eq(value).and(api_keys::id.lt($cursor.id))),
+            )
+        } else {
+            $query.filter(
+                $column
+                    .gt(value.clone())
+                    .or($column.eq(value).and(api_keys::id.gt($cursor.id))),
+            )
+        }
+    }};
+}
+
+fn after<'a>(query: KeyQuery<'a>, cursor: &KeyCursor) -> KeyQuery<'a> {
+    let (id, descending) = (cursor.id, cursor.descending);
+    match cursor.order {
+        KeyOrder::Name => after_text!(query, api_keys::name, cursor),
+        KeyOrder::Environment => after_text!(query, api_keys::environment, cursor),
+        KeyOrder::Status => after_text!(query, api_keys::status, cursor),
+        KeyOrder::CreatedAt => {
+            let at = cursor.time.unwrap_or_default();
+            if descending {
+                query.filter(
+                    api_keys::created_at
+                        .lt(at)
+                        .or(api_keys::created_at.eq(at).and(api_keys::id.lt(id))),
+                )
+            } else {
+                query.filter(
+                    api_keys::created_at
+                        .gt(at)
+                        .or(api_keys::created_at.eq(at).and(api_keys::id.gt(id))),
+                )
+            }
+        }
+        // Used keys first (in either direction), never-used keys after them, by id.
+        KeyOrder::LastUsedAt => match (cursor.time, descending) {
+            (Some(at), false) => query.filter(
+                api_keys::last_used_at
+                    .gt(at)
+                    .or(api_keys::last_used_at.eq(at).and(api_keys::id.gt(id)))
+                    .or(api_keys::last_used_at.is_null()),
+            ),
+            (Some(at), true) => query.filter(
+                api_keys::last_used_at
+                    .lt(at)
+                    .or(api_keys::last_used_at.eq(at).and(api_keys::id.lt(id)))
+                    .or(api_keys::last_used_at.is_null()),
+            ),
+            (None, false) => {
+                query.filter(api_keys::last_used_at.is_null().and(api_keys::id.gt(id)))
+            }
+            (None, true) => query.filter(api_keys::last_used_at.is_null().and(api_keys::id.lt(id))),
+        },
+    }
+}
+
 /// The page and the number of keys matching in all.
 pub fn search(conn: &mut DbConnection, search: &KeySearch) -> QueryResult<(Vec<ApiKey>, i64)> {
     let count = filtered(search).count().get_result(conn)?;
     let mut query = filtered(search);
+    if let Some(cursor) = &search.after {
+        query = after(query, cursor);
+    }
     // Never-used keys sort last either way, on both backends; the id breaks ties so that
     // pages never overlap.
     query = match (search.order, search.descending) {

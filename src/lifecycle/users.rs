@@ -16,9 +16,6 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::tokens::Change;
 
-/// bcrypt cost for operator passwords: they are chosen by people, so they get the slow hash.
-pub const PASSWORD_BCRYPT_COST: u32 = 12;
-
 pub struct NewUserRequest {
     pub organization_id: i64,
     pub email: Email,
@@ -73,6 +70,7 @@ pub fn create(
     conn: &mut DbConnection,
     request: NewUserRequest,
     catalog: &ScopeCatalog,
+    password_cost: u32,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(User, Option<Password>), ApiError> {
@@ -82,7 +80,7 @@ pub fn create(
         Some(p) => (p, false),
         None => (Password::generate(), true),
     };
-    let hash = bcrypt::hash(password.expose(), PASSWORD_BCRYPT_COST).map_err(ApiError::internal)?;
+    let hash = bcrypt::hash(password.expose(), password_cost).map_err(ApiError::internal)?;
     let public_id = format!("usr_{}", random::base62(16));
     let permissions = request.permissions.to_string();
     let user = write_transaction(conn, |conn| -> Result<User, ApiError> {

@@ -60,6 +60,12 @@ fn parse_query(query: &str, organization_id: i64) -> Result<AuditSearch, Validat
         offset: 0,
     };
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if value.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                name.chars().take(40).collect::<String>(),
+                "must not contain control characters",
+            ));
+        }
         let text = || Some(value.chars().take(200).collect::<String>());
         match name.as_ref() {
             "actor" => search.actor = text(),
@@ -109,6 +115,7 @@ pub async fn list_audit_events(
             count,
             limit: search.limit,
             offset: search.offset,
+            next_cursor: None,
         })
     })
     .await?;

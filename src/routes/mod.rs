@@ -78,13 +78,16 @@ fn resource(path: &str, methods: &[&str]) -> actix_web::Resource {
     }))
 }
 
-/// One page of a list: `{data, count, limit, offset}`, `count` being how many match in all.
+/// One page of a list: `{data, count, limit, offset}`, `count` being how many match in all,
+/// and `next_cursor` where a list can continue by keyset.
 #[derive(serde::Serialize)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub count: i64,
     pub limit: i64,
     pub offset: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// The answer for every path keygate does not serve.

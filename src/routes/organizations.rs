@@ -37,6 +37,7 @@ pub async fn list_organizations(
             count,
             limit: count,
             offset: 0,
+            next_cursor: None,
         })
     })
     .await?;
@@ -91,7 +92,7 @@ pub async fn retrieve_organization(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
+    let name = parse_name(&path).map_err(|_| ApiError::NotFound)?;
     let found = db::run(&state.pool, move |conn| {
         Ok(db::organizations::find_by_name(conn, &name)?)
     })

@@ -9,7 +9,7 @@ use super::Page;
 use super::body::JsonBody;
 use crate::auth::caller::{Caller, Operator, UsersManage};
 use crate::db::{self, organizations::Organization, users::User};
-use crate::domain::{Email, Password, ScopeCatalog, ScopeSet, ValidationError};
+use crate::domain::{Email, Password, ScopeCatalog, ScopeSet, ValidationError, random};
 use crate::error::ApiError;
 use crate::lifecycle::users::{self, NewUserRequest, UserUpdate, permissions_of};
 use crate::state::AppState;
@@ -98,6 +98,7 @@ pub async fn list_users(
             count,
             limit: count,
             offset: 0,
+            next_cursor: None,
         })
     })
     .await?;
@@ -151,8 +152,10 @@ pub async fn create_user(
             .transpose()?,
     };
     let (actor, catalog) = (operator.actor.clone(), state.catalog.clone());
+    let password_cost = state.settings.secrets.password_bcrypt_cost;
     let (view, password) = db::run(&state.pool, move |conn| {
-        let (user, password) = users::create(conn, new, &catalog, &actor, Utc::now())?;
+        let (user, password) =
+            users::create(conn, new, &catalog, password_cost, &actor, Utc::now())?;
         let organization = db::organizations::find(conn, user.organization_id)?;
         Ok((user_view(&user, &organization, &catalog), password))
     })
@@ -171,6 +174,11 @@ async fn find_user(
     caller: &Caller,
     id: &str,
 ) -> Result<(User, Organization), ApiError> {
+    // User ids are `usr_` and 16 base-62 characters; anything else names no user.
+    let well_formed = id.len() == 20 && id.starts_with("usr_") && random::is_base62(&id[4..]);
+    if !well_formed {
+        return Err(ApiError::NotFound);
+    }
     let (id, organization_id) = (id.to_owned(), caller.organization_id);
     db::run(&state.pool, move |conn| {
         let Some(user) = db::users::find_by_public_id(conn, &id)?

@@ -10,5 +10,6 @@ mod external_app;
 mod instances;
 mod interop;
 mod jwt_attacks;
+mod management_api_keys;
 mod management_users;
 mod token_endpoint;

@@ -63,7 +63,8 @@ fn decide(
     }
     let scopes = match request.scopes {
         Some(list) => {
-            let scopes = ScopeSet::from_items(list.iter().map(String::as_str))?;
+            let scopes = ScopeSet::from_items(list.iter().map(String::as_str))
+                .map_err(|e| ValidationError::new("scopes", e.message))?;
             state.catalog.check(&scopes)?;
             scopes
         }

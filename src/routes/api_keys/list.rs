@@ -1,11 +1,16 @@
 //! `GET /v1/api-keys`: filter by `environment` and `status` (repeatable), order by
-//! `order_by`/`order`, page with `limit` (1 to 100) and `offset`.
+//! `order_by`/`order`, page with `limit` (1 to 100) and either `offset` or the `cursor` the
+//! previous page returned as `next_cursor` (keyset pagination: as fast deep in a million
+//! keys as on the first page).
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::{ApiKeyView, views};
+use super::views;
 use crate::auth::caller::{ApiKeysRead, Operator};
-use crate::db::{self, api_keys::KeyOrder, api_keys::KeySearch};
+use crate::db;
+use crate::db::api_keys::{KeyCursor, KeyOrder, KeySearch};
 use crate::domain::{Environment, ValidationError};
 use crate::error::ApiError;
 use crate::routes::Page;
@@ -19,6 +24,38 @@ struct ListQuery {
     descending: bool,
     limit: i64,
     offset: i64,
+    cursor: Option<KeyCursor>,
+}
+
+fn encode_cursor(cursor: &KeyCursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("a cursor serialises"))
+}
+
+fn decode_cursor(text: &str) -> Result<KeyCursor, ValidationError> {
+    let refuse = || ValidationError::new("cursor", "is not a cursor this list returned");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| refuse())?;
+    serde_json::from_slice(&bytes).map_err(|_| refuse())
+}
+
+fn integer(
+    field: &'static str,
+    value: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ValidationError> {
+    value
+        .parse()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| {
+            ValidationError::new(
+                field,
+                format!(
+                    "must be an integer from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
 }
 
 /// Parses the query string strictly: unknown parameters and bad values name themselves.
@@ -30,6 +67,7 @@ fn parse_query(query: &str) -> Result<ListQuery, ValidationError> {
         descending: false,
         limit: 100,
         offset: 0,
+        cursor: None,
     };
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         let value = value.as_ref();
@@ -48,19 +86,13 @@ fn parse_query(query: &str) -> Result<ListQuery, ValidationError> {
                 }
             },
             "order_by" => {
-                parsed.order = match value {
-                    "name" => KeyOrder::Name,
-                    "environment" => KeyOrder::Environment,
-                    "status" => KeyOrder::Status,
-                    "created_at" => KeyOrder::CreatedAt,
-                    "last_used_at" => KeyOrder::LastUsedAt,
-                    _ => {
-                        return Err(ValidationError::new(
+                parsed.order = serde_json::from_value(serde_json::Value::String(value.to_owned()))
+                    .map_err(|_| {
+                        ValidationError::new(
                             "order_by",
                             "must be name, environment, status, created_at or last_used_at",
-                        ));
-                    }
-                }
+                        )
+                    })?;
             }
             "order" => {
                 parsed.descending = match value {
@@ -69,28 +101,27 @@ fn parse_query(query: &str) -> Result<ListQuery, ValidationError> {
                     _ => return Err(ValidationError::new("order", "must be asc or desc")),
                 }
             }
-            "limit" => {
-                parsed.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=100).contains(l))
-                    .ok_or_else(|| {
-                        ValidationError::new("limit", "must be an integer from 1 to 100")
-                    })?;
-            }
-            "offset" => {
-                parsed.offset = value
-                    .parse()
-                    .ok()
-                    .filter(|o| (0..=10_000_000).contains(o))
-                    .ok_or_else(|| {
-                        ValidationError::new("offset", "must be an integer from 0 to 10000000")
-                    })?;
-            }
+            "limit" => parsed.limit = integer("limit", value, 1..=100)?,
+            "offset" => parsed.offset = integer("offset", value, 0..=10_000_000)?,
+            "cursor" => parsed.cursor = Some(decode_cursor(value)?),
             other => {
                 let field = other.chars().take(40).collect::<String>();
                 return Err(ValidationError::new(field, "unknown query parameter"));
             }
+        }
+    }
+    if let Some(cursor) = &parsed.cursor {
+        if parsed.offset != 0 {
+            return Err(ValidationError::new(
+                "cursor",
+                "give cursor or offset, not both",
+            ));
+        }
+        if cursor.order != parsed.order || cursor.descending != parsed.descending {
+            return Err(ValidationError::new(
+                "cursor",
+                "was made for another order_by or order",
+            ));
         }
     }
     parsed.environments.dedup();
@@ -113,14 +144,20 @@ pub async fn list_api_keys(
         descending: query.descending,
         limit: query.limit,
         offset: query.offset,
+        after: query.cursor,
     };
     let page = db::run(&state.pool, move |conn| {
         let (keys, count) = db::api_keys::search(conn, &search)?;
-        Ok(Page::<ApiKeyView> {
+        let next_cursor = keys
+            .last()
+            .filter(|_| keys.len() as i64 == search.limit)
+            .map(|last| encode_cursor(&KeyCursor::after(last, search.order, search.descending)));
+        Ok(Page {
             data: views(conn, keys)?,
             count,
             limit: search.limit,
             offset: search.offset,
+            next_cursor,
         })
     })
     .await?;
@@ -159,8 +196,38 @@ mod tests {
             ("status=active", "status"),
             ("environment=prod", "environment"),
             ("colour=blue", "colour"),
+            ("cursor=!!", "cursor"),
+            ("cursor=e30", "cursor"),
         ] {
             assert_eq!(parse_query(query).unwrap_err().field, field, "{query}");
         }
+    }
+
+    #[test]
+    fn a_cursor_must_match_its_order_and_excludes_offset() {
+        let cursor = KeyCursor {
+            order: KeyOrder::Name,
+            descending: false,
+            text: Some("a".into()),
+            time: None,
+            id: 7,
+        };
+        let encoded = encode_cursor(&cursor);
+        assert_eq!(
+            parse_query(&format!("order_by=name&cursor={encoded}"))
+                .unwrap()
+                .cursor,
+            Some(cursor)
+        );
+        assert_eq!(
+            parse_query(&format!("cursor={encoded}")).unwrap_err().field,
+            "cursor"
+        );
+        assert_eq!(
+            parse_query(&format!("order_by=name&offset=5&cursor={encoded}"))
+                .unwrap_err()
+                .field,
+            "cursor"
+        );
     }
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::auth::caller::Caller;
 use crate::db::{self, DbConnection, api_keys::ApiKey};
-use crate::domain::{Metadata, ScopeSet};
+use crate::domain::{ClientId, Metadata, ScopeSet};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -79,9 +79,10 @@ pub async fn find_for(
     caller: &Caller,
     client_id: &str,
 ) -> Result<ApiKey, ApiError> {
-    let client_id = client_id.to_owned();
+    // Anything that is not a client_id names no key (and never reaches the database).
+    let client_id = ClientId::parse(client_id).map_err(|_| ApiError::NotFound)?;
     let key = db::run(&state.pool, move |conn| {
-        Ok(db::api_keys::find_by_client_id(conn, &client_id)?)
+        Ok(db::api_keys::find_by_client_id(conn, client_id.as_str())?)
     })
     .await?;
     key.filter(|k| k.deleted_at.is_none() && caller.may_act_on(k))
