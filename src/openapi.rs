@@ -89,7 +89,8 @@ fn page_of(item: &str) -> Value {
             "data": { "type": "array", "items": { "$ref": format!("#/components/schemas/{item}") } },
             "count": { "type": "integer", "description": "How many match in all" },
             "limit": { "type": "integer" },
-            "offset": { "type": "integer" }
+            "offset": { "type": "integer" },
+            "next_cursor": { "type": "string", "description": "Where a full page of keys ends; pass it as `cursor`" }
         }
     })
 }
@@ -146,6 +147,11 @@ fn paths() -> Value {
         ),
     ];
     list_keys_parameters.extend(page_parameters());
+    list_keys_parameters.push(query(
+        "cursor",
+        "the previous page's next_cursor: continue after it (keyset pagination; not with offset)",
+        json!({ "type": "string" }),
+    ));
     let mut audit_parameters = vec![
         query(
             "actor",

@@ -12,4 +12,5 @@ mod interop;
 mod jwt_attacks;
 mod management_api_keys;
 mod management_users;
+mod query_plans;
 mod token_endpoint;
