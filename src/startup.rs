@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use chrono::Utc;
@@ -97,6 +97,8 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let access_log =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let server = HttpServer::new(move || {
             let (json, query, path) = routes::extractor_configs(max_body);
             App::new()
@@ -111,11 +113,14 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
-                // The path only (%U): a query string may carry what must never be logged.
-                .wrap(
+                // The path only (%U): a query string may carry what must never be logged. Off
+                // when the log level would drop its lines anyway, as it renders some of every
+                // request up front.
+                .wrap(Condition::new(
+                    access_log,
                     Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
                         .custom_request_replace("method", |req| req.method().to_string()),
-                )
+                ))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

@@ -16,6 +16,14 @@ pub enum SigningAlgorithm {
 }
 
 impl SigningAlgorithm {
+    /// Every algorithm, in declaration order (`algorithm as usize` indexes this).
+    pub const ALL: [SigningAlgorithm; 4] = [
+        SigningAlgorithm::ES256,
+        SigningAlgorithm::EdDSA,
+        SigningAlgorithm::RS256,
+        SigningAlgorithm::HS256,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SigningAlgorithm::ES256 => "ES256",

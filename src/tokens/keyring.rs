@@ -59,6 +59,16 @@ impl Keyring {
         Ok(keyring)
     }
 
+    /// A keyring from keys in hand (benchmarks, tests); it publishes no JWKS.
+    pub fn with_keys(signer: Option<Signer>, verifiers: Vec<Verifier>) -> Keyring {
+        let verifiers = verifiers.into_iter().map(|v| (v.kid.clone(), v)).collect();
+        Keyring {
+            signer,
+            verifiers,
+            jwks: r#"{"keys":[]}"#.to_owned(),
+        }
+    }
+
     pub fn signer(&self) -> Option<&Signer> {
         self.signer.as_ref()
     }

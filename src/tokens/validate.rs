@@ -13,7 +13,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 use quick_cache::sync::Cache;
 
-use super::{AccessTokenClaims, Keyring, Revocations};
+use super::{AccessTokenClaims, Keyring, Revocations, SigningAlgorithm};
 use crate::domain::Environment;
 
 /// Longest token accepted: keygate's own are under 1 KiB with a few scopes, and under 4 KiB
@@ -94,11 +94,17 @@ struct Inner {
     seen: Option<Cache<[u8; 32], Arc<AccessTokenClaims>>>,
     /// Unix seconds of the last complete read of the change feed.
     synced_at: AtomicI64,
+    /// jsonwebtoken's checks per algorithm, indexed by `SigningAlgorithm as usize`.
+    validations: Vec<Validation>,
 }
 
 impl TokenValidator {
     pub fn new(params: ValidationParams, keyring: Keyring) -> TokenValidator {
         let seen = (params.cache_capacity > 0).then(|| Cache::new(params.cache_capacity));
+        let validations = SigningAlgorithm::ALL
+            .iter()
+            .map(|a| validation_for(&params, *a))
+            .collect();
         TokenValidator {
             inner: Arc::new(Inner {
                 params,
@@ -106,6 +112,7 @@ impl TokenValidator {
                 revocations: Revocations::default(),
                 seen,
                 synced_at: AtomicI64::new(0),
+                validations,
             }),
         }
     }
@@ -218,7 +225,8 @@ impl TokenValidator {
         if header.alg != algorithm {
             return Err(TokenRejection::Invalid);
         }
-        let claims = decode::<AccessTokenClaims>(token, &verifier.key, &self.validation(algorithm))
+        let validation = &self.inner.validations[verifier.algorithm as usize];
+        let claims = decode::<AccessTokenClaims>(token, &verifier.key, validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenRejection::Expired,
                 ErrorKind::ImmatureSignature => TokenRejection::NotYetValid,
@@ -234,15 +242,15 @@ impl TokenValidator {
         }
         Ok(claims)
     }
+}
 
-    fn validation(&self, algorithm: jsonwebtoken::Algorithm) -> Validation {
-        let params = &self.inner.params;
-        let mut validation = Validation::new(algorithm);
-        validation.leeway = params.leeway_seconds;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.set_issuer(&[&params.issuer]);
-        validation.set_audience(&[&params.audience]);
-        validation
-    }
+/// The jsonwebtoken checks for one algorithm, built once.
+fn validation_for(params: &ValidationParams, algorithm: SigningAlgorithm) -> Validation {
+    let mut validation = Validation::new(algorithm.jwt_algorithm());
+    validation.leeway = params.leeway_seconds;
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    validation.set_issuer(&[&params.issuer]);
+    validation.set_audience(&[&params.audience]);
+    validation
 }
