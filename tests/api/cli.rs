@@ -314,6 +314,71 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Last-used times live in memory between flushes; a graceful stop (SIGTERM, as an
+/// orchestrator sends) writes what is pending before the process exits.
+async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .current_dir(dir.path())
+        .args([
+            "--profile",
+            "test",
+            "--database",
+            app.db.url(),
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("KEYGATE_MASTER_KEY", &app.master_key)
+        // No periodic flush during the test: only the one at shutdown can write it.
+        .env("KEYGATE_SERVER__LAST_USED_FLUSH_MS", "3600000")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let up = crate::helpers::eventually(10, || async {
+        client.get(format!("{base}/healthz")).send().await.is_ok()
+    })
+    .await;
+    assert!(up, "the server did not come up");
+    let response = client
+        .post(format!("{base}/v1/token"))
+        .json(&json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let shown = |app: &crate::helpers::TestApp| -> Value {
+        serde_json::from_slice(
+            &app.cli(&["api-keys", "show", &key.client_id, "--json"])
+                .stdout,
+        )
+        .unwrap()
+    };
+    assert!(
+        shown(&app)["last_used_at"].is_null(),
+        "written before the flush"
+    );
+
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a graceful stop exits 0, not {status}");
+    assert!(
+        shown(&app)["last_used_at"].is_string(),
+        "the pending last-used time was lost at shutdown"
+    );
+}
+
 /// Runs `keygate` with no arguments (it serves), configured only through the environment,
 /// with every log level on; secrets, hashes and tokens must never reach the log.
 async fn the_binary_serves_by_default_and_never_logs_secrets(backend: Backend) {
@@ -418,4 +483,5 @@ backend_tests!(
     after_a_cli_revoke_me_refuses_the_token_at_once,
     migrate_is_idempotent,
     the_binary_serves_by_default_and_never_logs_secrets,
+    a_graceful_stop_writes_pending_last_used_times,
 );
