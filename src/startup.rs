@@ -81,6 +81,7 @@ impl Application {
             limiter: FailureLimiter::new(&settings.rate_limit),
             login_limiter: FailureLimiter::new(&settings.rate_limit),
             last_used: last_used.clone(),
+            list_counts: Default::default(),
             verified: VerifiedSecrets::new(
                 settings.cache.verified_secrets,
                 settings.cache.verified_secret_seconds,
@@ -125,6 +126,9 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .workers(workers)
+        // Blocking work waits for a pooled connection or a hashing permit anyway; more threads
+        // than that would only hold memory.
+        .worker_max_blocking_threads(settings.database.pool_size as usize + 4)
         .shutdown_timeout(10)
         .listen(listener)?
         .run();

@@ -20,6 +20,7 @@ pub struct AppState {
     pub login_limiter: FailureLimiter,
     pub last_used: std::sync::Arc<crate::last_used::LastUsed>,
     pub verified: crate::auth::verified::VerifiedSecrets,
+    pub list_counts: crate::routes::api_keys::counts::ListCounts,
 }
 
 impl AppState {

@@ -157,6 +157,7 @@ impl Seeder<'_> {
                 created_by: Some(owner),
                 created_at: *created_at,
                 updated_at: *created_at,
+                key_prefix: self.secret.prefix,
             })
             .collect();
         let secret = self.secret;

@@ -24,6 +24,8 @@ pub struct ApiKey {
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
     pub deleted_at: Option<NaiveDateTime>,
+    /// The newest secret's public prefix.
+    pub key_prefix: String,
 }
 
 #[derive(Debug, Insertable)]
@@ -40,6 +42,7 @@ pub struct NewApiKey<'a> {
     pub created_by: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub key_prefix: &'a str,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -50,6 +53,7 @@ pub struct ApiKeyChanges<'a> {
     pub metadata: Option<&'a str>,
     pub updated_at: Option<NaiveDateTime>,
     pub deleted_at: Option<NaiveDateTime>,
+    pub key_prefix: Option<&'a str>,
 }
 
 /// No `Debug`: it holds a hash or sealed key that must never be printed.
@@ -236,19 +240,6 @@ pub fn retire_secrets(
     Ok(())
 }
 
-/// The newest secret's prefix of each key, for display (revoked keys keep showing theirs:
-/// it is how an operator matches a leaked secret to its key).
-pub fn current_prefixes(
-    conn: &mut DbConnection,
-    key_ids: &[i64],
-) -> QueryResult<Vec<(i64, String)>> {
-    api_key_secrets::table
-        .filter(api_key_secrets::api_key_id.eq_any(key_ids))
-        .order((api_key_secrets::api_key_id.asc(), api_key_secrets::id.asc()))
-        .select((api_key_secrets::api_key_id, api_key_secrets::prefix))
-        .load(conn)
-}
-
 /// Columns a key list may be ordered by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -307,10 +298,15 @@ pub struct KeySearch {
     pub after: Option<KeyCursor>,
 }
 
-type KeyQuery<'a> = api_keys::BoxedQuery<'a, super::MultiBackend>;
+type KeyQuery<'a> = diesel::dsl::IntoBoxed<
+    'a,
+    diesel::dsl::LeftJoin<api_keys::table, super::schema::users::table>,
+    super::MultiBackend,
+>;
 
 fn filtered(search: &KeySearch) -> KeyQuery<'_> {
     let mut query = api_keys::table
+        .left_join(super::schema::users::table)
         .filter(api_keys::organization_id.eq(search.organization_id))
         .filter(api_keys::deleted_at.is_null())
         .into_boxed();
@@ -392,9 +388,16 @@ fn after<'a>(query: KeyQuery<'a>, cursor: &KeyCursor) -> KeyQuery<'a> {
     }
 }
 
-/// The page and the number of keys matching in all.
-pub fn search(conn: &mut DbConnection, search: &KeySearch) -> QueryResult<(Vec<ApiKey>, i64)> {
-    let count = filtered(search).count().get_result(conn)?;
+/// How many keys match the search's filters in all.
+pub fn count(conn: &mut DbConnection, search: &KeySearch) -> QueryResult<i64> {
+    filtered(search).count().get_result(conn)
+}
+
+/// The page of keys the search asks for, each with its creator's email: one query.
+pub fn page(
+    conn: &mut DbConnection,
+    search: &KeySearch,
+) -> QueryResult<Vec<(ApiKey, Option<String>)>> {
     let mut query = filtered(search);
     if let Some(cursor) = &search.after {
         query = after(query, cursor);
@@ -432,7 +435,7 @@ pub fn search(conn: &mut DbConnection, search: &KeySearch) -> QueryResult<(Vec<A
     let keys = query
         .limit(search.limit)
         .offset(search.offset)
-        .select(ApiKey::as_select())
+        .select((ApiKey::as_select(), super::schema::users::email.nullable()))
         .load(conn)?;
-    Ok((keys, count))
+    Ok(keys)
 }

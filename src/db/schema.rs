@@ -54,6 +54,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
+        key_prefix -> Text,
     }
 }
 

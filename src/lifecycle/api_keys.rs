@@ -81,6 +81,7 @@ pub fn create(
                 created_by: new.created_by,
                 created_at: now.naive_utc(),
                 updated_at: now.naive_utc(),
+                key_prefix: secret.prefix().as_str(),
             },
         )?;
         insert_secret(conn, &key, &secret, &hash, now)?;
@@ -131,6 +132,7 @@ pub fn update(
             metadata: metadata.as_deref(),
             updated_at: Some(now.naive_utc()),
             deleted_at: None,
+            key_prefix: None,
         };
         api_keys::update(conn, key.id, &changes)?;
         let disabled_now = status == Some("disabled") && key.status != "disabled";
@@ -196,8 +198,10 @@ pub fn rotate(
     write_transaction(conn, |conn| {
         api_keys::retire_secrets(conn, key.id, now.naive_utc(), until.map(|t| t.naive_utc()))?;
         insert_secret(conn, key, &secret, &hash, now)?;
+        let prefix = secret.prefix();
         let touched = ApiKeyChanges {
             updated_at: Some(now.naive_utc()),
+            key_prefix: Some(prefix.as_str()),
             ..Default::default()
         };
         api_keys::update(conn, key.id, &touched)?;

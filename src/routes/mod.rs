@@ -1,6 +1,6 @@
 //! HTTP routes. Handlers are thin: parse, call a plain function, render.
 
-mod api_keys;
+pub mod api_keys;
 mod audit;
 pub mod body;
 mod health;

@@ -43,6 +43,22 @@ fn queries() -> Vec<(&'static str, String, &'static str)> {
         ("list by status", list("status DESC, id DESC"), "api_keys_list_status"),
         ("list by environment", list("environment ASC, id ASC"), "api_keys_list_environment"),
         (
+            "a user's own keys by created_at",
+            format!(
+                "SELECT {COLUMNS} FROM api_keys WHERE organization_id = 1 AND deleted_at IS NULL \
+                 AND created_by = 3 ORDER BY created_at DESC, id DESC LIMIT 100"
+            ),
+            "api_keys_owner_created",
+        ),
+        (
+            "a user's own keys by name",
+            format!(
+                "SELECT {COLUMNS} FROM api_keys WHERE organization_id = 1 AND deleted_at IS NULL \
+                 AND created_by = 3 ORDER BY name ASC, id ASC LIMIT 100"
+            ),
+            "api_keys_owner_name",
+        ),
+        (
             "a later page by cursor",
             format!(
                 "SELECT {COLUMNS} FROM api_keys WHERE organization_id = 1 AND deleted_at IS NULL \

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::views;
+use super::view_with_creator;
 use crate::auth::caller::{ApiKeysRead, Operator};
 use crate::db;
 use crate::db::api_keys::{KeyCursor, KeyOrder, KeySearch};
@@ -146,14 +146,21 @@ pub async fn list_api_keys(
         offset: query.offset,
         after: query.cursor,
     };
+    let counts = state.clone();
     let page = db::run(&state.pool, move |conn| {
-        let (keys, count) = db::api_keys::search(conn, &search)?;
+        let keys = db::api_keys::page(conn, &search)?;
+        let count = counts.list_counts.count(conn, &search)?;
         let next_cursor = keys
             .last()
             .filter(|_| keys.len() as i64 == search.limit)
-            .map(|last| encode_cursor(&KeyCursor::after(last, search.order, search.descending)));
+            .map(|(last, _)| {
+                encode_cursor(&KeyCursor::after(last, search.order, search.descending))
+            });
         Ok(Page {
-            data: views(conn, keys)?,
+            data: keys
+                .into_iter()
+                .map(|(key, creator)| view_with_creator(key, creator))
+                .collect(),
             count,
             limit: search.limit,
             offset: search.offset,

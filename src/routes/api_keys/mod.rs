@@ -1,5 +1,6 @@
 //! `/v1/api-keys`: the management API for keys (seeds 000, 002, 003).
 
+pub mod counts;
 mod create;
 mod list;
 mod manage;
@@ -9,8 +10,6 @@ pub use list::list_api_keys;
 pub use manage::{
     delete_api_key, retrieve_api_key, revoke_api_key, rotate_api_key, update_api_key,
 };
-
-use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -39,37 +38,34 @@ pub struct ApiKeyView {
     pub created_by: Option<String>,
 }
 
-/// Views of `keys`, with their prefixes and creators read in two batched queries.
-pub fn views(conn: &mut DbConnection, keys: Vec<ApiKey>) -> diesel::QueryResult<Vec<ApiKeyView>> {
-    let ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
-    let prefixes: HashMap<i64, String> = db::api_keys::current_prefixes(conn, &ids)?
-        .into_iter()
-        .collect();
-    let mut creator_ids: Vec<i64> = keys.iter().filter_map(|k| k.created_by).collect();
-    creator_ids.sort_unstable();
-    creator_ids.dedup();
-    let emails: HashMap<i64, String> = db::users::emails(conn, &creator_ids)?.into_iter().collect();
-    Ok(keys
-        .into_iter()
-        .map(|key| ApiKeyView {
-            key_prefix: prefixes.get(&key.id).cloned(),
-            created_by: key.created_by.and_then(|id| emails.get(&id).cloned()),
-            scopes: ScopeSet::from_stored(&key.scopes),
-            metadata: Metadata::from_stored(&key.metadata),
-            created_at: key.created_at.and_utc(),
-            last_used_at: key.last_used_at.map(|t| t.and_utc()),
-            expires_at: key.expires_at.map(|t| t.and_utc()),
-            revoked_at: key.revoked_at.map(|t| t.and_utc()),
-            client_id: key.client_id,
-            name: key.name,
-            environment: key.environment,
-            status: key.status,
-        })
-        .collect())
+/// The view of a key whose creator's email is known.
+pub fn view_with_creator(key: ApiKey, created_by: Option<String>) -> ApiKeyView {
+    ApiKeyView {
+        key_prefix: Some(key.key_prefix).filter(|p| !p.is_empty()),
+        created_by,
+        scopes: ScopeSet::from_stored(&key.scopes),
+        metadata: Metadata::from_stored(&key.metadata),
+        created_at: key.created_at.and_utc(),
+        last_used_at: key.last_used_at.map(|t| t.and_utc()),
+        expires_at: key.expires_at.map(|t| t.and_utc()),
+        revoked_at: key.revoked_at.map(|t| t.and_utc()),
+        client_id: key.client_id,
+        name: key.name,
+        environment: key.environment,
+        status: key.status,
+    }
 }
 
+/// The view of one key, reading its creator's email.
 pub fn view(conn: &mut DbConnection, key: ApiKey) -> diesel::QueryResult<ApiKeyView> {
-    Ok(views(conn, vec![key])?.remove(0))
+    let email = match key.created_by {
+        Some(id) => db::users::emails(conn, &[id])?
+            .into_iter()
+            .next()
+            .map(|(_, email)| email),
+        None => None,
+    };
+    Ok(view_with_creator(key, email))
 }
 
 /// The key `client_id` if the caller may act on it; 404 otherwise, so that keys of other
