@@ -680,6 +680,38 @@ async fn measure_keygate(
     );
     bench.measure("list", algorithm, addr, list.repeat()).await;
 
+    // A page halfway down the list: by offset (which reads every row it skips) and by the
+    // keyset cursor the page before it returned (which reads only its own rows).
+    let total = page["count"].as_u64().unwrap_or(0);
+    if total > 200 {
+        let middle = total / 2;
+        let by_offset = Template::get(addr, &format!("/v1/api-keys?limit=100&offset={middle}"))
+            .bearer(&management_token);
+        let before: serde_json::Value = serde_json::from_slice(
+            &expect_ok(
+                addr,
+                "a page by offset",
+                &Template::get(
+                    addr,
+                    &format!("/v1/api-keys?limit=100&offset={}", middle - 100),
+                )
+                .bearer(&management_token),
+            )
+            .await?,
+        )?;
+        if let Some(cursor) = before["next_cursor"].as_str() {
+            let by_cursor = Template::get(addr, &format!("/v1/api-keys?limit=100&cursor={cursor}"))
+                .bearer(&management_token);
+            expect_ok(addr, "a page by cursor", &by_cursor).await?;
+            bench
+                .measure("list_middle_by_cursor", algorithm, addr, by_cursor.repeat())
+                .await;
+        }
+        bench
+            .measure("list_middle_by_offset", algorithm, addr, by_offset.repeat())
+            .await;
+    }
+
     if !cold.ids.is_empty() {
         // Validation while a second generator keeps bcrypt saturated with cold requests.
         let phase = bench.phase;

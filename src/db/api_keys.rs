@@ -324,48 +324,37 @@ fn filtered(search: &KeySearch) -> KeyQuery<'_> {
     query
 }
 
-/// Rows strictly after the cursor, in the order (column, id) ascending or descending.
-macro_rules! after_text {
-    ($query:expr, $column:expr, $cursor:expr) => {{
-        let value = $cursor.text.clone().unwrap_or_default();
+/// Rows strictly after the cursor in the order (column, id): `column >= v AND (column > v OR
+/// id > i)` (mirrored when descending). The first half is a range the index can seek to; the
+/// OR alone would make the database read the index from its start.
+macro_rules! after_value {
+    ($query:expr, $column:expr, $value:expr, $cursor:expr) => {{
+        let (value, id) = ($value, $cursor.id);
         if $cursor.descending {
-            $query.filter(
-                $column
-                    .lt(value.clone())
-                    .or($column.eq(value).and(api_keys::id.lt($cursor.id))),
-            )
+            $query
+                .filter($column.le(value.clone()))
+                .filter($column.lt(value).or(api_keys::id.lt(id)))
         } else {
-            $query.filter(
-                $column
-                    .gt(value.clone())
-                    .or($column.eq(value).and(api_keys::id.gt($cursor.id))),
-            )
+            $query
+                .filter($column.ge(value.clone()))
+                .filter($column.gt(value).or(api_keys::id.gt(id)))
         }
     }};
 }
 
 fn after<'a>(query: KeyQuery<'a>, cursor: &KeyCursor) -> KeyQuery<'a> {
     let (id, descending) = (cursor.id, cursor.descending);
+    let text = || cursor.text.clone().unwrap_or_default();
     match cursor.order {
-        KeyOrder::Name => after_text!(query, api_keys::name, cursor),
-        KeyOrder::Environment => after_text!(query, api_keys::environment, cursor),
-        KeyOrder::Status => after_text!(query, api_keys::status, cursor),
-        KeyOrder::CreatedAt => {
-            let at = cursor.time.unwrap_or_default();
-            if descending {
-                query.filter(
-                    api_keys::created_at
-                        .lt(at)
-                        .or(api_keys::created_at.eq(at).and(api_keys::id.lt(id))),
-                )
-            } else {
-                query.filter(
-                    api_keys::created_at
-                        .gt(at)
-                        .or(api_keys::created_at.eq(at).and(api_keys::id.gt(id))),
-                )
-            }
-        }
+        KeyOrder::Name => after_value!(query, api_keys::name, text(), cursor),
+        KeyOrder::Environment => after_value!(query, api_keys::environment, text(), cursor),
+        KeyOrder::Status => after_value!(query, api_keys::status, text(), cursor),
+        KeyOrder::CreatedAt => after_value!(
+            query,
+            api_keys::created_at,
+            cursor.time.unwrap_or_default(),
+            cursor
+        ),
         // Used keys first (in either direction), never-used keys after them, by id.
         KeyOrder::LastUsedAt => match (cursor.time, descending) {
             (Some(at), false) => query.filter(

@@ -12,5 +12,6 @@ mod interop;
 mod jwt_attacks;
 mod management_api_keys;
 mod management_users;
+mod pagination;
 mod query_plans;
 mod token_endpoint;
