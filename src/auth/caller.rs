@@ -177,17 +177,11 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
         .ok_or(ApiError::InvalidToken(
             "the session has ended; log in again",
         ))?;
-    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        let presented = req
-            .headers()
-            .get(CSRF_HEADER)
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        if !bool::from(presented.ct_eq(session.csrf_token.as_bytes())) {
-            return Err(ApiError::Forbidden(
-                "a state-changing request needs the session's X-CSRF-Token header".into(),
-            ));
-        }
+    let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if state_changing && !csrf_presented(req, &session.csrf_token) {
+        return Err(ApiError::Forbidden(
+            "a state-changing request needs the session's X-CSRF-Token header".into(),
+        ));
     }
     Ok(Caller {
         organization_id: user.organization_id,
@@ -197,6 +191,17 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
         actor: actor(format!("user:{}", user.email)),
         via: Via::Session { user_id: user.id },
     })
+}
+
+/// Whether the request carries the session's CSRF token in `X-CSRF-Token` (compared in
+/// constant time).
+pub fn csrf_presented(req: &HttpRequest, expected: &str) -> bool {
+    let presented = req
+        .headers()
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    bool::from(presented.ct_eq(expected.as_bytes()))
 }
 
 /// The stored form of a session token: hex SHA-256.

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
-use super::Page;
+use super::{Page, integer_parameter};
 use crate::auth::caller::{AuditRead, Operator};
 use crate::db::{self, audit::AuditEvent, audit::AuditSearch};
 use crate::domain::ValidationError;
@@ -73,24 +73,8 @@ fn parse_query(query: &str, organization_id: i64) -> Result<AuditSearch, Validat
             "target" => search.target = text(),
             "since" => search.since = Some(time("since", &value)?),
             "until" => search.until = Some(time("until", &value)?),
-            "limit" => {
-                search.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=100).contains(l))
-                    .ok_or_else(|| {
-                        ValidationError::new("limit", "must be an integer from 1 to 100")
-                    })?;
-            }
-            "offset" => {
-                search.offset = value
-                    .parse()
-                    .ok()
-                    .filter(|o| (0..=10_000_000).contains(o))
-                    .ok_or_else(|| {
-                        ValidationError::new("offset", "must be an integer from 0 to 10000000")
-                    })?;
-            }
+            "limit" => search.limit = integer_parameter("limit", &value, 1..=100)?,
+            "offset" => search.offset = integer_parameter("offset", &value, 0..=10_000_000)?,
             other => {
                 return Err(ValidationError::new(
                     other.chars().take(40).collect::<String>(),

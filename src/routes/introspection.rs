@@ -3,7 +3,7 @@
 //! Introspection needs `tokens:introspect`; revocation of another client's token needs
 //! `tokens:revoke`. Both only ever see tokens of the caller's organization.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::json;
@@ -16,6 +16,7 @@ use crate::domain::ScopeSet;
 use crate::error::ApiError;
 use crate::grant::authenticate;
 use crate::lifecycle::{Event, audit};
+use crate::routes::no_store;
 use crate::state::AppState;
 use crate::tokens::Change;
 
@@ -130,13 +131,6 @@ async fn requester(
         client_id: client.client_id.clone(),
         permissions: client.scopes.clone(),
     })
-}
-
-fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    response
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
-    response
 }
 
 /// `POST /v1/introspect` (RFC 7662): `{"active": false}` for anything not a live token of the

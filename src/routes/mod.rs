@@ -90,6 +90,52 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// Everything there is, in one page.
+    pub fn all(data: Vec<T>) -> Page<T> {
+        let count = data.len() as i64;
+        Page {
+            data,
+            count,
+            limit: count,
+            offset: 0,
+            next_cursor: None,
+        }
+    }
+}
+
+/// Marks an answer that carries a token, a secret or a session as never to be stored
+/// (RFC 6749 section 5.1).
+pub fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    use actix_web::http::header::{self, HeaderValue};
+    response
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+    response
+}
+
+/// An integer query parameter within `range`, or an error naming it.
+pub fn integer_parameter(
+    field: &'static str,
+    value: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, crate::domain::ValidationError> {
+    value
+        .parse()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| {
+            crate::domain::ValidationError::new(
+                field,
+                format!(
+                    "must be an integer from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
+}
+
 /// The answer for every path keygate does not serve.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)

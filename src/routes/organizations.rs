@@ -31,14 +31,7 @@ pub async fn list_organizations(
 ) -> Result<HttpResponse, ApiError> {
     let page = db::run(&state.pool, |conn| {
         let data: Vec<OrganizationView> = db::organizations::list(conn)?.iter().map(view).collect();
-        let count = data.len() as i64;
-        Ok(Page {
-            data,
-            count,
-            limit: count,
-            offset: 0,
-            next_cursor: None,
-        })
+        Ok(Page::all(data))
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -4,21 +4,20 @@
 //! after five in a row for fifteen minutes.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use super::body::JsonBody;
 use super::users::{UserView, user_view};
 use crate::auth::Origin;
-use crate::auth::caller::{CSRF_HEADER, SESSION_COOKIE, session_hash};
+use crate::auth::caller::{SESSION_COOKIE, csrf_presented, session_hash};
 use crate::db::{self, sessions::NewSession};
 use crate::domain::{Email, random};
 use crate::error::ApiError;
 use crate::lifecycle::{Event, audit};
+use crate::routes::no_store;
 use crate::state::AppState;
 
 const SESSION_HOURS: i64 = 8;
@@ -157,8 +156,7 @@ pub async fn log_in(
         .secure(secure)
         .max_age(CookieDuration::hours(SESSION_HOURS))
         .finish();
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+    Ok(no_store(HttpResponse::Ok())
         .cookie(cookie)
         .json(SessionView {
             user: view,
@@ -198,13 +196,11 @@ pub async fn current_session(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, user) = current(&req, &state).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(SessionView {
-            user,
-            csrf_token: session.csrf_token,
-            expires_at: session.expires_at.and_utc(),
-        }))
+    Ok(no_store(HttpResponse::Ok()).json(SessionView {
+        user,
+        csrf_token: session.csrf_token,
+        expires_at: session.expires_at.and_utc(),
+    }))
 }
 
 pub async fn log_out(
@@ -212,12 +208,7 @@ pub async fn log_out(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, _) = current(&req, &state).await?;
-    let presented = req
-        .headers()
-        .get(CSRF_HEADER)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if !bool::from(presented.ct_eq(session.csrf_token.as_bytes())) {
+    if !csrf_presented(&req, &session.csrf_token) {
         return Err(ApiError::Forbidden(
             "logging out needs the session's X-CSRF-Token header".into(),
         ));

@@ -1,6 +1,5 @@
 //! `POST /v1/token`: API key in, access token out (RFC 6749 sections 4.4 and 5.1).
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -10,6 +9,7 @@ use crate::auth::Origin;
 use crate::auth::client_credentials::{self, MAX_TOKEN_REQUEST_BYTES};
 use crate::error::ApiError;
 use crate::grant;
+use crate::routes::no_store;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -32,15 +32,12 @@ pub async fn issue_token(
     let request = client_credentials::parse(&req, &body)?;
     let origin = Origin::of(&req, &state.limiter);
     let issued = grant::client_credentials(&state, request, &origin).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
-        .json(TokenResponse {
-            access_token: &issued.access_token,
-            token: &issued.access_token,
-            token_type: "Bearer",
-            expires_in: issued.expires_in,
-            expires_at: issued.expires_at,
-            scope: &issued.scope,
-        }))
+    Ok(no_store(HttpResponse::Ok()).json(TokenResponse {
+        access_token: &issued.access_token,
+        token: &issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        expires_at: issued.expires_at,
+        scope: &issued.scope,
+    }))
 }

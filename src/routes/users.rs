@@ -1,6 +1,5 @@
 //! `/v1/users`: operators of the caller's organization (`users:manage`).
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +11,7 @@ use crate::db::{self, organizations::Organization, users::User};
 use crate::domain::{Email, Password, ScopeCatalog, ScopeSet, ValidationError, random};
 use crate::error::ApiError;
 use crate::lifecycle::users::{self, NewUserRequest, UserUpdate, permissions_of};
+use crate::routes::no_store;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -92,14 +92,7 @@ pub async fn list_users(
             .iter()
             .map(|u| user_view(u, &organization, &catalog))
             .collect();
-        let count = data.len() as i64;
-        Ok(Page {
-            data,
-            count,
-            limit: count,
-            offset: 0,
-            next_cursor: None,
-        })
+        Ok(Page::all(data))
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -160,13 +153,10 @@ pub async fn create_user(
         Ok((user_view(&user, &organization, &catalog), password))
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
-        .json(CreatedUser {
-            user: view,
-            password: password.map(|p| p.expose().to_owned()),
-        }))
+    Ok(no_store(HttpResponse::Created()).json(CreatedUser {
+        user: view,
+        password: password.map(|p| p.expose().to_owned()),
+    }))
 }
 
 async fn find_user(

@@ -1,6 +1,6 @@
 //! `POST /v1/api-keys`: a new key, its secret shown once.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use crate::domain::{Environment, Expiry, KeyName, Metadata, ScopeSet, Validation
 use crate::error::ApiError;
 use crate::lifecycle::api_keys::{self, NewKey};
 use crate::routes::body::JsonBody;
+use crate::routes::no_store;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -119,10 +120,8 @@ pub async fn create_api_key(
         Ok((view(conn, created.key)?, created.secret))
     })
     .await?;
-    Ok(HttpResponse::Created()
+    Ok(no_store(HttpResponse::Created())
         .insert_header((header::LOCATION, format!("/v1/api-keys/{}", view.client_id)))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
         .json(CreatedApiKey {
             key: view,
             client_secret: secret.expose().to_owned(),

@@ -13,7 +13,7 @@ use crate::db;
 use crate::db::api_keys::{KeyCursor, KeyOrder, KeySearch};
 use crate::domain::{Environment, ValidationError};
 use crate::error::ApiError;
-use crate::routes::Page;
+use crate::routes::{Page, integer_parameter};
 use crate::state::AppState;
 
 #[derive(Debug, PartialEq)]
@@ -35,27 +35,6 @@ fn decode_cursor(text: &str) -> Result<KeyCursor, ValidationError> {
     let refuse = || ValidationError::new("cursor", "is not a cursor this list returned");
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| refuse())?;
     serde_json::from_slice(&bytes).map_err(|_| refuse())
-}
-
-fn integer(
-    field: &'static str,
-    value: &str,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<i64, ValidationError> {
-    value
-        .parse()
-        .ok()
-        .filter(|v| range.contains(v))
-        .ok_or_else(|| {
-            ValidationError::new(
-                field,
-                format!(
-                    "must be an integer from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            )
-        })
 }
 
 /// Parses the query string strictly: unknown parameters and bad values name themselves.
@@ -101,8 +80,8 @@ fn parse_query(query: &str) -> Result<ListQuery, ValidationError> {
                     _ => return Err(ValidationError::new("order", "must be asc or desc")),
                 }
             }
-            "limit" => parsed.limit = integer("limit", value, 1..=100)?,
-            "offset" => parsed.offset = integer("offset", value, 0..=10_000_000)?,
+            "limit" => parsed.limit = integer_parameter("limit", value, 1..=100)?,
+            "offset" => parsed.offset = integer_parameter("offset", value, 0..=10_000_000)?,
             "cursor" => parsed.cursor = Some(decode_cursor(value)?),
             other => {
                 let field = other.chars().take(40).collect::<String>();

@@ -1,6 +1,5 @@
 //! One key: retrieve, update, revoke, rotate, delete.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,12 +12,8 @@ use crate::domain::{KeyName, Metadata, ValidationError};
 use crate::error::ApiError;
 use crate::lifecycle::api_keys::{self, KeyUpdate, MAX_GRACE_SECONDS};
 use crate::routes::body::JsonBody;
+use crate::routes::no_store;
 use crate::state::AppState;
-use crate::tokens::Change;
-
-fn apply_here(state: &AppState, changes: &[Change]) {
-    state.apply_changes(changes);
-}
 
 pub async fn retrieve_api_key(
     operator: Operator<ApiKeysRead>,
@@ -75,7 +70,7 @@ pub async fn update_api_key(
         Ok((view(conn, key)?, change))
     })
     .await?;
-    apply_here(&state, change.as_slice());
+    state.apply_changes(change.as_slice());
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -93,7 +88,7 @@ pub async fn revoke_api_key(
         Ok((view(conn, key)?, change))
     })
     .await?;
-    apply_here(&state, &[change]);
+    state.apply_changes(&[change]);
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -108,7 +103,7 @@ pub async fn delete_api_key(
         api_keys::delete(conn, &key, &actor, Utc::now())
     })
     .await?;
-    apply_here(&state, &[change]);
+    state.apply_changes(&[change]);
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
 }
 
@@ -152,13 +147,10 @@ pub async fn rotate_api_key(
         Ok((rotated, view, change))
     })
     .await?;
-    apply_here(&state, &[change]);
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
-        .json(RotatedApiKey {
-            key: view,
-            client_secret: rotated.secret.expose().to_owned(),
-            previous_secret_expires_at: rotated.previous_valid_until,
-        }))
+    state.apply_changes(&[change]);
+    Ok(no_store(HttpResponse::Ok()).json(RotatedApiKey {
+        key: view,
+        client_secret: rotated.secret.expose().to_owned(),
+        previous_secret_expires_at: rotated.previous_valid_until,
+    }))
 }
