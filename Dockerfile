@@ -4,10 +4,14 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# Dependencies first, so that source edits do not rebuild them.
-COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked --bin keygate || true
+# Dependencies first, so that source edits do not rebuild them: the manifests (the workspace
+# names the benchmark harness too) with empty targets.
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY bench/Cargo.toml bench/Cargo.toml
+RUN mkdir -p src bench/src benches \
+    && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && echo 'fn main() {}' > bench/src/main.rs && echo 'fn main() {}' > benches/hot_paths.rs \
+    && cargo build --release --locked --bin keygate
 COPY . .
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin keygate
 
