@@ -42,15 +42,6 @@ pub fn record(conn: &mut DbConnection, event: &NewAuditEvent<'_>) -> QueryResult
         .map(|_| ())
 }
 
-/// Events about one target, oldest first.
-pub fn for_target(conn: &mut DbConnection, target: &str) -> QueryResult<Vec<AuditEvent>> {
-    audit_events::table
-        .filter(audit_events::target.eq(target))
-        .order(audit_events::id.asc())
-        .select(AuditEvent::as_select())
-        .load(conn)
-}
-
 /// Filters of the audit-event list; every one is optional but the organization.
 pub struct AuditSearch {
     pub organization_id: i64,

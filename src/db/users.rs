@@ -100,13 +100,6 @@ pub fn first_admin(conn: &mut DbConnection, organization_id: i64) -> QueryResult
         .optional()
 }
 
-pub fn count_in(conn: &mut DbConnection, organization_id: i64) -> QueryResult<i64> {
-    users::table
-        .filter(users::organization_id.eq(organization_id))
-        .count()
-        .get_result(conn)
-}
-
 pub fn update(conn: &mut DbConnection, id: i64, changes: &UserChanges<'_>) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(changes)
