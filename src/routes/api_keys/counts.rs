@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 
 use crate::db::DbConnection;
-use crate::db::api_keys::{self, KeySearch};
+use crate::db::key_lists::{self, KeySearch};
 
 const LARGE: i64 = 10_000;
 const REUSE_FOR: Duration = Duration::from_secs(5);
@@ -47,7 +47,7 @@ impl ListCounts {
                 return Ok(count);
             }
         }
-        let count = api_keys::count(conn, search)?;
+        let count = key_lists::count(conn, search)?;
         if count >= LARGE {
             self.large.insert(key, (count, Instant::now()));
         }

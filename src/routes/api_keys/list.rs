@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use super::view_with_creator;
 use crate::auth::caller::{ApiKeysRead, Operator};
 use crate::db;
-use crate::db::api_keys::{KeyCursor, KeyOrder, KeySearch};
+use crate::db::key_lists::{KeyCursor, KeyOrder, KeySearch};
 use crate::domain::{Environment, ValidationError};
 use crate::error::ApiError;
 use crate::routes::{Page, integer_parameter};
@@ -127,7 +127,7 @@ pub async fn list_api_keys(
     };
     let counts = state.clone();
     let page = db::run(&state.pool, move |conn| {
-        let keys = db::api_keys::page(conn, &search)?;
+        let keys = db::key_lists::page(conn, &search)?;
         let count = counts.list_counts.count(conn, &search)?;
         let next_cursor = keys
             .last()
