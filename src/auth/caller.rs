@@ -12,7 +12,10 @@ use futures_util::future::LocalBoxFuture;
 use subtle::ConstantTimeEq;
 
 use super::bearer_token;
+use crate::db::organizations::Organization;
 use crate::db::organizations::is_deployment_organization;
+use crate::db::sessions::Session;
+use crate::db::users::User;
 use crate::db::{self, api_keys::ApiKey};
 use crate::domain::ScopeSet;
 use crate::error::ApiError;
@@ -155,28 +158,7 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
             },
         });
     }
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
-        return Err(ApiError::MissingToken);
-    };
-    let token_hash = session_hash(cookie.value());
-    let catalog = state.catalog.clone();
-    let now = chrono::Utc::now().naive_utc();
-    let found = db::run(&state.pool, move |conn| {
-        let Some(session) = db::sessions::find_live(conn, &token_hash, now)? else {
-            return Ok(None);
-        };
-        let Some(user) = db::users::find(conn, session.user_id)? else {
-            return Ok(None);
-        };
-        let organization = db::organizations::find(conn, user.organization_id)?;
-        Ok(Some((session, user, organization)))
-    })
-    .await?;
-    let (session, user, organization) = found
-        .filter(|(_, user, _)| user.status == "enabled")
-        .ok_or(ApiError::InvalidToken(
-            "the session has ended; log in again",
-        ))?;
+    let (session, user, organization) = live_session(req, state).await?;
     let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if state_changing && !csrf_presented(req, &session.csrf_token) {
         return Err(ApiError::Forbidden(
@@ -185,12 +167,37 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
     }
     Ok(Caller {
         organization_id: user.organization_id,
-        permissions: permissions_of(&user, &organization, &catalog),
+        permissions: permissions_of(&user, &organization, &state.catalog),
         owner_user_id: Some(user.id),
         deployment: is_deployment_organization(&organization),
         actor: actor(format!("user:{}", user.email)),
         via: Via::Session { user_id: user.id },
     })
+}
+
+/// The live session behind the request's cookie, with its (enabled) user and organization.
+pub async fn live_session(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(Session, User, Organization), ApiError> {
+    let cookie = req.cookie(SESSION_COOKIE).ok_or(ApiError::MissingToken)?;
+    let token_hash = session_hash(cookie.value());
+    let now = chrono::Utc::now().naive_utc();
+    let found = db::run(&state.pool, move |conn| {
+        let Some(session) = db::sessions::find_live(conn, &token_hash, now)? else {
+            return Ok(None);
+        };
+        let Some(user) = db::users::find(conn, session.user_id)?.filter(|u| u.status == "enabled")
+        else {
+            return Ok(None);
+        };
+        let organization = db::organizations::find(conn, user.organization_id)?;
+        Ok(Some((session, user, organization)))
+    })
+    .await?;
+    found.ok_or(ApiError::InvalidToken(
+        "the session has ended; log in again",
+    ))
 }
 
 /// Whether the request carries the session's CSRF token in `X-CSRF-Token` (compared in

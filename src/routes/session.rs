@@ -12,7 +12,7 @@ use serde_json::json;
 use super::body::JsonBody;
 use super::users::{UserView, user_view};
 use crate::auth::Origin;
-use crate::auth::caller::{SESSION_COOKIE, csrf_presented, session_hash};
+use crate::auth::caller::{SESSION_COOKIE, csrf_presented, live_session, session_hash};
 use crate::db::{self, sessions::NewSession};
 use crate::domain::{Email, random};
 use crate::error::ApiError;
@@ -165,30 +165,13 @@ pub async fn log_in(
         }))
 }
 
-/// The session behind the cookie, with its user and organization.
+/// The session behind the cookie, and its user as the API shows it.
 async fn current(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<(db::sessions::Session, UserView), ApiError> {
-    let cookie = req.cookie(SESSION_COOKIE).ok_or(ApiError::MissingToken)?;
-    let hash = session_hash(cookie.value());
-    let catalog = state.catalog.clone();
-    let now = Utc::now().naive_utc();
-    let found = db::run(&state.pool, move |conn| {
-        let Some(session) = db::sessions::find_live(conn, &hash, now)? else {
-            return Ok(None);
-        };
-        let Some(user) = db::users::find(conn, session.user_id)?.filter(|u| u.status == "enabled")
-        else {
-            return Ok(None);
-        };
-        let organization = db::organizations::find(conn, user.organization_id)?;
-        Ok(Some((session, user_view(&user, &organization, &catalog))))
-    })
-    .await?;
-    found.ok_or(ApiError::InvalidToken(
-        "the session has ended; log in again",
-    ))
+    let (session, user, organization) = live_session(req, state).await?;
+    Ok((session, user_view(&user, &organization, &state.catalog)))
 }
 
 pub async fn current_session(

@@ -1,11 +1,10 @@
 //! Discovery and signing keys: the JWKS, RFC 8414 metadata, rotation with overlap.
 
-use diesel::connection::SimpleConnection;
 use jsonwebtoken::decode_header;
 use serde_json::Value;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, eventually, spawn_app};
+use crate::helpers::{Backend, eventually, spawn_app};
 
 fn kids(jwks: &Value) -> Vec<String> {
     jwks["keys"]
@@ -18,11 +17,6 @@ fn kids(jwks: &Value) -> Vec<String> {
 
 fn kid_of(token: &str) -> String {
     decode_header(token).unwrap().kid.unwrap()
-}
-
-fn run_sql(app: &TestApp, sql: &str) {
-    let pool = keygate::db::connect(&app.settings.database).unwrap();
-    pool.get().unwrap().batch_execute(sql).unwrap();
 }
 
 async fn jwks_publishes_the_active_and_next_keys_without_private_members(backend: Backend) {
@@ -170,14 +164,11 @@ async fn a_retired_key_stops_verifying_when_its_window_closes(backend: Backend) 
     assert!(app.cli(&["signing-keys", "rotate"]).status.success());
     // Close the verification window as if the token lifetime had passed, and announce it.
     let past = "2020-01-01 00:00:00";
-    run_sql(
-        &app,
-        &format!(
-            "UPDATE signing_keys SET verify_until = '{past}' WHERE kid = '{old_kid}';
+    app.run_sql(&format!(
+        "UPDATE signing_keys SET verify_until = '{past}' WHERE kid = '{old_kid}';
              INSERT INTO state_changes (kind, subject, not_before, expires_at, created_at)
              VALUES ('signing_keys', '', 0, 4102444800, '{past}');"
-        ),
-    );
+    ));
     let refused = eventually(2, || async {
         app.get_with_token("/v1/me", &old_token).await.status() == 401
     })

@@ -296,6 +296,13 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Runs SQL on this app's database: setting up what the API cannot (an expired key,
+    /// a broken table).
+    pub fn run_sql(&self, sql: &str) {
+        let pool = keygate::db::connect(&self.settings.database).unwrap();
+        pool.get().unwrap().batch_execute(sql).unwrap();
+    }
+
     /// The active signing key's id and private key (PKCS#8, or the HMAC secret), read from the
     /// database with the master key: lets attack tests forge tokens that only a wrong claim
     /// makes invalid.

@@ -2,7 +2,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use diesel::connection::SimpleConnection;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode};
 use serde_json::{Value, json};
@@ -24,12 +23,6 @@ async fn verify_with_jwks(app: &TestApp, token: &str) -> (jsonwebtoken::Header, 
     let data = decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .expect("verifies");
     (data.header, data.claims)
-}
-
-fn run_sql(app: &TestApp, sql: &str) {
-    let pool = keygate::db::connect(&app.settings.database).unwrap();
-    let mut conn = pool.get().unwrap();
-    conn.batch_execute(sql).unwrap();
 }
 
 async fn json_body_with_valid_credentials_returns_an_rfc_9068_token(backend: Backend) {
@@ -152,20 +145,14 @@ async fn every_credential_failure_is_the_same_invalid_client(backend: Backend) {
             .status
             .success()
     );
-    run_sql(
-        &app,
-        &format!(
-            "UPDATE api_keys SET status = 'disabled' WHERE client_id = '{}'",
-            disabled.client_id
-        ),
-    );
-    run_sql(
-        &app,
-        &format!(
-            "UPDATE api_keys SET expires_at = '2020-01-01 00:00:00' WHERE client_id = '{}'",
-            expired.client_id
-        ),
-    );
+    app.run_sql(&format!(
+        "UPDATE api_keys SET status = 'disabled' WHERE client_id = '{}'",
+        disabled.client_id
+    ));
+    app.run_sql(&format!(
+        "UPDATE api_keys SET expires_at = '2020-01-01 00:00:00' WHERE client_id = '{}'",
+        expired.client_id
+    ));
 
     let cases = [
         (
@@ -244,14 +231,11 @@ async fn a_key_expiring_soon_caps_the_token_lifetime(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key_with(&["invoices:read"], &["--expires-in-days", "1"]);
     let soon = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(120);
-    run_sql(
-        &app,
-        &format!(
-            "UPDATE api_keys SET expires_at = '{}' WHERE client_id = '{}'",
-            soon.format("%Y-%m-%d %H:%M:%S"),
-            key.client_id
-        ),
-    );
+    app.run_sql(&format!(
+        "UPDATE api_keys SET expires_at = '{}' WHERE client_id = '{}'",
+        soon.format("%Y-%m-%d %H:%M:%S"),
+        key.client_id
+    ));
     let response = app
         .post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
         .await;
@@ -509,7 +493,7 @@ async fn tokens_of_every_algorithm_are_issued_and_accepted(backend: Backend) {
 async fn a_broken_database_is_a_server_error_without_detail(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    run_sql(&app, "DROP TABLE api_key_secrets");
+    app.run_sql("DROP TABLE api_key_secrets");
     let response = app
         .post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
         .await;
