@@ -67,6 +67,7 @@ fn tokens(c: &mut Criterion) {
         environment: Environment::Live,
         organization: "default",
         key_expires_at: None,
+        state_as_of: Utc::now().timestamp(),
     };
     for algorithm in ALGORITHMS {
         let (signer, cold) = setup(algorithm, 0);

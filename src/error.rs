@@ -7,7 +7,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::auth::client_credentials::CredentialError;
 use crate::domain::ValidationError;
+use crate::service;
 
 /// The realm in every `WWW-Authenticate` challenge.
 pub const REALM: &str = "keygate";
@@ -62,6 +64,54 @@ pub enum ApiError {
     /// Anything unexpected: logged with its cause chain, answered as a bare `server_error`.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// The application layer's refusals, as HTTP answers.
+impl From<service::Error> for ApiError {
+    fn from(err: service::Error) -> ApiError {
+        use service::Error as E;
+        match err {
+            E::Validation(v) => ApiError::Validation(v),
+            E::NotFound => ApiError::NotFound,
+            E::MissingPermission(p) => ApiError::InsufficientScope {
+                required: p.as_str().to_owned(),
+            },
+            E::Forbidden(message) => ApiError::Forbidden(message),
+            E::Conflict(message) => ApiError::Conflict(message),
+            E::InvalidClient => ApiError::InvalidClient,
+            E::InvalidScope(message) => ApiError::InvalidScope(message),
+            E::InvalidCredentials => ApiError::InvalidCredentials,
+            E::MissingCredentials => ApiError::MissingToken,
+            E::InvalidToken(description) => ApiError::InvalidToken(description),
+            E::RateLimited {
+                retry_after_seconds,
+            } => ApiError::RateLimited {
+                retry_after_seconds,
+            },
+            E::Unavailable {
+                retry_after_seconds,
+            } => ApiError::Unavailable {
+                retry_after_seconds,
+            },
+            E::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> ApiError {
+        ApiError::internal(err)
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(err: CredentialError) -> ApiError {
+        match err {
+            CredentialError::InvalidRequest(message) => ApiError::InvalidRequest(message),
+            CredentialError::InvalidClient => ApiError::InvalidClient,
+            CredentialError::UnsupportedGrantType => ApiError::UnsupportedGrantType,
+        }
+    }
 }
 
 impl ApiError {
@@ -366,6 +416,84 @@ mod tests {
         let (_, _, body) = render(ValidationError::new("scopes", "unknown scope `x`").into()).await;
         assert_eq!(body["field"], "scopes");
         assert_eq!(body["error_description"], "scopes: unknown scope `x`");
+    }
+
+    #[actix_rt::test]
+    async fn every_service_refusal_has_its_answer() {
+        use crate::domain::ManagementPermission;
+        use service::Error as E;
+        let table: Vec<(E, u16, &str)> = vec![
+            (
+                ValidationError::new("name", "bad").into(),
+                400,
+                "invalid_request",
+            ),
+            (E::NotFound, 404, "not_found"),
+            (
+                E::MissingPermission(ManagementPermission::UsersManage),
+                403,
+                "insufficient_scope",
+            ),
+            (E::Forbidden("x".into()), 403, "forbidden"),
+            (E::Conflict("x".into()), 409, "conflict"),
+            (E::InvalidClient, 401, "invalid_client"),
+            (E::InvalidScope("x".into()), 400, "invalid_scope"),
+            (E::InvalidCredentials, 401, "invalid_credentials"),
+            (E::MissingCredentials, 401, "invalid_token"),
+            (E::InvalidToken("x"), 401, "invalid_token"),
+            (
+                E::RateLimited {
+                    retry_after_seconds: 2,
+                },
+                429,
+                "rate_limited",
+            ),
+            (
+                E::Unavailable {
+                    retry_after_seconds: 1,
+                },
+                503,
+                "temporarily_unavailable",
+            ),
+            (
+                E::internal(anyhow::anyhow!("secret detail")),
+                500,
+                "server_error",
+            ),
+        ];
+        for (err, status, code) in table {
+            let (got, _, body) = render(err.into()).await;
+            assert_eq!(got.as_u16(), status, "{code}");
+            assert_eq!(body["error"], code);
+            assert!(!body.to_string().contains("secret detail"));
+        }
+        let (_, headers, _) =
+            render(E::MissingPermission(ManagementPermission::UsersManage).into()).await;
+        assert!(
+            header(&headers, "www-authenticate")
+                .unwrap()
+                .ends_with("scope=\"users:manage\"")
+        );
+    }
+
+    #[actix_rt::test]
+    async fn credential_refusals_keep_their_rfc_6749_codes() {
+        for (err, status, code) in [
+            (
+                CredentialError::invalid_request("x"),
+                400,
+                "invalid_request",
+            ),
+            (CredentialError::InvalidClient, 401, "invalid_client"),
+            (
+                CredentialError::UnsupportedGrantType,
+                400,
+                "unsupported_grant_type",
+            ),
+        ] {
+            let (got, _, body) = render(err.into()).await;
+            assert_eq!((got.as_u16(), body["error"].as_str()), (status, Some(code)));
+        }
     }
 
     #[test]

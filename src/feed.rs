@@ -8,8 +8,9 @@ use chrono::Utc;
 
 use crate::db::changes::{self, StateChangeRow};
 use crate::db::{self, DbConnection, DbPool};
-use crate::lifecycle::signing_keys::{erase_expired_secrets, load_keyring};
-use crate::tokens::{Change, MasterKey, TokenValidator, ValidationParams};
+use crate::tokens::{
+    Change, Keyring, MasterKey, StoredSigningKey, TokenValidator, ValidationParams,
+};
 
 const BATCH: i64 = 1000;
 /// Housekeeping (pruning the feed and expired sessions, erasing retired secrets) every this
@@ -41,7 +42,7 @@ impl ChangeFeed {
         validator
             .revocations()
             .apply(&to_changes(&in_force), now.timestamp());
-        validator.mark_synced();
+        validator.mark_synced(now.timestamp());
         drop(conn);
         Ok(ChangeFeed {
             pool,
@@ -59,20 +60,29 @@ impl ChangeFeed {
     /// only advances past changes that were applied, so a failed keyring reload is retried.
     pub fn poll_once(&mut self) -> anyhow::Result<usize> {
         let mut conn = self.pool.get()?;
-        let mut applied = 0;
-        loop {
-            let rows = changes::since(&mut conn, self.last_id, BATCH)?;
-            let Some(last) = rows.last() else { break };
+        // Read under the feed's read lock: every change not seen took its time after `as_of`.
+        let (as_of, rows) = db::write_transaction(&mut conn, |conn| -> anyhow::Result<_> {
+            changes::lock_for_reading(conn)?;
+            let as_of = Utc::now().timestamp();
+            let mut rows = Vec::new();
+            loop {
+                let after = rows.last().map_or(self.last_id, |r: &StateChangeRow| r.id);
+                let batch = changes::since(conn, after, BATCH)?;
+                let full = batch.len() as i64 == BATCH;
+                rows.extend(batch);
+                if !full {
+                    break;
+                }
+            }
+            Ok((as_of, rows))
+        })?;
+        if let Some(last) = rows.last() {
             let last_id = last.id;
             self.apply(&mut conn, &rows)?;
             self.last_id = last_id;
-            applied += rows.len();
-            if (rows.len() as i64) < BATCH {
-                break;
-            }
         }
-        self.validator.mark_synced();
-        Ok(applied)
+        self.validator.mark_synced(as_of);
+        Ok(rows.len())
     }
 
     fn apply(&self, conn: &mut DbConnection, rows: &[StateChangeRow]) -> anyhow::Result<()> {
@@ -99,7 +109,8 @@ impl ChangeFeed {
         let now = Utc::now();
         changes::prune(&mut conn, now.timestamp())?;
         db::sessions::prune(&mut conn, now.naive_utc())?;
-        erase_expired_secrets(&mut conn, now)?;
+        db::login_failures::prune(&mut conn, (now - chrono::Duration::days(1)).naive_utc())?;
+        db::signing_keys::erase_retired_private_keys(&mut conn, now.naive_utc())?;
         Ok(())
     }
 
@@ -140,6 +151,26 @@ impl ChangeFeed {
     }
 }
 
+/// Loads the keyring: every signing key that may still verify a token at `now`.
+pub fn load_keyring(
+    conn: &mut DbConnection,
+    master: Option<&MasterKey>,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<Keyring> {
+    let rows = db::signing_keys::usable(conn, now.naive_utc())?;
+    Keyring::from_stored(
+        rows.iter().map(|row| StoredSigningKey {
+            kid: &row.kid,
+            algorithm: row.algorithm,
+            status: row.status,
+            public_jwk: &row.public_jwk,
+            sealed_private_key: &row.private_key,
+            verify_until: row.verify_until.map(|t| t.and_utc().timestamp()),
+        }),
+        master,
+    )
+}
+
 fn to_changes(rows: &[StateChangeRow]) -> Vec<Change> {
     rows.iter()
         .filter_map(|row| {
@@ -158,7 +189,7 @@ pub async fn connect_validator(
     poll_interval: Duration,
 ) -> anyhow::Result<TokenValidator> {
     let settings = crate::config::DatabaseSettings {
-        url: database_url.to_owned(),
+        url: database_url.parse()?,
         pool_size: 2,
         connect_timeout_seconds: 5,
     };

@@ -1,25 +1,36 @@
-//! bcrypt on a bounded budget: at most `threads` verifications run at once (the rest of the
-//! cores stay free for validation traffic), at most `max_pending` wait, and an unknown
-//! client_id (or email) is checked against a dummy hash of the same cost, so timing reveals
-//! nothing. A request that is cancelled while it waits or hashes gives its place back only
-//! when the hashing it started is over.
+//! bcrypt on bounded budgets: at most `threads` hashes run at once (the other cores stay free
+//! for validation traffic), at most `max_pending` wait, and an unknown client_id (or email) is
+//! checked against a dummy hash of the same cost, so timing reveals nothing. Operators'
+//! passwords (the slow hash) have a budget of their own, so log-ins and token requests never
+//! take each other's threads. A request that is cancelled while it waits or hashes gives its
+//! place back only when the hashing it started is over. Every bcrypt keygate runs goes through
+//! here, and none holds a database connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 
-use crate::domain::{ClientSecret, random};
-use crate::error::ApiError;
+use crate::domain::{ClientSecret, Password, random};
 
-pub struct SecretHasher {
+/// Why a hash was not computed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Too many requests already wait for this budget.
+    #[error("too many requests wait for a hashing thread")]
+    Busy,
+    #[error("hashing failed")]
+    Failed(#[source] anyhow::Error),
+}
+
+/// One budget: its threads, its queue, and the cost of the hashes it makes.
+struct Budget {
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_pending: usize,
-    dummy_hash: Arc<str>,
-    /// A dummy at the password cost, made on first use (most instances never see a login).
-    dummy_password_hash: OnceLock<Arc<str>>,
-    password_cost: u32,
+    cost: u32,
+    /// A hash of a random value at `cost`, made on first use.
+    dummy: OnceLock<Arc<str>>,
 }
 
 /// Holds a place in the queue; dropping it (also by cancellation) gives the place back.
@@ -31,102 +42,165 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl SecretHasher {
-    pub fn new(
-        cost: u32,
-        password_cost: u32,
-        threads: usize,
-        max_pending: usize,
-    ) -> anyhow::Result<SecretHasher> {
-        let threads = if threads == 0 {
-            (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1)
-        } else {
-            threads
-        };
-        let dummy_hash = bcrypt::hash(random::base62(40), cost)?;
-        Ok(SecretHasher {
-            permits: Arc::new(Semaphore::new(threads)),
+impl Budget {
+    fn new(cost: u32, threads: usize, max_pending: usize) -> Budget {
+        Budget {
+            permits: Arc::new(Semaphore::new(threads.max(1))),
             waiting: AtomicUsize::new(0),
             max_pending: max_pending.max(1),
-            dummy_hash: dummy_hash.into(),
-            dummy_password_hash: OnceLock::new(),
-            password_cost,
-        })
+            cost,
+            dummy: OnceLock::new(),
+        }
     }
 
-    /// Whether `secret` matches `hash`; with no hash, burns the same time and answers false.
-    /// `admit` runs once a hashing thread is free, right before hashing: a rate limit checked
-    /// there also stops requests that queued before it tripped.
-    pub async fn verify(
+    /// Runs `work` on a blocking thread once this budget has a thread free; `admit` runs right
+    /// before (a rate limit checked there also stops requests that queued before it tripped).
+    async fn run<T, E>(
         &self,
-        secret: ClientSecret,
-        hash: Option<String>,
-        admit: impl FnOnce() -> Result<(), ApiError>,
-    ) -> Result<bool, ApiError> {
-        let dummy = self.dummy_hash.clone();
-        self.verify_with(secret.expose().to_owned(), hash, dummy, admit)
-            .await
-    }
-
-    /// The same for an operator's password, against a dummy of the password cost.
-    pub async fn verify_password(
-        &self,
-        password: &str,
-        hash: Option<String>,
-    ) -> Result<bool, ApiError> {
-        let password_cost = self.password_cost;
-        let dummy = match self.dummy_password_hash.get() {
-            Some(dummy) => dummy.clone(),
-            None => {
-                let made =
-                    actix_web::web::block(move || bcrypt::hash(random::base62(24), password_cost))
-                        .await
-                        .map_err(ApiError::internal)?
-                        .map_err(ApiError::internal)?;
-                self.dummy_password_hash.get_or_init(|| made.into()).clone()
-            }
-        };
-        self.verify_with(password.to_owned(), hash, dummy, || Ok(()))
-            .await
-    }
-
-    async fn verify_with(
-        &self,
-        candidate: String,
-        hash: Option<String>,
-        dummy: Arc<str>,
-        admit: impl FnOnce() -> Result<(), ApiError>,
-    ) -> Result<bool, ApiError> {
+        admit: impl FnOnce() -> Result<(), E>,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<HashError>,
+    {
         let waiting = Waiting(&self.waiting);
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_pending {
-            return Err(ApiError::Unavailable {
-                retry_after_seconds: 1,
-            });
+            return Err(HashError::Busy.into());
         }
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(|e| HashError::Failed(e.into()))?;
         drop(waiting);
         admit()?;
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| dummy.to_string());
         // The permit moves into the blocking task: if this request is cancelled, the thread
         // stays counted until its bcrypt is done.
-        let matched = actix_web::web::block(move || {
+        let done = actix_web::rt::task::spawn_blocking(move || {
             let _permit = permit;
-            bcrypt::verify(candidate.as_bytes(), &hash).unwrap_or(false)
+            work()
         })
         .await
-        .map_err(ApiError::internal)?;
-        Ok(known && matched)
+        .map_err(|e| HashError::Failed(e.into()))?;
+        Ok(done)
     }
 
-    /// Requests waiting for a hashing thread now.
+    async fn dummy(&self) -> Result<Arc<str>, HashError> {
+        if let Some(dummy) = self.dummy.get() {
+            return Ok(dummy.clone());
+        }
+        let cost = self.cost;
+        let made = self
+            .run(
+                || Ok::<(), HashError>(()),
+                move || bcrypt::hash(random::base62(40), cost),
+            )
+            .await?
+            .map_err(|e| HashError::Failed(e.into()))?;
+        Ok(self.dummy.get_or_init(|| made.into()).clone())
+    }
+
+    async fn hash(&self, value: String) -> Result<String, HashError> {
+        let cost = self.cost;
+        self.run(
+            || Ok::<(), HashError>(()),
+            move || bcrypt::hash(value, cost),
+        )
+        .await?
+        .map_err(|e| HashError::Failed(e.into()))
+    }
+
+    /// Whether `candidate` matches `hash`; with no hash, burns the same time and answers
+    /// false.
+    async fn verify<E: From<HashError>>(
+        &self,
+        candidate: String,
+        hash: Option<String>,
+        admit: impl FnOnce() -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let dummy = self.dummy().await?;
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| dummy.to_string());
+        let matched = self
+            .run(admit, move || {
+                bcrypt::verify(candidate.as_bytes(), &hash).unwrap_or(false)
+            })
+            .await?;
+        Ok(known && matched)
+    }
+}
+
+pub struct SecretHasher {
+    secrets: Budget,
+    passwords: Budget,
+}
+
+/// The sizes of the two budgets.
+pub struct HashingLimits {
+    pub secret_cost: u32,
+    pub password_cost: u32,
+    /// 0: half the cores, at least one.
+    pub threads: usize,
+    pub max_pending: usize,
+    pub login_threads: usize,
+    pub max_pending_logins: usize,
+}
+
+impl SecretHasher {
+    pub fn new(limits: &HashingLimits) -> SecretHasher {
+        let threads = if limits.threads == 0 {
+            (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1)
+        } else {
+            limits.threads
+        };
+        SecretHasher {
+            secrets: Budget::new(limits.secret_cost, threads, limits.max_pending),
+            passwords: Budget::new(
+                limits.password_cost,
+                limits.login_threads,
+                limits.max_pending_logins,
+            ),
+        }
+    }
+
+    /// Whether `secret` matches `hash` (see [`Budget::verify`]).
+    pub async fn verify_secret<E: From<HashError>>(
+        &self,
+        secret: &ClientSecret,
+        hash: Option<String>,
+        admit: impl FnOnce() -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.secrets
+            .verify(secret.expose().to_owned(), hash, admit)
+            .await
+    }
+
+    /// The same for an operator's password, on the log-in budget.
+    pub async fn verify_password(
+        &self,
+        password: &str,
+        hash: Option<String>,
+    ) -> Result<bool, HashError> {
+        self.passwords
+            .verify(password.to_owned(), hash, || Ok::<(), HashError>(()))
+            .await
+    }
+
+    /// The bcrypt hash a new secret is stored as.
+    pub async fn hash_secret(&self, secret: &ClientSecret) -> Result<String, HashError> {
+        self.secrets.hash(secret.expose().to_owned()).await
+    }
+
+    /// The bcrypt hash a new password is stored as.
+    pub async fn hash_password(&self, password: &Password) -> Result<String, HashError> {
+        self.passwords.hash(password.expose().to_owned()).await
+    }
+
+    /// Token requests waiting for a hashing thread now.
     pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
+        self.secrets.waiting.load(Ordering::Acquire)
     }
 }
 
@@ -135,32 +209,69 @@ mod tests {
     use super::*;
     use crate::domain::Environment;
 
+    fn hasher(threads: usize, max_pending: usize) -> SecretHasher {
+        SecretHasher::new(&HashingLimits {
+            secret_cost: 4,
+            password_cost: 4,
+            threads,
+            max_pending,
+            login_threads: 1,
+            max_pending_logins: 2,
+        })
+    }
+
     #[actix_rt::test]
     async fn cancelled_requests_give_their_place_back() {
-        let hasher = SecretHasher::new(4, 4, 1, 2).unwrap();
+        let hasher = hasher(1, 2);
         for _ in 0..5 {
             let secret = ClientSecret::generate(Environment::Live);
-            let future = hasher.verify(secret, None, || Ok(()));
+            let future = hasher.verify_secret(&secret, None, || Ok::<(), HashError>(()));
             // Poll once and drop: the request is cancelled while it queues or hashes.
             let _ = futures_util::poll!(Box::pin(future));
         }
         assert_eq!(hasher.waiting(), 0);
         let secret = ClientSecret::generate(Environment::Live);
-        let hash = bcrypt::hash(secret.expose(), 4).unwrap();
-        assert!(hasher.verify(secret, Some(hash), || Ok(())).await.unwrap());
+        let hash = hasher.hash_secret(&secret).await.unwrap();
+        assert!(
+            hasher
+                .verify_secret(&secret, Some(hash), || Ok::<(), HashError>(()))
+                .await
+                .unwrap()
+        );
     }
 
     #[actix_rt::test]
     async fn admission_is_checked_once_a_thread_is_free() {
-        let hasher = SecretHasher::new(4, 4, 1, 2).unwrap();
+        let hasher = hasher(1, 2);
         let secret = ClientSecret::generate(Environment::Live);
         let refused = hasher
-            .verify(secret, None, || {
-                Err(ApiError::RateLimited {
-                    retry_after_seconds: 1,
-                })
-            })
+            .verify_secret(&secret, None, || Err(HashError::Busy))
             .await;
-        assert!(matches!(refused, Err(ApiError::RateLimited { .. })));
+        assert!(matches!(refused, Err(HashError::Busy)));
+    }
+
+    #[actix_rt::test]
+    async fn passwords_hash_and_verify_on_their_own_budget() {
+        let hasher = hasher(1, 2);
+        let password = Password::parse("correct horse battery staple").unwrap();
+        let hash = hasher.hash_password(&password).await.unwrap();
+        assert!(
+            hasher
+                .verify_password(password.expose(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify_password("wrong password!", Some(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify_password(password.expose(), None)
+                .await
+                .unwrap()
+        );
     }
 }

@@ -11,16 +11,13 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use chrono::Utc;
 
-use crate::auth::rate_limit::FailureLimiter;
-use crate::auth::verified::VerifiedSecrets;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
-use crate::domain::{Environment, ScopeCatalog};
+use crate::domain::Environment;
 use crate::feed::ChangeFeed;
-use crate::hashing::SecretHasher;
 use crate::last_used::LastUsed;
-use crate::lifecycle::signing_keys;
 use crate::routes;
+use crate::service::{Service, signing_keys};
 use crate::state::AppState;
 use crate::tokens::{MasterKey, ValidationParams};
 
@@ -38,7 +35,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let address = listener.local_addr()?;
         let issuer = settings.issuer_for(address);
-        let master_key = Arc::new(MasterKey::resolve(&settings)?);
+        let master_key = Arc::new(signing_keys::master_key(&settings)?);
 
         let prepared = {
             let settings = settings.clone();
@@ -47,51 +44,38 @@ impl Application {
             actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let pool = prepare_database(&settings, Some(&master_key))?;
                 // keygate's own routes (/v1/me, the management API) serve both environments.
+                let tokens = &settings.tokens;
                 let params = ValidationParams {
                     issuer,
-                    audience: settings.tokens.audience.clone(),
-                    leeway_seconds: settings.tokens.leeway_seconds,
+                    audience: tokens.audience.clone(),
+                    test_audience: tokens.test_audience.clone(),
+                    leeway_seconds: tokens.leeway_seconds,
                     environments: vec![Environment::Live, Environment::Test],
                     cache_capacity: settings.cache.validated_tokens,
                 };
                 let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key))?;
-                let hasher = SecretHasher::new(
-                    settings.secrets.bcrypt_cost,
-                    settings.secrets.password_bcrypt_cost,
-                    settings.secrets.hashing_threads,
-                    settings.secrets.max_pending_hashes,
-                )?;
-                Ok((pool, feed, hasher))
+                Ok((pool, feed))
             })
             .await??
         };
-        let (pool, feed, hasher) = prepared;
+        let (pool, feed) = prepared;
         let validator = feed.validator();
         feed.spawn(Duration::from_millis(settings.feed.poll_interval_ms));
 
-        let last_used = Arc::new(LastUsed::default());
+        let service = Service::new(
+            settings.clone(),
+            issuer.clone(),
+            pool.clone(),
+            validator.clone(),
+        );
+        let last_used = service.last_used.clone();
         spawn_last_used_flusher(
             pool.clone(),
             last_used.clone(),
             settings.server.last_used_flush_ms,
         );
-        let flush_pool = pool.clone();
-        let state = web::Data::new(AppState {
-            catalog: ScopeCatalog::new(&settings.scopes.catalog)?,
-            limiter: FailureLimiter::new(&settings.rate_limit),
-            login_limiter: FailureLimiter::new(&settings.rate_limit),
-            last_used: last_used.clone(),
-            list_counts: Default::default(),
-            verified: VerifiedSecrets::new(
-                settings.cache.verified_secrets,
-                settings.cache.verified_secret_seconds,
-            ),
-            issuer: issuer.clone(),
-            pool,
-            validator: validator.clone(),
-            hasher,
-            settings: settings.clone(),
-        });
+        let flush_pool = pool;
+        let state = web::Data::new(AppState { service });
         let validator = web::Data::new(validator);
         let max_body = settings.server.max_body_bytes;
         let workers = match settings.server.workers {
@@ -193,18 +177,15 @@ pub fn prepare_database(
     settings: &Settings,
     master_key: Option<&MasterKey>,
 ) -> anyhow::Result<DbPool> {
-    let target = db::DatabaseTarget::parse(&settings.database.url)?;
+    let target = &settings.database.url;
     let pool = db::connect(&settings.database)?;
     let mut conn = pool
         .get()
-        .with_context(|| format!("cannot connect to {}", db::describe(&target)))?;
+        .with_context(|| format!("cannot connect to {target}"))?;
     db::with_bootstrap_lock(&mut conn, |conn| {
         let applied = db::run_migrations(conn)?;
         if applied > 0 {
-            log::info!(
-                "applied {applied} migration(s) to {}",
-                db::describe(&target)
-            );
+            log::info!("applied {applied} migration(s) to {target}");
         }
         if let Some(master_key) = master_key {
             signing_keys::ensure(conn, master_key, settings.tokens.algorithm, Utc::now())?;

@@ -1,36 +1,26 @@
-//! What every handler may reach: settings, the pool, the validator, the hasher, the limiter.
+//! What every handler may reach: the application layer, and how this deployment reads the
+//! requests that reach it (which proxies it trusts).
 
-use crate::auth::rate_limit::FailureLimiter;
-use crate::config::Settings;
-use crate::db::DbPool;
-use crate::domain::ScopeCatalog;
-use crate::hashing::SecretHasher;
-use crate::tokens::TokenValidator;
+use actix_web::HttpRequest;
+
+use crate::auth::origin;
+use crate::service::{Origin, Service};
 
 pub struct AppState {
-    pub settings: Settings,
-    /// The issuer URL (configured, or derived from the bound address).
-    pub issuer: String,
-    pub pool: DbPool,
-    pub validator: TokenValidator,
-    pub catalog: ScopeCatalog,
-    pub hasher: SecretHasher,
-    pub limiter: FailureLimiter,
-    /// Failed console logins, counted like failed client authentications.
-    pub login_limiter: FailureLimiter,
-    pub last_used: std::sync::Arc<crate::last_used::LastUsed>,
-    pub verified: crate::auth::verified::VerifiedSecrets,
-    pub list_counts: crate::routes::api_keys::counts::ListCounts,
+    pub service: Service,
 }
 
 impl AppState {
-    /// Applies feed changes this instance made itself, at once (the feed brings them to the
-    /// other instances).
-    pub fn apply_changes(&self, changes: &[crate::tokens::Change]) {
-        if !changes.is_empty() {
-            self.validator
-                .revocations()
-                .apply(changes, chrono::Utc::now().timestamp());
-        }
+    /// Where the request comes from: its address (behind trusted proxies, the client's) and
+    /// user agent.
+    pub fn origin(&self, req: &HttpRequest) -> Origin {
+        origin::of(req, &self.service.settings.rate_limit.trusted_proxies)
+    }
+
+    /// Whether the session cookie must be `Secure`: by configuration, or for a request that a
+    /// trusted proxy says arrived over HTTPS. A client's own header is never believed.
+    pub fn secure_cookies(&self, req: &HttpRequest) -> bool {
+        self.service.settings.server.secure_cookies
+            || origin::arrived_over_https(req, &self.service.settings.rate_limit.trusted_proxies)
     }
 }

@@ -14,7 +14,7 @@ use keygate::config::DatabaseSettings;
 use keygate::db::api_keys::{NewApiKey, NewApiKeySecret};
 use keygate::db::schema::{api_key_secrets, api_keys};
 use keygate::db::{DbConnection, connect, organizations, run_migrations, users};
-use keygate::domain::{ClientId, ClientSecret, Environment};
+use keygate::domain::{ClientId, ClientSecret, Environment, KeyStatus};
 
 /// Rows per INSERT statement (and per transaction).
 const BATCH: usize = 1_000;
@@ -42,7 +42,7 @@ pub struct Seeded {
 /// The users must exist (the harness makes them with `keygate users create`).
 pub fn seed(database_url: &str, listable: u64, cold: u64) -> anyhow::Result<Seeded> {
     let pool = connect(&DatabaseSettings {
-        url: database_url.to_owned(),
+        url: database_url.parse()?,
         pool_size: 1,
         connect_timeout_seconds: 10,
     })?;
@@ -149,9 +149,9 @@ impl Seeder<'_> {
                 organization_id: self.organization_id,
                 client_id,
                 name,
-                environment: "live",
+                environment: Environment::Live,
                 scopes: "invoices:read",
-                status: "enabled",
+                status: KeyStatus::Enabled,
                 expires_at: None,
                 metadata: "{}",
                 created_by: Some(owner),

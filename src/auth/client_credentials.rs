@@ -9,10 +9,36 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use crate::error::ApiError;
-
 /// Largest token request body accepted (a real one is under 300 bytes).
 pub const MAX_TOKEN_REQUEST_BYTES: usize = 4096;
+
+/// Why a token request was refused before its credentials were looked at (RFC 6749 5.2).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// `invalid_request`: missing, repeated or malformed parameters.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// `invalid_client`: no credentials, or an authentication scheme that is not supported.
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("only the client_credentials grant is supported")]
+    UnsupportedGrantType,
+}
+
+impl CredentialError {
+    pub fn invalid_request(message: impl Into<String>) -> CredentialError {
+        CredentialError::InvalidRequest(message.into())
+    }
+
+    /// The RFC 6749 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CredentialError::InvalidRequest(_) => "invalid_request",
+            CredentialError::InvalidClient => "invalid_client",
+            CredentialError::UnsupportedGrantType => "unsupported_grant_type",
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -63,11 +89,11 @@ struct JsonBody {
 
 const CREDENTIAL_NAMES: [&str; 4] = ["client_id", "client_secret", "api_key", "api_secret"];
 
-pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, ApiError> {
+pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, CredentialError> {
     if form_urlencoded::parse(req.query_string().as_bytes())
         .any(|(k, _)| CREDENTIAL_NAMES.contains(&k.as_ref()))
     {
-        return Err(ApiError::invalid_request(
+        return Err(CredentialError::invalid_request(
             "client credentials must not be sent in the URL (RFC 6749 section 2.3.1)",
         ));
     }
@@ -78,29 +104,29 @@ pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, ApiError> {
     };
     match params.grant_type.as_deref() {
         Some("client_credentials") => {}
-        Some(_) => return Err(ApiError::UnsupportedGrantType),
+        Some(_) => return Err(CredentialError::UnsupportedGrantType),
         None if body_kind(req)? == BodyKind::Form => {
-            return Err(ApiError::invalid_request("grant_type is required"));
+            return Err(CredentialError::invalid_request("grant_type is required"));
         }
         None => {}
     }
     let (client_id, client_secret, method) = match (basic, params.client_id, params.client_secret) {
         (Some(_), _, Some(_)) => {
-            return Err(ApiError::invalid_request(
+            return Err(CredentialError::invalid_request(
                 "use one client authentication method: HTTP Basic or client_secret in the body, not both",
             ));
         }
         (Some((id, _)), Some(body_id), None) if body_id != id => {
-            return Err(ApiError::invalid_request(
+            return Err(CredentialError::invalid_request(
                 "client_id in the body differs from the one in HTTP Basic",
             ));
         }
         (Some((id, secret)), _, None) => (id, secret, AuthMethod::Basic),
         (None, Some(id), Some(secret)) => (id, secret, AuthMethod::Body),
-        (None, _, _) => return Err(ApiError::InvalidClient),
+        (None, _, _) => return Err(CredentialError::InvalidClient),
     };
     if client_id.is_empty() || client_secret.is_empty() {
-        return Err(ApiError::InvalidClient);
+        return Err(CredentialError::InvalidClient);
     }
     Ok(TokenRequest {
         client_id,
@@ -116,9 +142,9 @@ enum BodyKind {
     Json,
 }
 
-fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
+fn body_kind(req: &HttpRequest) -> Result<BodyKind, CredentialError> {
     let unsupported = || {
-        ApiError::invalid_request(
+        CredentialError::invalid_request(
             "Content-Type must be application/x-www-form-urlencoded or application/json (UTF-8)",
         )
     };
@@ -139,22 +165,22 @@ fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 2.3.1).
-pub fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiError> {
+pub fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, CredentialError> {
     let mut values = req.headers().get_all(header::AUTHORIZATION);
     let Some(value) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(ApiError::invalid_request(
+        return Err(CredentialError::invalid_request(
             "send exactly one Authorization header",
         ));
     }
-    let malformed = || ApiError::invalid_request("malformed HTTP Basic credentials");
+    let malformed = || CredentialError::invalid_request("malformed HTTP Basic credentials");
     let value = value.to_str().map_err(|_| malformed())?;
     let (scheme, encoded) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("basic") {
         // An authentication method the token endpoint does not support (RFC 6749 5.2).
-        return Err(ApiError::InvalidClient);
+        return Err(CredentialError::InvalidClient);
     }
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
@@ -162,18 +188,18 @@ pub fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, 
     Ok(Some((form_decode(id)?, form_decode(secret)?)))
 }
 
-fn form_decode(s: &str) -> Result<String, ApiError> {
+fn form_decode(s: &str) -> Result<String, CredentialError> {
     let bytes: Vec<u8> = form_urlencoded::parse(format!("v={s}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned().into_bytes())
         .unwrap_or_default();
     String::from_utf8(bytes)
-        .map_err(|_| ApiError::invalid_request("malformed HTTP Basic credentials"))
+        .map_err(|_| CredentialError::invalid_request("malformed HTTP Basic credentials"))
 }
 
-fn form_params(body: &[u8]) -> Result<BodyParams, ApiError> {
+fn form_params(body: &[u8]) -> Result<BodyParams, CredentialError> {
     std::str::from_utf8(body)
-        .map_err(|_| ApiError::invalid_request("the form body is not UTF-8"))?;
+        .map_err(|_| CredentialError::invalid_request("the form body is not UTF-8"))?;
     let mut params = BodyParams::default();
     for (name, value) in form_urlencoded::parse(body) {
         let slot = match name.as_ref() {
@@ -185,7 +211,7 @@ fn form_params(body: &[u8]) -> Result<BodyParams, ApiError> {
             _ => continue,
         };
         if slot.is_some() {
-            return Err(ApiError::invalid_request(format!(
+            return Err(CredentialError::invalid_request(format!(
                 "parameter {name} is repeated"
             )));
         }
@@ -201,15 +227,17 @@ fn form_params(body: &[u8]) -> Result<BodyParams, ApiError> {
     })
 }
 
-fn json_params(body: &[u8]) -> Result<BodyParams, ApiError> {
+fn json_params(body: &[u8]) -> Result<BodyParams, CredentialError> {
     // serde would also read a struct from an array; only an object is a request.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::invalid_request("the body must be a JSON object"));
+        return Err(CredentialError::invalid_request(
+            "the body must be a JSON object",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed: JsonBody = serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(&e))?;
     de.end()
-        .map_err(|_| ApiError::invalid_request("trailing data after the JSON body"))?;
+        .map_err(|_| CredentialError::invalid_request("trailing data after the JSON body"))?;
     Ok(BodyParams {
         grant_type: parsed.grant_type.filter(|v| !v.is_empty()),
         client_id: parsed.client_id.filter(|v| !v.is_empty()),
@@ -219,7 +247,7 @@ fn json_params(body: &[u8]) -> Result<BodyParams, ApiError> {
 }
 
 /// Names the field and the kind of problem, never the value (which may be a secret).
-pub fn json_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+pub fn json_error(err: &serde_path_to_error::Error<serde_json::Error>) -> CredentialError {
     let inner = err.inner();
     let path = err.path().to_string();
     let message = inner.to_string();
@@ -239,7 +267,7 @@ pub fn json_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ApiErr
     } else {
         format!("field {path} has the wrong type (expected a string)")
     };
-    ApiError::invalid_request(description)
+    CredentialError::invalid_request(description)
 }
 
 #[cfg(test)]
@@ -261,7 +289,7 @@ mod tests {
         (req, body.as_bytes().to_vec())
     }
 
-    fn code(result: Result<TokenRequest, ApiError>) -> &'static str {
+    fn code(result: Result<TokenRequest, CredentialError>) -> &'static str {
         result.map(|_| "ok").unwrap_or_else(|e| e.code())
     }
 

@@ -3,7 +3,8 @@
 //! governor's GCRA; once a budget is spent, that source (or that source for that client) is
 //! answered 429 with `Retry-After` until the budget refills. Counting per address keeps an
 //! attacker from locking a client out for everyone else. IPv6 sources count per /64 (what one
-//! subscriber gets), and behind trusted proxies the source is the client in X-Forwarded-For.
+//! subscriber gets). Log-ins count every attempt, before the password is checked, so that
+//! guesses sent at once cannot all pass before the first failure is counted.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -12,13 +13,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::HttpRequest;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use ipnet::IpNet;
 
 use crate::config::RateLimitSettings;
-use crate::error::ApiError;
+
+/// A source that has spent its budget, and how long until it may try again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("too many attempts; retry after {0} s")]
+pub struct RetryAfter(pub u64);
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Subject {
@@ -28,31 +31,14 @@ enum Subject {
 
 pub struct FailureLimiter {
     enabled: bool,
-    trusted_proxies: Vec<IpNet>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
     per_client: DefaultKeyedRateLimiter<(IpAddr, String)>,
     blocked: Mutex<HashMap<Subject, Instant>>,
     failures: AtomicU64,
 }
 
-/// Parses `rate_limit.trusted_proxies`: addresses (`10.0.0.1`) or ranges (`10.0.0.0/8`).
-pub fn parse_proxies(entries: &[String]) -> anyhow::Result<Vec<IpNet>> {
-    entries
-        .iter()
-        .map(|e| {
-            e.parse::<IpNet>()
-                .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "rate_limit.trusted_proxies: {e:?} is not an address or CIDR range"
-                    )
-                })
-        })
-        .collect()
-}
-
 /// The key a source counts under: IPv6 addresses by their /64.
-fn source_key(address: IpAddr) -> IpAddr {
+pub fn source_key(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
             let segments = v6.segments();
@@ -79,8 +65,6 @@ impl FailureLimiter {
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
         FailureLimiter {
             enabled: settings.enabled,
-            // Checked when the settings were loaded.
-            trusted_proxies: parse_proxies(&settings.trusted_proxies).unwrap_or_default(),
             per_address: RateLimiter::keyed(quota),
             per_client: RateLimiter::keyed(quota),
             blocked: Mutex::new(HashMap::new()),
@@ -88,34 +72,8 @@ impl FailureLimiter {
         }
     }
 
-    /// The client's address: the connection's, or, when the connection comes from a trusted
-    /// proxy, the right-most untrusted address of X-Forwarded-For (the left part of that
-    /// header is whatever the client chose to send).
-    pub fn client_address(&self, req: &HttpRequest) -> IpAddr {
-        let peer = req
-            .peer_addr()
-            .map(|a| a.ip())
-            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
-        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
-        if !trusted(&peer) {
-            return peer;
-        }
-        let forwarded: Vec<IpAddr> = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|part| part.trim().parse().ok())
-            .collect();
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !trusted(ip))
-            .unwrap_or(peer)
-    }
-
     /// Refuses a request from a source that has spent its failure budget.
-    pub fn check(&self, address: IpAddr, client: &str) -> Result<(), ApiError> {
+    pub fn check(&self, address: IpAddr, client: &str) -> Result<(), RetryAfter> {
         if !self.enabled {
             return Ok(());
         }
@@ -132,11 +90,21 @@ impl FailureLimiter {
         .max()
         .copied();
         match until {
-            Some(until) => Err(ApiError::RateLimited {
-                retry_after_seconds: until.duration_since(now).as_secs().max(1),
-            }),
+            Some(until) => Err(RetryAfter(until.duration_since(now).as_secs().max(1))),
             None => Ok(()),
         }
+    }
+
+    /// Counts one attempt from `address` against its budget, before the attempt is judged;
+    /// refuses it once the budget is spent.
+    pub fn admit(&self, address: IpAddr) -> Result<(), RetryAfter> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let clock = DefaultClock::default();
+        self.per_address
+            .check_key(&source_key(address))
+            .map_err(|wait| RetryAfter(wait.wait_time_from(clock.now()).as_secs().max(1)))
     }
 
     /// Counts a failed authentication.
@@ -181,20 +149,19 @@ impl FailureLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::test::TestRequest;
 
-    fn settings(burst: u32, proxies: &[&str]) -> RateLimitSettings {
+    fn settings(burst: u32) -> RateLimitSettings {
         RateLimitSettings {
             enabled: true,
             failures_per_minute: 1,
             failure_burst: burst,
-            trusted_proxies: proxies.iter().map(|p| p.to_string()).collect(),
+            trusted_proxies: Vec::new(),
         }
     }
 
     #[test]
     fn blocks_a_source_once_its_failures_exceed_the_burst() {
-        let limiter = FailureLimiter::new(&settings(3, &[]));
+        let limiter = FailureLimiter::new(&settings(3));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
             limiter.record_failure(ip, "c");
@@ -202,16 +169,14 @@ mod tests {
         }
         limiter.record_failure(ip, "c");
         match limiter.check(ip, "c") {
-            Err(ApiError::RateLimited {
-                retry_after_seconds,
-            }) => assert!(retry_after_seconds >= 1),
+            Err(RetryAfter(seconds)) => assert!(seconds >= 1),
             other => panic!("expected 429, got {other:?}"),
         }
     }
 
     #[test]
     fn other_sources_are_not_locked_out() {
-        let limiter = FailureLimiter::new(&settings(1, &[]));
+        let limiter = FailureLimiter::new(&settings(1));
         let attacker: IpAddr = "192.0.2.1".parse().unwrap();
         let victim: IpAddr = "192.0.2.2".parse().unwrap();
         limiter.record_failure(attacker, "c");
@@ -222,7 +187,7 @@ mod tests {
 
     #[test]
     fn ipv6_sources_count_per_slash_64() {
-        let limiter = FailureLimiter::new(&settings(1, &[]));
+        let limiter = FailureLimiter::new(&settings(1));
         let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let same_subnet: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other_subnet: IpAddr = "2001:db8:1:3::1".parse().unwrap();
@@ -234,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_disabled_limiter_never_refuses() {
-        let mut s = settings(1, &[]);
+        let mut s = settings(1);
         s.enabled = false;
         let limiter = FailureLimiter::new(&s);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
@@ -245,24 +210,12 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_addresses_count_only_behind_trusted_proxies() {
-        let limiter = FailureLimiter::new(&settings(1, &["10.0.0.0/8"]));
-        let via_proxy = TestRequest::default()
-            .peer_addr("10.1.2.3:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "198.51.100.7, 203.0.113.9, 10.0.0.2"))
-            .to_http_request();
-        assert_eq!(
-            limiter.client_address(&via_proxy),
-            "203.0.113.9".parse::<IpAddr>().unwrap()
-        );
-        let direct = TestRequest::default()
-            .peer_addr("192.0.2.50:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "203.0.113.9"))
-            .to_http_request();
-        assert_eq!(
-            limiter.client_address(&direct),
-            "192.0.2.50".parse::<IpAddr>().unwrap()
-        );
-        assert!(parse_proxies(&["nonsense".into()]).is_err());
+    fn admission_counts_every_attempt_before_it_is_judged() {
+        let limiter = FailureLimiter::new(&settings(2));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(limiter.admit(ip).is_ok());
+        assert!(limiter.admit(ip).is_ok());
+        assert!(limiter.admit(ip).is_err());
+        assert!(limiter.admit("192.0.2.2".parse().unwrap()).is_ok());
     }
 }

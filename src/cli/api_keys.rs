@@ -1,4 +1,5 @@
-//! `keygate api-keys create|list|revoke`.
+//! `keygate api-keys create|list|show|revoke|rotate`: the same application layer as the HTTP
+//! API, acting as the deployment's operator.
 
 use std::process::ExitCode;
 
@@ -6,21 +7,25 @@ use chrono::{NaiveDateTime, Utc};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::open_database;
+use super::{block_on, open_service, organization_named};
 use crate::config::Settings;
 use crate::db::api_keys::ApiKey;
-use crate::db::organizations::{self, DEFAULT_ORGANIZATION};
-use crate::db::users;
-use crate::domain::{Email, Environment, Expiry, KeyName, Metadata, ScopeCatalog, ScopeSet};
-use crate::lifecycle::users::permissions_of;
-use crate::lifecycle::{Actor, api_keys};
+use crate::db::key_lists::KeyOrder;
+use crate::db::organizations::DEFAULT_ORGANIZATION;
+use crate::domain::{Email, Environment, Expiry, GracePeriod, KeyName, Metadata, ScopeSet};
+use crate::service::api_keys::{self, KeyOwner, KeyRecord, NewKey, ScopeChoice};
+use crate::service::key_lists::{self, KeyListQuery};
+use crate::service::{Caller, Error, Service};
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeysCommand {
     /// Create an API key and print its client_id and client_secret (shown only this once)
     Create(CreateArgs),
-    /// List API keys
+    /// List an organization's API keys
     List {
+        /// The organization whose keys to list
+        #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
+        org: String,
         #[arg(long)]
         json: bool,
     },
@@ -41,7 +46,7 @@ pub enum ApiKeysCommand {
         client_id: String,
         /// How long the old secret keeps working: 0, 30m, 24h, 7d (at most 7 days)
         #[arg(long, default_value = "0", value_parser = parse_grace)]
-        grace: i64,
+        grace: GracePeriod,
         #[arg(long, conflicts_with = "shell")]
         json: bool,
         /// Print `export CLIENT_ID=...` and `export CLIENT_SECRET=...`
@@ -50,19 +55,9 @@ pub enum ApiKeysCommand {
     },
 }
 
-/// `24h`, `30m`, `7d`, `0`: seconds from 0 to 7 days.
-fn parse_grace(text: &str) -> Result<i64, String> {
-    let seconds = if text == "0" {
-        0
-    } else {
-        humantime::parse_duration(text)
-            .map_err(|e| format!("{e} (use 0, 30m, 24h or 7d)"))?
-            .as_secs() as i64
-    };
-    if seconds > api_keys::MAX_GRACE_SECONDS {
-        return Err("the grace period is at most 7 days".into());
-    }
-    Ok(seconds)
+/// `24h`, `30m`, `7d`, `0`: from none to 7 days.
+fn parse_grace(text: &str) -> Result<GracePeriod, String> {
+    GracePeriod::parse_human(text).map_err(|e| e.message)
 }
 
 #[derive(Debug, Args)]
@@ -74,8 +69,8 @@ pub struct CreateArgs {
     #[arg(long, value_delimiter = ',', required = true)]
     scopes: Vec<String>,
     /// live or test
-    #[arg(long = "env", default_value = "live")]
-    environment: String,
+    #[arg(long = "env", default_value_t = Environment::Live)]
+    environment: Environment,
     /// Expire at 00:00 UTC on this date (YYYY-MM-DD)
     #[arg(long, conflicts_with = "expires_in_days")]
     expires_on: Option<String>,
@@ -98,82 +93,69 @@ pub struct CreateArgs {
 }
 
 pub fn run(command: ApiKeysCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    match command {
-        ApiKeysCommand::Create(args) => create(args, settings),
-        ApiKeysCommand::List { json } => list(json, settings),
-        ApiKeysCommand::Show { client_id, json } => show(&client_id, json, settings),
-        ApiKeysCommand::Revoke { client_id, json } => revoke(&client_id, json, settings),
-        ApiKeysCommand::Rotate {
-            client_id,
-            grace,
-            json,
-            shell,
-        } => rotate(&client_id, grace, json, shell, settings),
+    let (service, caller) = open_service(settings)?;
+    let done = block_on(async {
+        match command {
+            ApiKeysCommand::Create(args) => create(args, &service, &caller).await,
+            ApiKeysCommand::List { org, json } => list(&org, json, &service, &caller).await,
+            ApiKeysCommand::Show { client_id, json } => {
+                let record = api_keys::get(&service, &caller, &client_id).await?;
+                show(&record, json)
+            }
+            ApiKeysCommand::Revoke { client_id, json } => {
+                let record = api_keys::revoke(&service, &caller, &client_id).await?;
+                if json {
+                    println!("{}", key_json(&record.key));
+                } else {
+                    println!("revoked {}", record.key.client_id);
+                }
+                Ok(())
+            }
+            ApiKeysCommand::Rotate {
+                client_id,
+                grace,
+                json,
+                shell,
+            } => rotate(&client_id, grace, json, shell, &service, &caller).await,
+        }
+    });
+    match done {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(Error::NotFound) => {
+            eprintln!("error: no API key by that client_id");
+            Ok(ExitCode::from(2))
+        }
+        Err(err) => Err(err.into()),
     }
 }
 
-fn create(args: CreateArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<(), Error> {
     let now = Utc::now();
-    let name = KeyName::parse(&args.name)?;
-    let environment: Environment = args.environment.parse()?;
     let scopes = ScopeSet::from_items(
         args.scopes
             .iter()
             .map(|s| s.trim())
             .filter(|s| !s.is_empty()),
     )?;
-    anyhow::ensure!(!scopes.is_empty(), "--scopes needs at least one scope");
-    ScopeCatalog::new(&settings.scopes.catalog)?.check(&scopes)?;
-    let expiry = match (&args.expires_on, args.expires_in_days) {
-        (Some(date), _) => Expiry::parse_date(date, now)?,
-        (None, Some(days)) => Expiry::in_days(days, now)?,
-        (None, None) => Expiry::never(),
-    };
-
-    let catalog = ScopeCatalog::new(&settings.scopes.catalog)?;
-    let pool = open_database(settings)?;
-    let mut conn = pool.get()?;
-    let organization = organizations::find_by_name(&mut conn, &args.org)?
-        .ok_or_else(|| anyhow::anyhow!("no organization {:?}", args.org))?;
-    let owner = match &args.owner {
-        Some(email) => {
-            let email = Email::parse(email)?;
-            let user = users::find_by_email(&mut conn, email.as_str())?
-                .filter(|u| u.organization_id == organization.id)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("no user {email} in organization {:?}", organization.name)
-                })?;
-            Some(user)
-        }
-        None => users::first_admin(&mut conn, organization.id)?,
-    };
-    if let Some(owner) = &owner {
-        let held = permissions_of(owner, &organization, &catalog);
-        if let Some(missing) = scopes.first_missing_from(&held) {
-            anyhow::bail!(
-                "the owner {} does not hold `{missing}`: a key can only be granted its owner's permissions",
-                owner.email
-            );
-        }
-    }
-    let new = api_keys::NewKey {
+    let organization = organization_named(service, &args.org).await?;
+    let new = NewKey {
         organization_id: organization.id,
-        name,
-        environment,
-        scopes,
-        expiry,
+        name: KeyName::parse(&args.name)?,
+        environment: args.environment,
+        scopes: ScopeChoice::Listed(scopes),
+        expiry: match (&args.expires_on, args.expires_in_days) {
+            (Some(date), _) => Expiry::parse_date(date, now)?,
+            (None, Some(days)) => Expiry::in_days(days, now)?,
+            (None, None) => Expiry::never(),
+        },
         metadata: Metadata::default(),
-        created_by: owner.as_ref().map(|o| o.id),
+        owner: match &args.owner {
+            Some(email) => KeyOwner::User(Email::parse(email)?),
+            None => KeyOwner::FirstAdministrator,
+        },
     };
-    let created = api_keys::create(
-        &mut conn,
-        &new,
-        settings.secrets.bcrypt_cost,
-        &Actor::cli(),
-        now,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let key = &created.key;
+    let created = api_keys::create(service, caller, new).await?;
+    let key = &created.record.key;
     if args.json {
         println!(
             "{}",
@@ -202,19 +184,38 @@ fn create(args: CreateArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
             "The secret is shown only this once: store it now (a secret manager, not a repository)."
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn list(as_json: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let pool = open_database(settings)?;
-    let mut conn = pool.get()?;
-    let organization = organizations::find_by_name(&mut conn, DEFAULT_ORGANIZATION)?
-        .ok_or_else(|| anyhow::anyhow!("the default organization is missing"))?;
-    let keys = crate::db::api_keys::list(&mut conn, organization.id)?;
+/// Every key of the organization, newest first, read page by page.
+async fn list(org: &str, as_json: bool, service: &Service, caller: &Caller) -> Result<(), Error> {
+    let organization = organization_named(service, org).await?;
+    let mut keys = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = KeyListQuery {
+            environments: Vec::new(),
+            statuses: Vec::new(),
+            order: KeyOrder::CreatedAt,
+            descending: true,
+            limit: 100,
+            offset: 0,
+            cursor,
+        };
+        let page = key_lists::list(service, caller, organization.id, query).await?;
+        keys.extend(page.keys.into_iter().map(|r| r.key));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
     if as_json {
         let rows: Vec<_> = keys.iter().map(key_json).collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(ExitCode::SUCCESS);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(Error::internal)?
+        );
+        return Ok(());
     }
     println!(
         "{:<25} {:<24} {:<5} {:<9} {:<17} {:<17} SCOPES",
@@ -225,45 +226,18 @@ fn list(as_json: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
             "{:<25} {:<24} {:<5} {:<9} {:<17} {:<17} {}",
             key.client_id,
             truncate(&key.name, 24),
-            key.environment,
-            key.status,
+            key.environment.as_str(),
+            key.status.as_str(),
             minute(key.created_at),
             key.expires_at.map(minute).unwrap_or_else(|| "never".into()),
             key.scopes,
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn revoke(client_id: &str, as_json: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let pool = open_database(settings)?;
-    let mut conn = pool.get()?;
-    let revoked = api_keys::revoke(&mut conn, None, client_id, &Actor::cli(), Utc::now())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    match revoked {
-        Some((key, _)) => {
-            if as_json {
-                println!("{}", key_json(&key));
-            } else {
-                println!("revoked {}", key.client_id);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            eprintln!("error: no API key {client_id:?}");
-            Ok(ExitCode::from(2))
-        }
-    }
-}
-
-fn show(client_id: &str, as_json: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let pool = open_database(settings)?;
-    let mut conn = pool.get()?;
-    let Some(key) = crate::db::api_keys::find_by_client_id(&mut conn, client_id)? else {
-        eprintln!("error: no API key {client_id:?}");
-        return Ok(ExitCode::from(2));
-    };
-    let shown = key_json(&key);
+fn show(record: &KeyRecord, as_json: bool) -> Result<(), Error> {
+    let shown = key_json(&record.key);
     if as_json {
         println!("{shown}");
     } else {
@@ -277,34 +251,19 @@ fn show(client_id: &str, as_json: bool, settings: &Settings) -> anyhow::Result<E
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn rotate(
+async fn rotate(
     client_id: &str,
-    grace: i64,
+    grace: GracePeriod,
     as_json: bool,
     shell: bool,
-    settings: &Settings,
-) -> anyhow::Result<ExitCode> {
-    let pool = open_database(settings)?;
-    let mut conn = pool.get()?;
-    let Some(key) = crate::db::api_keys::find_by_client_id(&mut conn, client_id)?
-        .filter(|k| k.deleted_at.is_none())
-    else {
-        eprintln!("error: no API key {client_id:?}");
-        return Ok(ExitCode::from(2));
-    };
-    let (rotated, _) = api_keys::rotate(
-        &mut conn,
-        &key,
-        grace,
-        settings.secrets.bcrypt_cost,
-        &Actor::cli(),
-        Utc::now(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let secret = rotated.secret.expose();
+    service: &Service,
+    caller: &Caller,
+) -> Result<(), Error> {
+    let rotated = api_keys::rotate(service, caller, client_id, grace).await?;
+    let (key, secret) = (&rotated.record.key, rotated.secret.expose());
     if as_json {
         println!(
             "{}",
@@ -330,7 +289,7 @@ fn rotate(
         }
         eprintln!("The new secret is shown only this once.");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn key_json(key: &ApiKey) -> serde_json::Value {

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::service::{Caller, Service};
 use crate::startup::{Application, prepare_database};
+use crate::tokens::{Keyring, TokenValidator, ValidationParams};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,7 +71,7 @@ pub fn run(cli: Cli) -> ExitCode {
 fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load(cli.config.as_deref(), cli.profile.as_deref())?;
     if let Some(url) = cli.database {
-        settings.database.url = url;
+        settings.database.url = url.parse()?;
     }
     match cli.command.unwrap_or(Command::Serve { bind: None }) {
         Command::Serve { bind } => {
@@ -102,6 +104,41 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 /// A pool for one CLI command: small, migrated.
 fn open_database(settings: &Settings) -> anyhow::Result<crate::db::DbPool> {
     let mut settings = settings.clone();
-    settings.database.pool_size = 1;
+    settings.database.pool_size = 2;
     prepare_database(&settings, None)
+}
+
+/// The application layer for one CLI command, and the CLI as its caller: every permission, in
+/// every organization. It verifies no tokens, so its validator holds no keys.
+fn open_service(settings: &Settings) -> anyhow::Result<(Service, Caller)> {
+    let pool = open_database(settings)?;
+    let tokens = &settings.tokens;
+    let params = ValidationParams::new(tokens.issuer.clone(), tokens.audience.clone())
+        .test_audience(tokens.test_audience.clone());
+    let validator = TokenValidator::new(params, Keyring::default());
+    let service = Service::new(settings.clone(), tokens.issuer.clone(), pool, validator);
+    let caller = Caller::cli(&service.catalog);
+    Ok((service, caller))
+}
+
+/// The organization an operator named, or an error saying how to make it.
+async fn organization_named(
+    service: &Service,
+    name: &str,
+) -> Result<crate::db::organizations::Organization, crate::service::Error> {
+    crate::service::organizations::find(service, name)
+        .await
+        .map_err(|err| match err {
+            crate::service::Error::NotFound => crate::domain::ValidationError::new(
+                "org",
+                format!("no organization {name:?}; create it with `keygate organizations create`"),
+            )
+            .into(),
+            other => other,
+        })
+}
+
+/// Runs a command's async work (the application layer hashes on a bounded thread pool).
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+    actix_web::rt::System::new().block_on(work)
 }

@@ -2,15 +2,14 @@
 
 use std::process::ExitCode;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use clap::Subcommand;
 use serde_json::json;
 
 use super::open_database;
 use crate::config::Settings;
-use crate::db::signing_keys;
-use crate::lifecycle::signing_keys::rotate;
-use crate::tokens::MasterKey;
+use crate::service::Actor;
+use crate::service::signing_keys::{self, master_key, rotate};
 
 #[derive(Debug, Subcommand)]
 pub enum SigningKeysCommand {
@@ -31,7 +30,7 @@ pub fn run(command: SigningKeysCommand, settings: &Settings) -> anyhow::Result<E
     let mut conn = pool.get()?;
     match command {
         SigningKeysCommand::List { json: as_json } => {
-            let keys = signing_keys::all(&mut conn)?;
+            let keys = signing_keys::list(&mut conn)?;
             if as_json {
                 let rows: Vec<_> = keys
                     .iter()
@@ -54,8 +53,8 @@ pub fn run(command: SigningKeysCommand, settings: &Settings) -> anyhow::Result<E
                     println!(
                         "{:<18} {:<6} {:<8} {:<20} {}",
                         k.kid,
-                        k.algorithm,
-                        k.status,
+                        k.algorithm.as_str(),
+                        k.status.as_str(),
                         k.created_at.format("%Y-%m-%d %H:%M:%S"),
                         k.verify_until
                             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -65,11 +64,11 @@ pub fn run(command: SigningKeysCommand, settings: &Settings) -> anyhow::Result<E
             }
         }
         SigningKeysCommand::Rotate { json: as_json } => {
-            let master = MasterKey::resolve(settings)?;
+            let master = master_key(settings)?;
             let tokens = &settings.tokens;
             let overlap =
                 Duration::seconds((tokens.lifetime_seconds + 2 * tokens.leeway_seconds) as i64);
-            let rotation = rotate(&mut conn, &master, tokens.algorithm, overlap, Utc::now())?;
+            let rotation = rotate(&mut conn, &master, tokens.algorithm, overlap, &Actor::cli())?;
             if as_json {
                 println!(
                     "{}",

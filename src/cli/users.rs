@@ -3,17 +3,15 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use chrono::Utc;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::open_database;
+use super::{block_on, open_service, organization_named};
 use crate::config::Settings;
-use crate::db::organizations::{self, DEFAULT_ORGANIZATION, NewOrganization};
-use crate::db::users;
-use crate::domain::{Email, Password, ScopeCatalog, ScopeSet};
-use crate::lifecycle::Actor;
-use crate::lifecycle::users::{NewUserRequest, create, permissions_of};
+use crate::db::organizations::DEFAULT_ORGANIZATION;
+use crate::domain::{Email, Password, ScopeSet};
+use crate::service::organizations;
+use crate::service::users::{self, NewUserRequest};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -54,136 +52,116 @@ pub enum OrganizationsCommand {
 }
 
 pub fn run_users(command: UsersCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let catalog = ScopeCatalog::new(&settings.scopes.catalog)?;
-    let pool = open_database(settings)?;
-    let mut conn = pool.get()?;
-    match command {
-        UsersCommand::Create {
-            email,
-            org,
-            admin,
-            permissions,
-            password_stdin,
-            json: as_json,
-        } => {
-            let email = Email::parse(&email)?;
-            let permissions = ScopeSet::from_items(
-                permissions
-                    .iter()
-                    .map(|p| p.trim())
-                    .filter(|p| !p.is_empty()),
-            )?;
-            let password = if password_stdin {
-                let mut input = String::new();
-                std::io::stdin().read_to_string(&mut input)?;
-                Some(Password::parse(&input)?)
-            } else {
-                None
-            };
-            let organization = organizations::find_by_name(&mut conn, &org)?.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "no organization {org:?}; create it with `keygate organizations create`"
-                )
-            })?;
-            let request = NewUserRequest {
-                organization_id: organization.id,
+    let (service, caller) = open_service(settings)?;
+    block_on(async {
+        match command {
+            UsersCommand::Create {
                 email,
-                is_admin: admin,
+                org,
+                admin,
                 permissions,
-                password,
-            };
-            let (user, generated) = create(
-                &mut conn,
-                request,
-                &catalog,
-                settings.secrets.password_bcrypt_cost,
-                &Actor::cli(),
-                Utc::now(),
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let held = permissions_of(&user, &organization, &catalog);
-            if as_json {
-                println!(
-                    "{}",
-                    json!({
-                        "id": user.public_id, "email": user.email, "organization": organization.name,
-                        "admin": user.is_admin, "permissions": held,
-                        "password": generated.as_ref().map(Password::expose),
-                    })
-                );
-            } else {
-                eprintln!(
-                    "Created user {} in {:?} with: {}",
-                    user.email, organization.name, held
-                );
-                if let Some(password) = &generated {
-                    println!("password: {}", password.expose());
-                    eprintln!("The password is shown only this once.");
-                }
-            }
-        }
-        UsersCommand::List { org, json: as_json } => {
-            let organization = organizations::find_by_name(&mut conn, &org)?
-                .ok_or_else(|| anyhow::anyhow!("no organization {org:?}"))?;
-            let rows = users::list(&mut conn, organization.id)?;
-            if as_json {
-                let rows: Vec<_> = rows
-                    .iter()
-                    .map(|u| {
-                        json!({
-                            "id": u.public_id, "email": u.email, "admin": u.is_admin, "status": u.status,
-                            "permissions": permissions_of(u, &organization, &catalog),
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                println!(
-                    "{:<22} {:<32} {:<6} {:<9} PERMISSIONS",
-                    "ID", "EMAIL", "ADMIN", "STATUS"
-                );
-                for u in &rows {
+                password_stdin,
+                json: as_json,
+            } => {
+                let email = Email::parse(&email)?;
+                let permissions = ScopeSet::from_items(
+                    permissions
+                        .iter()
+                        .map(|p| p.trim())
+                        .filter(|p| !p.is_empty()),
+                )?;
+                let password = if password_stdin {
+                    let mut input = String::new();
+                    std::io::stdin().read_to_string(&mut input)?;
+                    Some(Password::parse(&input)?)
+                } else {
+                    None
+                };
+                let organization = organization_named(&service, &org).await?;
+                let request = NewUserRequest {
+                    organization_id: organization.id,
+                    email,
+                    is_admin: admin,
+                    permissions,
+                    password,
+                };
+                let (record, generated) = users::create(&service, &caller, request).await?;
+                let (user, held) = (&record.user, record.permissions(&service));
+                if as_json {
                     println!(
-                        "{:<22} {:<32} {:<6} {:<9} {}",
-                        u.public_id.as_deref().unwrap_or("-"),
-                        u.email,
-                        u.is_admin,
-                        u.status,
-                        permissions_of(u, &organization, &catalog)
+                        "{}",
+                        json!({
+                            "id": user.public_id, "email": user.email, "organization": organization.name,
+                            "admin": user.is_admin, "permissions": held,
+                            "password": generated.as_ref().map(Password::expose),
+                        })
                     );
+                } else {
+                    eprintln!(
+                        "Created user {} in {:?} with: {}",
+                        user.email, organization.name, held
+                    );
+                    if let Some(password) = &generated {
+                        println!("password: {}", password.expose());
+                        eprintln!("The password is shown only this once.");
+                    }
+                }
+            }
+            UsersCommand::List { org, json: as_json } => {
+                let organization = organization_named(&service, &org).await?;
+                let records = users::list(&service, &caller, organization.id).await?;
+                if as_json {
+                    let rows: Vec<_> = records
+                        .iter()
+                        .map(|r| {
+                            let u = &r.user;
+                            json!({
+                                "id": u.public_id, "email": u.email, "admin": u.is_admin, "status": u.status,
+                                "permissions": r.permissions(&service),
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else {
+                    println!(
+                        "{:<22} {:<32} {:<6} {:<9} PERMISSIONS",
+                        "ID", "EMAIL", "ADMIN", "STATUS"
+                    );
+                    for r in &records {
+                        let u = &r.user;
+                        println!(
+                            "{:<22} {:<32} {:<6} {:<9} {}",
+                            u.public_id.as_deref().unwrap_or("-"),
+                            u.email,
+                            u.is_admin,
+                            u.status.as_str(),
+                            r.permissions(&service)
+                        );
+                    }
                 }
             }
         }
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 pub fn run_organizations(
     command: OrganizationsCommand,
     settings: &Settings,
 ) -> anyhow::Result<ExitCode> {
-    let pool = open_database(settings)?;
-    let mut conn = pool.get()?;
-    match command {
-        OrganizationsCommand::Create { name } => {
-            let name = crate::lifecycle::organizations::parse_name(&name)?;
-            if organizations::find_by_name(&mut conn, &name)?.is_some() {
-                anyhow::bail!("organization {name:?} already exists");
+    let (service, caller) = open_service(settings)?;
+    block_on(async {
+        match command {
+            OrganizationsCommand::Create { name } => {
+                let created = organizations::create(&service, &caller, &name).await?;
+                println!("created organization {}", created.name);
             }
-            organizations::insert(
-                &mut conn,
-                &NewOrganization {
-                    name: &name,
-                    created_at: Utc::now().naive_utc(),
-                },
-            )?;
-            println!("created organization {name}");
-        }
-        OrganizationsCommand::List => {
-            for organization in organizations::list(&mut conn)? {
-                println!("{}", organization.name);
+            OrganizationsCommand::List => {
+                for organization in organizations::list(&service, &caller).await? {
+                    println!("{}", organization.name);
+                }
             }
         }
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
+    })
 }

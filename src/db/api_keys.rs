@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{api_key_secrets, api_keys};
+use crate::domain::{Environment, KeyStatus};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = api_keys)]
@@ -13,9 +14,9 @@ pub struct ApiKey {
     pub organization_id: i64,
     pub client_id: String,
     pub name: String,
-    pub environment: String,
+    pub environment: Environment,
     pub scopes: String,
-    pub status: String,
+    pub status: KeyStatus,
     pub expires_at: Option<NaiveDateTime>,
     pub metadata: String,
     pub created_by: Option<i64>,
@@ -34,9 +35,9 @@ pub struct NewApiKey<'a> {
     pub organization_id: i64,
     pub client_id: &'a str,
     pub name: &'a str,
-    pub environment: &'a str,
+    pub environment: Environment,
     pub scopes: &'a str,
-    pub status: &'a str,
+    pub status: KeyStatus,
     pub expires_at: Option<NaiveDateTime>,
     pub metadata: &'a str,
     pub created_by: Option<i64>,
@@ -49,10 +50,9 @@ pub struct NewApiKey<'a> {
 #[diesel(table_name = api_keys)]
 pub struct ApiKeyChanges<'a> {
     pub name: Option<&'a str>,
-    pub status: Option<&'a str>,
+    pub status: Option<KeyStatus>,
     pub metadata: Option<&'a str>,
     pub updated_at: Option<NaiveDateTime>,
-    pub deleted_at: Option<NaiveDateTime>,
     pub key_prefix: Option<&'a str>,
 }
 
@@ -150,10 +150,10 @@ pub fn revoke(conn: &mut DbConnection, key_id: i64, now: NaiveDateTime) -> Query
     let changed = diesel::update(
         api_keys::table
             .find(key_id)
-            .filter(api_keys::status.ne("revoked")),
+            .filter(api_keys::status.ne(KeyStatus::Revoked)),
     )
     .set((
-        api_keys::status.eq("revoked"),
+        api_keys::status.eq(KeyStatus::Revoked),
         api_keys::revoked_at.eq(now),
         api_keys::updated_at.eq(now),
     ))
@@ -168,13 +168,32 @@ pub fn revoke(conn: &mut DbConnection, key_id: i64, now: NaiveDateTime) -> Query
     Ok(changed == 1)
 }
 
-/// Every undeleted key a user created.
+/// Every undeleted key a user created, locked until the transaction ends (on PostgreSQL; a
+/// SQLite write transaction holds the only write lock already): a token request judging one
+/// of them ([`lock_shared`]) finishes first or waits for the change.
 pub fn created_by(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<ApiKey>> {
+    if matches!(conn, DbConnection::Postgres(_)) {
+        diesel::sql_query("SELECT id FROM api_keys WHERE created_by = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::BigInt, _>(user_id)
+            .execute(conn)?;
+    }
     api_keys::table
         .filter(api_keys::created_by.eq(user_id))
         .filter(api_keys::deleted_at.is_null())
         .select(ApiKey::as_select())
         .load(conn)
+}
+
+/// Locks a key against changes until the transaction ends, so that what is read of it stays
+/// true until then: a change waits, and reads its time after. On SQLite a write transaction
+/// does the same for the whole database.
+pub fn lock_shared(conn: &mut DbConnection, client_id: &str) -> QueryResult<()> {
+    if matches!(conn, DbConnection::Postgres(_)) {
+        diesel::sql_query("SELECT id FROM api_keys WHERE client_id = $1 FOR SHARE")
+            .bind::<diesel::sql_types::Text, _>(client_id)
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// A key with its organization and its creator (when it has one), in one query.
@@ -202,15 +221,49 @@ pub type KeyWithOwner = (
     Option<super::users::User>,
 );
 
+/// Changes a key unless it is revoked (revocation is final, also against a change that raced
+/// it); returns whether the key was changed.
 pub fn update(
     conn: &mut DbConnection,
     key_id: i64,
     changes: &ApiKeyChanges<'_>,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
+    diesel::update(
+        api_keys::table
+            .find(key_id)
+            .filter(api_keys::status.ne(KeyStatus::Revoked)),
+    )
+    .set(changes)
+    .execute(conn)
+    .map(|changed| changed == 1)
+}
+
+/// Hides a key from lists (it is revoked already); the row and its audit trail stay.
+pub fn hide(conn: &mut DbConnection, key_id: i64, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(api_keys::table.find(key_id))
-        .set(changes)
+        .set((api_keys::deleted_at.eq(now), api_keys::updated_at.eq(now)))
         .execute(conn)
         .map(|_| ())
+}
+
+/// The key's secrets that still work or are in their grace period, newest first (never
+/// their hashes' text outside keygate).
+pub fn live_secrets(
+    conn: &mut DbConnection,
+    key_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<ApiKeySecret>> {
+    api_key_secrets::table
+        .filter(api_key_secrets::api_key_id.eq(key_id))
+        .filter(api_key_secrets::revoked_at.is_null())
+        .filter(
+            api_key_secrets::expires_at
+                .is_null()
+                .or(api_key_secrets::expires_at.gt(now)),
+        )
+        .order(api_key_secrets::id.desc())
+        .select(ApiKeySecret::as_select())
+        .load(conn)
 }
 
 /// Ends the key's current secrets: at once (`until` = None) or when a grace period ends.

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::audit_events;
+use crate::domain::{AuditAction, Outcome};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
@@ -27,9 +28,9 @@ pub struct NewAuditEvent<'a> {
     pub organization_id: Option<i64>,
     pub occurred_at: NaiveDateTime,
     pub actor: &'a str,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub target: Option<&'a str>,
-    pub outcome: &'a str,
+    pub outcome: Outcome,
     pub client_ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub details: &'a str,

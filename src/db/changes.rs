@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::state_changes;
+use crate::tokens::{Change, ChangeKind};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = state_changes)]
@@ -20,23 +21,48 @@ pub struct StateChangeRow {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = state_changes)]
-pub struct NewStateChange<'a> {
-    pub kind: &'a str,
-    pub subject: &'a str,
-    pub not_before: i64,
-    pub expires_at: i64,
-    pub created_at: NaiveDateTime,
+struct NewStateChange<'a> {
+    kind: ChangeKind,
+    subject: &'a str,
+    not_before: i64,
+    expires_at: i64,
+    created_at: NaiveDateTime,
+}
+
+/// Takes the feed's write lock, until the transaction ends: a change reads its time after
+/// it, so that a reader of the feed ([`lock_for_reading`]) that did not see the change began
+/// before that time. On SQLite the write transaction already holds the only write lock.
+pub fn lock(conn: &mut DbConnection) -> QueryResult<()> {
+    if matches!(conn, DbConnection::Postgres(_)) {
+        diesel::sql_query("LOCK TABLE state_changes IN EXCLUSIVE MODE").execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Waits for every change being written to commit, and keeps new ones out until the
+/// transaction ends: what a reader of the feed then reads is everything published before
+/// this moment. On SQLite the (write) transaction already excludes every writer.
+pub fn lock_for_reading(conn: &mut DbConnection) -> QueryResult<()> {
+    if matches!(conn, DbConnection::Postgres(_)) {
+        diesel::sql_query("LOCK TABLE state_changes IN SHARE MODE").execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Appends a change. Call inside the transaction that makes the change, so the feed never
 /// announces what did not commit. On PostgreSQL the table lock makes ids commit in order, so
 /// a poller that has seen id N has seen every id below it.
-pub fn publish(conn: &mut DbConnection, change: &NewStateChange<'_>) -> QueryResult<()> {
-    if matches!(conn, DbConnection::Postgres(_)) {
-        diesel::sql_query("LOCK TABLE state_changes IN EXCLUSIVE MODE").execute(conn)?;
-    }
+pub fn publish(conn: &mut DbConnection, change: &Change, now: NaiveDateTime) -> QueryResult<()> {
+    lock(conn)?;
+    let (kind, subject, not_before, expires_at) = change.to_feed();
     diesel::insert_into(state_changes::table)
-        .values(change)
+        .values(&NewStateChange {
+            kind,
+            subject,
+            not_before,
+            expires_at,
+            created_at: now,
+        })
         .execute(conn)
         .map(|_| ())
 }

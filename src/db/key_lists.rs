@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::api_keys::ApiKey;
 use super::schema::api_keys;
+use crate::domain::{Environment, KeyStatus};
 
 /// Columns a key list may be ordered by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -36,8 +37,8 @@ impl KeyCursor {
     pub fn after(key: &ApiKey, order: KeyOrder, descending: bool) -> KeyCursor {
         let (text, time) = match order {
             KeyOrder::Name => (Some(key.name.clone()), None),
-            KeyOrder::Environment => (Some(key.environment.clone()), None),
-            KeyOrder::Status => (Some(key.status.clone()), None),
+            KeyOrder::Environment => (Some(key.environment.as_str().to_owned()), None),
+            KeyOrder::Status => (Some(key.status.as_str().to_owned()), None),
             KeyOrder::CreatedAt => (None, Some(key.created_at)),
             KeyOrder::LastUsedAt => (None, key.last_used_at),
         };
@@ -56,8 +57,8 @@ pub struct KeySearch {
     pub organization_id: i64,
     /// `Some(owner)`: only keys whose creator is `owner` (None: keys without a creator).
     pub created_by: Option<Option<i64>>,
-    pub environments: Vec<String>,
-    pub statuses: Vec<String>,
+    pub environments: Vec<Environment>,
+    pub statuses: Vec<KeyStatus>,
     pub order: KeyOrder,
     pub descending: bool,
     pub limit: i64,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod changes;
 mod connection;
 pub mod key_lists;
+pub mod login_failures;
 pub mod organizations;
 pub mod schema;
 pub mod sessions;
@@ -16,9 +17,7 @@ pub mod users;
 use diesel::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use connection::{DatabaseTarget, DbConnection, DbPool, MultiBackend, connect, describe};
-
-use crate::error::ApiError;
+pub use connection::{DbConnection, DbPool, MultiBackend, connect};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -86,28 +85,29 @@ where
     Ok(value)
 }
 
-/// Runs a query function on a pooled connection in actix's blocking pool.
-pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, ApiError>
+/// Why [`run`] could not run its work.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No connection within the pool's timeout.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] diesel::r2d2::PoolError),
+    /// The blocking task failed (it panicked, or the runtime is shutting down).
+    #[error("the database task failed")]
+    Task(#[source] actix_web::rt::task::JoinError),
+}
+
+/// Runs a query function on a pooled connection on a blocking thread, off the async workers.
+pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
 where
     T: Send + 'static,
-    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    E: From<RunError> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(|e| {
-            log::error!("database unavailable: {e}");
-            ApiError::Unavailable {
-                retry_after_seconds: 1,
-            }
-        })?;
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(RunError::Unavailable)?;
         work(&mut conn)
     })
     .await
-    .map_err(ApiError::internal)?
-}
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(err: diesel::result::Error) -> Self {
-        ApiError::internal(err)
-    }
+    .map_err(RunError::Task)?
 }

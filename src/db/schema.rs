@@ -20,9 +20,17 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         public_id -> Nullable<Text>,
-        failed_logins -> Integer,
-        locked_until -> Nullable<Timestamp>,
         last_login_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_failures (user_id, source) {
+        user_id -> BigInt,
+        source -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
     }
 }
 
@@ -117,10 +125,12 @@ diesel::joinable!(api_keys -> users (created_by));
 diesel::joinable!(api_key_secrets -> api_keys (api_key_id));
 diesel::joinable!(audit_events -> organizations (organization_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(login_failures -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     users,
+    login_failures,
     sessions,
     api_keys,
     api_key_secrets,

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::signing_keys;
+use crate::domain::{SigningAlgorithm, SigningKeyStatus};
 
 /// No `Debug`: it holds a hash or sealed key that must never be printed.
 #[derive(Clone, Queryable, Selectable)]
@@ -13,8 +14,8 @@ use super::schema::signing_keys;
 pub struct SigningKeyRow {
     pub id: i64,
     pub kid: String,
-    pub algorithm: String,
-    pub status: String,
+    pub algorithm: SigningAlgorithm,
+    pub status: SigningKeyStatus,
     pub public_jwk: String,
     pub private_key: String,
     pub created_at: NaiveDateTime,
@@ -27,8 +28,8 @@ pub struct SigningKeyRow {
 #[diesel(table_name = signing_keys)]
 pub struct NewSigningKey<'a> {
     pub kid: &'a str,
-    pub algorithm: &'a str,
-    pub status: &'a str,
+    pub algorithm: SigningAlgorithm,
+    pub status: SigningKeyStatus,
     pub public_jwk: &'a str,
     pub private_key: &'a str,
     pub created_at: NaiveDateTime,
@@ -48,7 +49,7 @@ pub fn usable(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Si
     signing_keys::table
         .filter(
             signing_keys::status
-                .ne("retired")
+                .ne(SigningKeyStatus::Retired)
                 .or(signing_keys::verify_until.gt(now)),
         )
         .order(signing_keys::id.asc())
@@ -64,7 +65,10 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<SigningKeyRow>> {
         .load(conn)
 }
 
-pub fn with_status(conn: &mut DbConnection, status: &str) -> QueryResult<Vec<SigningKeyRow>> {
+pub fn with_status(
+    conn: &mut DbConnection,
+    status: SigningKeyStatus,
+) -> QueryResult<Vec<SigningKeyRow>> {
     signing_keys::table
         .filter(signing_keys::status.eq(status))
         .order(signing_keys::id.asc())
@@ -83,7 +87,7 @@ pub fn retire(
 ) -> QueryResult<()> {
     diesel::update(signing_keys::table.find(id))
         .set((
-            signing_keys::status.eq("retired"),
+            signing_keys::status.eq(SigningKeyStatus::Retired),
             signing_keys::retired_at.eq(now),
             signing_keys::verify_until.eq(verify_until),
         ))
@@ -103,7 +107,7 @@ pub fn erase_retired_private_keys(
 ) -> QueryResult<usize> {
     diesel::update(
         signing_keys::table
-            .filter(signing_keys::status.eq("retired"))
+            .filter(signing_keys::status.eq(SigningKeyStatus::Retired))
             .filter(signing_keys::verify_until.le(now))
             .filter(signing_keys::private_key.ne("")),
     )
@@ -114,7 +118,7 @@ pub fn erase_retired_private_keys(
 pub fn activate(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(signing_keys::table.find(id))
         .set((
-            signing_keys::status.eq("active"),
+            signing_keys::status.eq(SigningKeyStatus::Active),
             signing_keys::activated_at.eq(now),
         ))
         .execute(conn)

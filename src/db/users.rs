@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::users;
+use crate::domain::UserStatus;
 
 /// No `Debug`: it holds a hash or sealed key that must never be printed.
 #[derive(Clone, Queryable, Selectable)]
@@ -16,12 +17,10 @@ pub struct User {
     pub password_hash: String,
     pub is_admin: bool,
     pub permissions: String,
-    pub status: String,
+    pub status: UserStatus,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub public_id: Option<String>,
-    pub failed_logins: i32,
-    pub locked_until: Option<NaiveDateTime>,
     pub last_login_at: Option<NaiveDateTime>,
 }
 
@@ -34,7 +33,7 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
     pub is_admin: bool,
     pub permissions: &'a str,
-    pub status: &'a str,
+    pub status: UserStatus,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -44,7 +43,7 @@ pub struct NewUser<'a> {
 pub struct UserChanges<'a> {
     pub permissions: Option<&'a str>,
     pub is_admin: Option<bool>,
-    pub status: Option<&'a str>,
+    pub status: Option<UserStatus>,
     pub updated_at: Option<NaiveDateTime>,
 }
 
@@ -93,7 +92,7 @@ pub fn first_admin(conn: &mut DbConnection, organization_id: i64) -> QueryResult
     users::table
         .filter(users::organization_id.eq(organization_id))
         .filter(users::is_admin.eq(true))
-        .filter(users::status.eq("enabled"))
+        .filter(users::status.eq(UserStatus::Enabled))
         .order(users::id.asc())
         .select(User::as_select())
         .first(conn)
@@ -107,36 +106,9 @@ pub fn update(conn: &mut DbConnection, id: i64, changes: &UserChanges<'_>) -> Qu
         .map(|_| ())
 }
 
-/// Counts a failed login and, past `max_failures`, locks the account until `lock_until`.
-pub fn record_failed_login(
-    conn: &mut DbConnection,
-    id: i64,
-    max_failures: i32,
-    lock_until: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(users::table.find(id))
-        .set(users::failed_logins.eq(users::failed_logins + 1))
-        .execute(conn)?;
-    diesel::update(
-        users::table
-            .find(id)
-            .filter(users::failed_logins.ge(max_failures)),
-    )
-    .set((
-        users::locked_until.eq(lock_until),
-        users::failed_logins.eq(0),
-    ))
-    .execute(conn)
-    .map(|_| ())
-}
-
 pub fn record_login(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(users::table.find(id))
-        .set((
-            users::failed_logins.eq(0),
-            users::locked_until.eq(None::<NaiveDateTime>),
-            users::last_login_at.eq(now),
-        ))
+        .set(users::last_login_at.eq(now))
         .execute(conn)
         .map(|_| ())
 }

@@ -1,7 +1,7 @@
-//! When an API key stops working: on a date (at 00:00 UTC, as the seeds promise), after a
-//! number of days, or never.
+//! When an API key stops working: on a date (at 00:00 UTC at its start), after a number of
+//! days, or never; and how long a rotated-out secret keeps working.
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 
 use super::ValidationError;
 
@@ -70,6 +70,48 @@ impl Expiry {
     }
 }
 
+/// How long a secret keeps working after a rotation replaced it: none, or up to seven days.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GracePeriod(i64);
+
+impl GracePeriod {
+    pub const MAX_SECONDS: i64 = 7 * 86_400;
+
+    pub fn seconds(seconds: i64) -> Result<GracePeriod, ValidationError> {
+        if !(0..=Self::MAX_SECONDS).contains(&seconds) {
+            return Err(ValidationError::new(
+                "grace_period_seconds",
+                "must be from 0 to 604800 (7 days)",
+            ));
+        }
+        Ok(GracePeriod(seconds))
+    }
+
+    /// `0`, `30m`, `24h`, `7d`: what an operator types.
+    pub fn parse_human(text: &str) -> Result<GracePeriod, ValidationError> {
+        let seconds = if text == "0" {
+            0
+        } else {
+            humantime::parse_duration(text)
+                .map_err(|_| ValidationError::new("grace", "use 0, 30m, 24h or 7d"))?
+                .as_secs()
+                .try_into()
+                .unwrap_or(i64::MAX)
+        };
+        Self::seconds(seconds)
+            .map_err(|_| ValidationError::new("grace", "the grace period is at most 7 days"))
+    }
+
+    pub fn as_seconds(self) -> i64 {
+        self.0
+    }
+
+    /// When the replaced secret stops working; `None` when it stops at once.
+    pub fn ends(self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        (self.0 > 0).then(|| now + Duration::seconds(self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +153,22 @@ mod tests {
         );
         assert!(Expiry::in_days(0, noon()).is_err());
         assert!(Expiry::in_days(3651, noon()).is_err());
+    }
+
+    #[test]
+    fn grace_periods_are_bounded_to_seven_days() {
+        assert_eq!(GracePeriod::seconds(0).unwrap().ends(noon()), None);
+        assert!(GracePeriod::seconds(-1).is_err());
+        assert!(GracePeriod::seconds(604_801).is_err());
+        assert_eq!(
+            GracePeriod::parse_human("24h").unwrap().as_seconds(),
+            86_400
+        );
+        assert_eq!(
+            GracePeriod::parse_human("7d").unwrap().as_seconds(),
+            604_800
+        );
+        assert!(GracePeriod::parse_human("8d").is_err());
+        assert!(GracePeriod::parse_human("soon").is_err());
     }
 }

@@ -1,5 +1,7 @@
 //! Domain types: each is parsed once, at the edge, so the rest of keygate only sees valid values.
 
+mod algorithm;
+mod audit;
 mod client_id;
 mod email;
 mod environment;
@@ -10,16 +12,21 @@ mod password;
 pub mod random;
 mod scope;
 mod secret;
+pub(crate) mod sql_text;
+pub mod status;
 
+pub use algorithm::SigningAlgorithm;
+pub use audit::{AuditAction, Outcome};
 pub use client_id::ClientId;
 pub use email::Email;
 pub use environment::Environment;
-pub use expiry::Expiry;
+pub use expiry::{Expiry, GracePeriod};
 pub use key_name::KeyName;
 pub use metadata::Metadata;
 pub use password::Password;
-pub use scope::{MANAGEMENT_PERMISSIONS, ORGANIZATIONS_MANAGE, Scope, ScopeCatalog, ScopeSet};
+pub use scope::{ManagementPermission, Scope, ScopeCatalog, ScopeSet};
 pub use secret::{ClientSecret, SecretPrefix};
+pub use status::{KeyStatus, SigningKeyStatus, UserStatus};
 
 /// Why a value was refused, naming the field it came from. Messages never echo secrets.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -95,6 +95,16 @@ impl ScopeSet {
         self.0.iter().any(|s| s.as_str() == scope)
     }
 
+    /// Whether the set holds a management permission.
+    pub fn holds(&self, permission: ManagementPermission) -> bool {
+        self.contains(permission.as_str())
+    }
+
+    /// The set without one management permission.
+    pub fn without(&self, permission: ManagementPermission) -> ScopeSet {
+        self.filter(|s| s != permission.as_str())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
         self.0.iter()
     }
@@ -146,40 +156,46 @@ impl Serialize for ScopeSet {
     }
 }
 
-/// Permissions keygate's own management API checks. Users hold them like any other scope,
-/// and API keys may be granted them (never beyond what their creator holds).
-pub const MANAGEMENT_PERMISSIONS: [&str; 8] = [
-    "api_keys:read",
-    "api_keys:write",
-    "api_keys:manage",
-    "users:manage",
-    "audit:read",
-    "webhooks:manage",
-    "tokens:introspect",
-    "tokens:revoke",
-];
-
-/// Deployment-wide: create and list organizations. Only users of the deployment's first
-/// organization can hold it.
-pub const ORGANIZATIONS_MANAGE: &str = "organizations:manage";
+super::status::closed_set! {
+    /// Permissions keygate's own management API checks. Users hold them like any other scope,
+    /// and API keys may be granted them (never beyond what their creator holds).
+    ManagementPermission, field "permissions" {
+        ApiKeysRead => "api_keys:read",
+        ApiKeysWrite => "api_keys:write",
+        /// Every key of the organization, not only the caller's own.
+        ApiKeysManage => "api_keys:manage",
+        UsersManage => "users:manage",
+        AuditRead => "audit:read",
+        WebhooksManage => "webhooks:manage",
+        TokensIntrospect => "tokens:introspect",
+        TokensRevoke => "tokens:revoke",
+        /// Deployment-wide: create and list organizations. Only users of the deployment's own
+        /// organization can hold it.
+        OrganizationsManage => "organizations:manage",
+    }
+}
 
 /// What this deployment lets users hold and API keys be granted: the configured API scopes
 /// (`scopes.catalog`) plus keygate's management permissions.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(try_from = "Vec<String>")]
 pub struct ScopeCatalog {
     api: ScopeSet,
     all: ScopeSet,
 }
 
+impl TryFrom<Vec<String>> for ScopeCatalog {
+    type Error = ValidationError;
+
+    fn try_from(entries: Vec<String>) -> Result<ScopeCatalog, ValidationError> {
+        ScopeCatalog::new(&entries)
+    }
+}
+
 impl ScopeCatalog {
     pub fn new(entries: &[String]) -> Result<ScopeCatalog, ValidationError> {
         let api = ScopeSet::from_items(entries.iter().map(String::as_str))?;
-        let builtin = ScopeSet::from_items(
-            MANAGEMENT_PERMISSIONS
-                .iter()
-                .copied()
-                .chain([ORGANIZATIONS_MANAGE]),
-        )?;
+        let builtin = ScopeSet::from_items(ManagementPermission::ALL.iter().map(|p| p.as_str()))?;
         Ok(ScopeCatalog {
             all: api.union(&builtin),
             api,
@@ -208,7 +224,7 @@ impl ScopeCatalog {
         if deployment_admin {
             self.all.clone()
         } else {
-            self.all.filter(|s| s != ORGANIZATIONS_MANAGE)
+            self.all.without(ManagementPermission::OrganizationsManage)
         }
     }
 
@@ -296,8 +312,16 @@ mod tests {
         let holder = ScopeSet::parse_delimited("a:read a:write api_keys:read").unwrap();
         assert_eq!(catalog.read_only(&holder).to_string(), "a:read");
         assert_eq!(catalog.full_access(&holder).to_string(), "a:read a:write");
-        assert!(!catalog.administrator(false).contains(ORGANIZATIONS_MANAGE));
-        assert!(catalog.administrator(true).contains(ORGANIZATIONS_MANAGE));
+        assert!(
+            !catalog
+                .administrator(false)
+                .holds(ManagementPermission::OrganizationsManage)
+        );
+        assert!(
+            catalog
+                .administrator(true)
+                .holds(ManagementPermission::OrganizationsManage)
+        );
         assert!(catalog.administrator(false).contains("b:read"));
         assert_eq!(catalog.scopes().len(), 3);
     }

@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::{Page, integer_parameter};
 use crate::auth::caller::{AuditRead, Operator};
-use crate::db::{self, audit::AuditEvent, audit::AuditSearch};
+use crate::db::audit::AuditEvent;
 use crate::domain::ValidationError;
 use crate::error::ApiError;
+use crate::service::audit::{self, AuditFilter};
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -48,16 +49,10 @@ fn time(field: &'static str, value: &str) -> Result<NaiveDateTime, ValidationErr
         })
 }
 
-fn parse_query(query: &str, organization_id: i64) -> Result<AuditSearch, ValidationError> {
-    let mut search = AuditSearch {
-        organization_id,
-        actor: None,
-        action: None,
-        target: None,
-        since: None,
-        until: None,
+fn parse_query(query: &str) -> Result<AuditFilter, ValidationError> {
+    let mut search = AuditFilter {
         limit: 100,
-        offset: 0,
+        ..AuditFilter::default()
     };
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         if value.chars().any(char::is_control) {
@@ -91,17 +86,14 @@ pub async fn list_audit_events(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let search = parse_query(req.query_string(), operator.organization_id)?;
-    let page = db::run(&state.pool, move |conn| {
-        let (events, count) = db::audit::search(conn, &search)?;
-        Ok(Page {
-            data: events.into_iter().map(view).collect(),
-            count,
-            limit: search.limit,
-            offset: search.offset,
-            next_cursor: None,
-        })
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(page))
+    let filter = parse_query(req.query_string())?;
+    let (limit, offset) = (filter.limit, filter.offset);
+    let (events, count) = audit::search(&state.service, &operator, filter).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: events.into_iter().map(view).collect(),
+        count,
+        limit,
+        offset,
+        next_cursor: None,
+    }))
 }

@@ -66,7 +66,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             }
             let limit = req
                 .app_data::<web::Data<AppState>>()
-                .map_or(65_536, |s| s.settings.server.max_body_bytes);
+                .map_or(65_536, |s| s.service.settings.server.max_body_bytes);
             let body = read_limited(&req, &mut payload, limit).await?;
             parse_json(&body).map(JsonBody)
         })

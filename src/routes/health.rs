@@ -14,18 +14,19 @@ pub async fn live() -> HttpResponse {
 }
 
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db::run(&state.pool, |conn| {
-        diesel::sql_query("SELECT 1")
-            .execute(conn)
-            .map_err(|_| ApiError::Unavailable {
+    let service = &state.service;
+    db::run(&service.pool, |conn| {
+        diesel::sql_query("SELECT 1").execute(conn).map_err(|_| {
+            crate::service::Error::Unavailable {
                 retry_after_seconds: 1,
-            })
+            }
+        })
     })
     .await?;
     // Forty missed polls (ten seconds at the default interval) mean revocations are not
     // arriving: take this instance out of the load balancer.
-    let limit = (state.settings.feed.poll_interval_ms * 40 / 1000).max(10) as i64;
-    if state.validator.seconds_since_sync() > limit {
+    let limit = (service.settings.feed.poll_interval_ms * 40 / 1000).max(10) as i64;
+    if service.validator.seconds_since_sync() > limit {
         log::error!("the change feed has not been read for over {limit} s");
         return Err(ApiError::Unavailable {
             retry_after_seconds: 1,

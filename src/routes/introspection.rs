@@ -5,28 +5,15 @@
 
 use actix_web::http::header::{self};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use serde_json::json;
 
 use super::body::read_limited;
+use crate::auth::bearer_token;
 use crate::auth::client_credentials::{MAX_TOKEN_REQUEST_BYTES, basic_credentials};
-use crate::auth::{Origin, bearer_token, caller};
-use crate::db::{self, changes::NewStateChange};
-use crate::domain::ScopeSet;
 use crate::error::ApiError;
-use crate::grant::authenticate;
-use crate::lifecycle::{Event, audit};
 use crate::routes::no_store;
+use crate::service::token_status::{self, Requester, RequesterCredentials};
 use crate::state::AppState;
-use crate::tokens::Change;
-
-struct Requester {
-    organization_id: i64,
-    organization: String,
-    client_id: String,
-    permissions: ScopeSet,
-    actor: crate::lifecycle::Actor,
-}
 
 struct TokenForm {
     token: Option<String>,
@@ -79,37 +66,18 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<TokenForm, ApiError> {
     Ok(parsed)
 }
 
-async fn requester(
-    req: &HttpRequest,
-    form: &TokenForm,
-    state: &AppState,
-) -> Result<Requester, ApiError> {
-    let origin = Origin::of(req, &state.limiter);
+/// How the requester authenticated: a bearer token, or its secret in HTTP Basic or the form
+/// (exactly one of those two).
+fn credentials(req: &HttpRequest, form: &TokenForm) -> Result<RequesterCredentials, ApiError> {
     let scheme_is_bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
     if scheme_is_bearer {
-        bearer_token(req)?;
-        let caller = caller::identify(req, state).await?;
-        let caller::Via::ApiKey { client_id } = caller.via.clone() else {
-            return Err(ApiError::MissingToken);
-        };
-        let organization_id = caller.organization_id;
-        let organization = db::run(&state.pool, move |conn| {
-            Ok(db::organizations::find(conn, organization_id)?.name)
-        })
-        .await?;
-        return Ok(Requester {
-            organization_id,
-            organization,
-            client_id,
-            permissions: caller.permissions,
-            actor: caller.actor,
-        });
+        return Ok(RequesterCredentials::Bearer(bearer_token(req)?.to_owned()));
     }
-    let (id, secret) = match (
+    let (client_id, client_secret) = match (
         basic_credentials(req)?,
         &form.client_id,
         &form.client_secret,
@@ -123,14 +91,24 @@ async fn requester(
         (None, Some(id), Some(secret)) => (id.clone(), secret.clone()),
         (None, _, _) => return Err(ApiError::InvalidClient),
     };
-    let client = authenticate(state, &id, &secret, &origin).await?;
-    Ok(Requester {
-        organization_id: client.organization_id,
-        organization: client.organization.clone(),
-        actor: origin.actor(format!("api_key:{}", client.client_id)),
-        client_id: client.client_id.clone(),
-        permissions: client.scopes.clone(),
+    Ok(RequesterCredentials::Secret {
+        client_id,
+        client_secret,
     })
+}
+
+/// Reads the form and authenticates the requester; the token it names, if any.
+async fn read_request(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    state: &AppState,
+) -> Result<(Requester, Option<String>), ApiError> {
+    let body = read_limited(req, payload, MAX_TOKEN_REQUEST_BYTES).await?;
+    let form = parse_form(req, &body)?;
+    let credentials = credentials(req, &form)?;
+    let requester =
+        token_status::requester(&state.service, credentials, &state.origin(req)).await?;
+    Ok((requester, form.token))
 }
 
 /// `POST /v1/introspect` (RFC 7662): `{"active": false}` for anything not a live token of the
@@ -140,23 +118,8 @@ pub async fn introspect(
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, &mut payload, MAX_TOKEN_REQUEST_BYTES).await?;
-    let form = parse_form(&req, &body)?;
-    let requester = requester(&req, &form, &state).await?;
-    if !requester.permissions.contains("tokens:introspect") {
-        return Err(ApiError::InsufficientScope {
-            required: "tokens:introspect".into(),
-        });
-    }
-    let token = form
-        .token
-        .ok_or_else(|| ApiError::invalid_request("token is required"))?;
-    let claims = state
-        .validator
-        .validate(&token)
-        .ok()
-        .filter(|c| c.org == requester.organization);
-    let body = match claims {
+    let (requester, token) = read_request(&req, &mut payload, &state).await?;
+    let body = match token_status::introspect(&state.service, &requester, token.as_deref())? {
         Some(c) => json!({
             "active": true,
             "scope": c.scope,
@@ -184,55 +147,7 @@ pub async fn revoke(
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, &mut payload, MAX_TOKEN_REQUEST_BYTES).await?;
-    let form = parse_form(&req, &body)?;
-    let requester = requester(&req, &form, &state).await?;
-    let token = form
-        .token
-        .ok_or_else(|| ApiError::invalid_request("token is required"))?;
-    let Ok(claims) = state.validator.validate(&token) else {
-        return Ok(no_store(HttpResponse::Ok()).finish());
-    };
-    let allowed = claims.org == requester.organization
-        && (claims.client_id == requester.client_id
-            || requester.permissions.contains("tokens:revoke"));
-    if !allowed {
-        return Ok(no_store(HttpResponse::Ok()).finish());
-    }
-    let expires_at = claims.exp + state.settings.tokens.leeway_seconds as i64;
-    let (jti, client_id, organization_id, actor) = (
-        claims.jti.clone(),
-        claims.client_id.clone(),
-        requester.organization_id,
-        requester.actor,
-    );
-    db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| -> Result<_, ApiError> {
-            let now = Utc::now();
-            db::changes::publish(
-                conn,
-                &NewStateChange {
-                    kind: "token",
-                    subject: &jti,
-                    not_before: now.timestamp(),
-                    expires_at,
-                    created_at: now.naive_utc(),
-                },
-            )?;
-            let event = Event {
-                organization_id: Some(organization_id),
-                action: "token.revoked",
-                target: Some(&client_id),
-                outcome: "success",
-                details: json!({ "jti": jti }),
-            };
-            Ok(audit(conn, &actor, event, now)?)
-        })
-    })
-    .await?;
-    state.apply_changes(&[Change::Token {
-        jti: claims.jti.clone(),
-        expires_at,
-    }]);
+    let (requester, token) = read_request(&req, &mut payload, &state).await?;
+    token_status::revoke(&state.service, requester, token.as_deref()).await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }

@@ -6,19 +6,18 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use crate::auth::Authenticated;
-use crate::db;
-use crate::db::api_keys::ApiKey;
-use crate::domain::ScopeSet;
+use crate::domain::{Environment, KeyStatus, ScopeSet};
 use crate::error::ApiError;
+use crate::service::api_keys;
 use crate::state::AppState;
 
 #[derive(Serialize)]
 struct Me {
     client_id: String,
     name: String,
-    environment: String,
+    environment: Environment,
     organization: String,
-    status: String,
+    status: KeyStatus,
     scopes: ScopeSet,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
@@ -46,23 +45,13 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
 
-/// The key behind the token, read fresh: these routes read the row anyway, so they also
-/// refuse a key revoked or disabled a moment ago, before the change feed says so.
-async fn current_key(caller: &Authenticated, state: &AppState) -> Result<ApiKey, ApiError> {
-    let client_id = caller.client_id().to_owned();
-    db::run(&state.pool, move |conn| {
-        Ok(db::api_keys::find_by_client_id(conn, &client_id)?)
-    })
-    .await?
-    .filter(|key| key.status == "enabled" && key.deleted_at.is_none())
-    .ok_or(ApiError::InvalidToken("the access token has been revoked"))
-}
-
+/// The key behind the token, read fresh: this route reads the row anyway, so it also refuses
+/// a key revoked or disabled a moment ago, before the change feed says so.
 pub async fn me(
     caller: Authenticated,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = current_key(&caller, &state).await?;
+    let key = api_keys::of_token(&state.service, caller.client_id()).await?;
     let claims = caller.claims;
     Ok(HttpResponse::Ok().json(Me {
         client_id: key.client_id,

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::Page;
 use super::body::JsonBody;
 use crate::auth::caller::{Operator, OrganizationsManage};
-use crate::db::{self, organizations::NewOrganization, organizations::Organization};
+use crate::db::organizations::Organization;
 use crate::error::ApiError;
-use crate::lifecycle::organizations::parse_name;
+use crate::service::organizations;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -18,23 +18,22 @@ struct OrganizationView {
     created_at: DateTime<Utc>,
 }
 
-fn view(organization: &Organization) -> OrganizationView {
-    OrganizationView {
-        name: organization.name.clone(),
-        created_at: organization.created_at.and_utc(),
+impl From<&Organization> for OrganizationView {
+    fn from(organization: &Organization) -> OrganizationView {
+        OrganizationView {
+            name: organization.name.clone(),
+            created_at: organization.created_at.and_utc(),
+        }
     }
 }
 
 pub async fn list_organizations(
-    _operator: Operator<OrganizationsManage>,
+    operator: Operator<OrganizationsManage>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = db::run(&state.pool, |conn| {
-        let data: Vec<OrganizationView> = db::organizations::list(conn)?.iter().map(view).collect();
-        Ok(Page::all(data))
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(page))
+    let all = organizations::list(&state.service, &operator).await?;
+    let data: Vec<OrganizationView> = all.iter().map(OrganizationView::from).collect();
+    Ok(HttpResponse::Ok().json(Page::all(data)))
 }
 
 #[derive(Deserialize)]
@@ -48,48 +47,15 @@ pub async fn create_organization(
     body: JsonBody<CreateOrganizationRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = parse_name(&body.0.name)?;
-    let (actor, creator_organization) = (operator.actor.clone(), operator.organization_id);
-    let created = db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| -> Result<_, ApiError> {
-            if db::organizations::find_by_name(conn, &name)?.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "organization {name} already exists"
-                )));
-            }
-            let now = Utc::now();
-            let organization = db::organizations::insert(
-                conn,
-                &NewOrganization {
-                    name: &name,
-                    created_at: now.naive_utc(),
-                },
-            )?;
-            let event = crate::lifecycle::Event {
-                organization_id: Some(creator_organization),
-                action: "organization.created",
-                target: Some(&organization.name),
-                outcome: "success",
-                details: serde_json::json!({}),
-            };
-            crate::lifecycle::audit(conn, &actor, event, now)?;
-            Ok(organization)
-        })
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(view(&created)))
+    let created = organizations::create(&state.service, &operator, &body.0.name).await?;
+    Ok(HttpResponse::Created().json(OrganizationView::from(&created)))
 }
 
 pub async fn retrieve_organization(
-    _operator: Operator<OrganizationsManage>,
+    operator: Operator<OrganizationsManage>,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = parse_name(&path).map_err(|_| ApiError::NotFound)?;
-    let found = db::run(&state.pool, move |conn| {
-        Ok(db::organizations::find_by_name(conn, &name)?)
-    })
-    .await?;
-    let organization = found.ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(view(&organization)))
+    let organization = organizations::get(&state.service, &operator, &path).await?;
+    Ok(HttpResponse::Ok().json(OrganizationView::from(&organization)))
 }

@@ -5,11 +5,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::body::read_limited;
-use crate::auth::Origin;
 use crate::auth::client_credentials::{self, MAX_TOKEN_REQUEST_BYTES};
 use crate::error::ApiError;
-use crate::grant;
 use crate::routes::no_store;
+use crate::service::grant;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -30,8 +29,8 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&req, &mut payload, MAX_TOKEN_REQUEST_BYTES).await?;
     let request = client_credentials::parse(&req, &body)?;
-    let origin = Origin::of(&req, &state.limiter);
-    let issued = grant::client_credentials(&state, request, &origin).await?;
+    let origin = state.origin(&req);
+    let issued = grant::client_credentials(&state.service, request, &origin).await?;
     Ok(no_store(HttpResponse::Ok()).json(TokenResponse {
         access_token: &issued.access_token,
         token: &issued.access_token,

@@ -9,7 +9,7 @@ use crate::state::AppState;
 /// Every public key that may verify a live token, including the next key, published ahead of
 /// its use so that caches already hold it when it starts signing.
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    let keyring = state.validator.keyring();
+    let keyring = state.service.validator.keyring();
     HttpResponse::Ok()
         .insert_header((
             header::CACHE_CONTROL,
@@ -20,8 +20,9 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn authorization_server_metadata(state: web::Data<AppState>) -> HttpResponse {
-    let issuer = &state.issuer;
-    let algorithm = state.settings.tokens.algorithm.as_str();
+    let service = &state.service;
+    let issuer = &service.issuer;
+    let algorithm = service.settings.tokens.algorithm.as_str();
     HttpResponse::Ok()
         .insert_header((
             header::CACHE_CONTROL,
@@ -38,7 +39,7 @@ pub async fn authorization_server_metadata(state: web::Data<AppState>) -> HttpRe
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": [],
-            "scopes_supported": state.catalog.scopes(),
+            "scopes_supported": service.catalog.scopes(),
             "access_token_signing_alg_values_supported": [algorithm],
         }))
 }
@@ -50,5 +51,5 @@ pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=300"),
         ))
-        .json(crate::openapi::document(&state.issuer))
+        .json(crate::openapi::document(&state.service.issuer))
 }

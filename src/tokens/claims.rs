@@ -29,6 +29,15 @@ pub enum Audience {
     Many(Vec<String>),
 }
 
+impl Audience {
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Audience::One(one) => one == audience,
+            Audience::Many(many) => many.iter().any(|a| a == audience),
+        }
+    }
+}
+
 impl AccessTokenClaims {
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split(' ').filter(|s| !s.is_empty())

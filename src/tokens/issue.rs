@@ -13,6 +13,9 @@ pub struct TokenSubject<'a> {
     pub organization: &'a str,
     /// A key that expires sooner than the token would caps the token's lifetime.
     pub key_expires_at: Option<DateTime<Utc>>,
+    /// Unix seconds as of which the key's state was known: the token's `iat` (never after
+    /// `now`), so that a change made after that moment refuses it.
+    pub state_as_of: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -33,8 +36,8 @@ pub fn issue(
     scopes: &ScopeSet,
     now: DateTime<Utc>,
 ) -> anyhow::Result<IssuedToken> {
-    let iat = now.timestamp();
-    let mut exp = iat + lifetime_seconds;
+    let iat = subject.state_as_of.min(now.timestamp());
+    let mut exp = now.timestamp() + lifetime_seconds;
     if let Some(key_expiry) = subject.key_expires_at {
         exp = exp.min(key_expiry.timestamp());
     }
@@ -55,7 +58,7 @@ pub fn issue(
     let access_token = signer.sign(&serde_json::to_vec(&claims)?)?;
     Ok(IssuedToken {
         access_token,
-        expires_in: exp - iat,
+        expires_in: exp - now.timestamp(),
         expires_at: exp,
         scope: claims.scope,
         jti,

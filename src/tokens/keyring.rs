@@ -4,8 +4,20 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-use super::{MasterKey, Signer, SigningAlgorithm, Verifier};
-use crate::db::signing_keys::SigningKeyRow;
+use super::{MasterKey, Signer, Verifier};
+use crate::domain::{SigningAlgorithm, SigningKeyStatus};
+
+/// A signing key as it is stored, whatever the storage: the private half sealed with the
+/// master key (empty once erased).
+pub struct StoredSigningKey<'a> {
+    pub kid: &'a str,
+    pub algorithm: SigningAlgorithm,
+    pub status: SigningKeyStatus,
+    pub public_jwk: &'a str,
+    pub sealed_private_key: &'a str,
+    /// Unix seconds; for retired keys.
+    pub verify_until: Option<i64>,
+}
 
 #[derive(Default)]
 pub struct Keyring {
@@ -15,44 +27,45 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    /// Builds the keyring from the usable rows (oldest first). Without a master key the keyring
-    /// only verifies (and cannot verify HS256 tokens, whose key is secret).
-    pub fn from_rows(
-        rows: &[SigningKeyRow],
+    /// Builds the keyring from the usable keys (oldest first). Without a master key the
+    /// keyring only verifies (and cannot verify HS256 tokens, whose key is secret).
+    pub fn from_stored<'a>(
+        keys: impl IntoIterator<Item = StoredSigningKey<'a>>,
         master_key: Option<&MasterKey>,
     ) -> anyhow::Result<Keyring> {
         let mut keyring = Keyring::default();
         let mut published = Vec::new();
-        for row in rows {
-            let algorithm: SigningAlgorithm = row.algorithm.parse()?;
-            let verify_until = row.verify_until.map(|t| t.and_utc().timestamp());
-            let private = match (row.status.as_str(), master_key) {
-                ("active", Some(master)) => Some(master.open(&row.kid, &row.private_key)?),
-                (_, Some(master)) if algorithm.is_symmetric() && !row.private_key.is_empty() => {
-                    Some(master.open(&row.kid, &row.private_key)?)
+        for row in keys {
+            let algorithm = row.algorithm;
+            let verify_until = row.verify_until;
+            let sealed = row.sealed_private_key;
+            let private = match (row.status, master_key) {
+                (SigningKeyStatus::Active, Some(master)) => Some(master.open(row.kid, sealed)?),
+                (_, Some(master)) if algorithm.is_symmetric() && !sealed.is_empty() => {
+                    Some(master.open(row.kid, sealed)?)
                 }
                 _ => None,
             };
-            if row.status == "active" {
+            if row.status == SigningKeyStatus::Active {
                 if let Some(private) = &private {
-                    keyring.signer = Some(Signer::from_private(&row.kid, algorithm, private)?);
+                    keyring.signer = Some(Signer::from_private(row.kid, algorithm, private)?);
                 }
             }
             let verifier = if algorithm.is_symmetric() {
                 private
                     .as_deref()
-                    .map(|secret| Verifier::from_hmac_secret(&row.kid, secret, verify_until))
+                    .map(|secret| Verifier::from_hmac_secret(row.kid, secret, verify_until))
             } else {
-                published.push(serde_json::from_str::<serde_json::Value>(&row.public_jwk)?);
+                published.push(serde_json::from_str::<serde_json::Value>(row.public_jwk)?);
                 Some(Verifier::from_public_jwk(
-                    &row.kid,
+                    row.kid,
                     algorithm,
-                    &row.public_jwk,
+                    row.public_jwk,
                     verify_until,
                 )?)
             };
             if let Some(verifier) = verifier {
-                keyring.verifiers.insert(row.kid.clone(), verifier);
+                keyring.verifiers.insert(row.kid.to_owned(), verifier);
             }
         }
         keyring.jwks = serde_json::json!({ "keys": published }).to_string();

@@ -3,13 +3,10 @@
 
 use std::path::Path;
 
+use crate::domain::random;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use secrecy::ExposeSecret;
-
-use crate::config::Settings;
-use crate::domain::random;
 
 const SEALED_VERSION: &str = "v1:";
 
@@ -44,35 +41,24 @@ impl MasterKey {
         STANDARD.encode(bytes)
     }
 
-    /// The master key for these settings: `KEYGATE_MASTER_KEY`, or where the profile allows
-    /// it, one generated once into `signing.master_key_file`.
-    pub fn resolve(settings: &Settings) -> anyhow::Result<MasterKey> {
-        if let Some(encoded) = &settings.master_key {
-            return MasterKey::parse(encoded.expose_secret());
-        }
-        anyhow::ensure!(
-            settings.signing.allow_generated_master_key,
-            "KEYGATE_MASTER_KEY is not set. It encrypts the signing keys: generate one with \
-             `openssl rand -base64 32` and give every instance the same value"
-        );
-        Self::from_file(&settings.signing.master_key_file)
-    }
-
-    fn from_file(path: &Path) -> anyhow::Result<MasterKey> {
-        if let Ok(existing) = std::fs::read_to_string(path) {
-            return MasterKey::parse(&existing);
+    /// The key kept in `path`, made there (readable by its owner only) when the file does not
+    /// exist yet; the flag says whether it was made now. A file that other users can read is
+    /// refused: whoever reads it can mint tokens.
+    pub fn load_or_create(path: &Path) -> anyhow::Result<(MasterKey, bool)> {
+        match std::fs::read_to_string(path) {
+            Ok(existing) => {
+                refuse_if_shared(path)?;
+                return Ok((MasterKey::parse(&existing)?, false));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("cannot read the master key file {}: {e}", path.display()),
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
         let encoded = Self::generate_encoded();
         write_private(path, &encoded)?;
-        log::warn!(
-            "KEYGATE_MASTER_KEY is not set: generated a development master key in {}. \
-             Set KEYGATE_MASTER_KEY in production.",
-            path.display()
-        );
-        MasterKey::parse(&encoded)
+        Ok((MasterKey::parse(&encoded)?, true))
     }
 
     /// Encrypts `plaintext`; `context` (the key id) is bound as associated data, so a sealed
@@ -129,6 +115,26 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
+fn refuse_if_shared(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "the master key file {} can be read by other users (mode {:o}); make it private with \
+         `chmod 600 {}`",
+        path.display(),
+        mode & 0o777,
+        path.display()
+    );
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_if_shared(_path: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
 #[cfg(not(unix))]
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     std::fs::write(path, contents)?;
@@ -162,5 +168,25 @@ mod tests {
         assert!(MasterKey::parse("not base64!").is_err());
         assert!(MasterKey::parse(&STANDARD.encode([7u8; 32])).is_ok());
         assert!(MasterKey::parse(&URL_SAFE_NO_PAD.encode([7u8; 32])).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_is_made_private_and_a_shared_one_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/master.key");
+        let (made, created) = MasterKey::load_or_create(&path).unwrap();
+        assert!(created);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (again, created) = MasterKey::load_or_create(&path).unwrap();
+        assert!(!created);
+        let sealed = made.seal("k", b"x");
+        assert_eq!(again.open("k", &sealed).unwrap(), b"x");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = MasterKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(refused.contains("chmod 600"), "{refused}");
     }
 }

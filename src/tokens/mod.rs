@@ -1,7 +1,6 @@
 //! Access tokens: signing keys and their keyring, issuing RFC 9068 JWTs, validating them, and
 //! the in-memory revocation state that makes revocation immediate.
 
-mod algorithm;
 mod claims;
 mod issue;
 mod keyring;
@@ -10,11 +9,20 @@ mod material;
 mod revocations;
 mod validate;
 
-pub use algorithm::SigningAlgorithm;
+pub use crate::domain::SigningAlgorithm;
 pub use claims::{AccessTokenClaims, Audience};
 pub use issue::{IssuedToken, TokenSubject, issue};
-pub use keyring::Keyring;
+pub use keyring::{Keyring, StoredSigningKey};
 pub use master_key::MasterKey;
 pub use material::{GeneratedKey, Signer, Verifier, generate};
-pub use revocations::{Change, Revocations};
-pub use validate::{TokenRejection, TokenValidator, ValidationParams};
+pub use revocations::{Change, ChangeKind, Revocations};
+/// The longest token lifetime keygate can be configured with (`tokens.lifetime_seconds`).
+pub const MAX_LIFETIME_SECONDS: i64 = 86_400;
+/// The largest clock-skew leeway any validator can be configured with.
+pub const MAX_LEEWAY_SECONDS: i64 = 300;
+/// How long anything about a token can matter: its longest lifetime and twice the largest
+/// leeway. A bound of the code, not of the configuration of whoever makes a change, so a CLI
+/// with other settings than the servers cannot shorten a revocation.
+pub const MAX_TOKEN_WINDOW_SECONDS: i64 = MAX_LIFETIME_SECONDS + 2 * MAX_LEEWAY_SECONDS;
+
+pub use validate::{TokenRejection, TokenValidator, ValidationParams, default_test_audience};

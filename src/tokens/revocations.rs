@@ -1,11 +1,25 @@
 //! What the change feed has said, kept in memory: tokens of a key issued before a change,
 //! single revoked tokens, and when a key's secrets last changed. Reads are lock-free
-//! snapshots; the rare writes copy and swap.
+//! snapshots; writes make a new snapshot from persistent maps, which share all but the
+//! changed entries with the old one, so a change costs the same however many entries there
+//! are.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use imbl::{HashMap, OrdSet};
+
+use crate::domain::status::closed_set;
+
+closed_set! {
+    /// The kinds of entries the change feed carries.
+    ChangeKind, field "kind" {
+        Client => "client",
+        Token => "token",
+        SigningKeys => "signing_keys",
+        Secrets => "secrets",
+    }
+}
 
 /// One entry of the change feed, as the validator needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +34,7 @@ pub enum Change {
     /// One token, by `jti`, refused until it would have expired (RFC 7009).
     Token { jti: String, expires_at: i64 },
     /// The signing keys changed: reload the keyring.
-    SigningKeys,
+    SigningKeys { expires_at: i64 },
     /// A key's secrets changed at `changed_at` (rotation): what was verified before is to be
     /// verified again.
     Secrets {
@@ -39,47 +53,113 @@ impl Change {
         expires_at: i64,
     ) -> Option<Change> {
         let subject = subject.to_owned();
-        match kind {
-            "client" => Some(Change::Client {
+        Some(match kind.parse::<ChangeKind>().ok()? {
+            ChangeKind::Client => Change::Client {
                 client_id: subject,
                 not_before,
                 expires_at,
-            }),
-            "token" => Some(Change::Token {
+            },
+            ChangeKind::Token => Change::Token {
                 jti: subject,
                 expires_at,
-            }),
-            "signing_keys" => Some(Change::SigningKeys),
-            "secrets" => Some(Change::Secrets {
+            },
+            ChangeKind::SigningKeys => Change::SigningKeys { expires_at },
+            ChangeKind::Secrets => Change::Secrets {
                 client_id: subject,
                 changed_at: not_before,
                 expires_at,
-            }),
-            _ => None,
+            },
+        })
+    }
+
+    /// The feed row this change is written as: (kind, subject, not_before, expires_at).
+    pub fn to_feed(&self) -> (ChangeKind, &str, i64, i64) {
+        match self {
+            Change::Client {
+                client_id,
+                not_before,
+                expires_at,
+            } => (ChangeKind::Client, client_id, *not_before, *expires_at),
+            Change::Token { jti, expires_at } => (ChangeKind::Token, jti, 0, *expires_at),
+            Change::SigningKeys { expires_at } => (ChangeKind::SigningKeys, "", 0, *expires_at),
+            Change::Secrets {
+                client_id,
+                changed_at,
+                expires_at,
+            } => (ChangeKind::Secrets, client_id, *changed_at, *expires_at),
         }
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Cut {
     at: i64,
     expires_at: i64,
 }
 
 impl Cut {
-    fn merge(&mut self, at: i64, expires_at: i64) {
-        self.at = self.at.max(at);
-        self.expires_at = self.expires_at.max(expires_at);
+    fn merge(self, at: i64, expires_at: i64) -> Cut {
+        Cut {
+            at: self.at.max(at),
+            expires_at: self.expires_at.max(expires_at),
+        }
     }
 }
 
-#[derive(Default)]
+/// Which map an expiry belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Entry {
+    Client(String),
+    Token(String),
+    Secrets(String),
+}
+
+#[derive(Clone, Default)]
 struct Snapshot {
     /// Tokens issued before `at` are refused.
     clients: HashMap<String, Cut>,
     tokens: HashMap<String, i64>,
     /// Secrets changed at `at`.
     secrets: HashMap<String, Cut>,
+    /// Every entry by the time it stops mattering (possibly also by an earlier time it was
+    /// extended past), so that forgetting costs only what is forgotten.
+    expiries: OrdSet<(i64, Entry)>,
+}
+
+impl Snapshot {
+    fn forget_expired(&mut self, now: i64) {
+        while let Some((expires_at, entry)) = self.expiries.get_min().cloned() {
+            if expires_at > now {
+                break;
+            }
+            self.expiries.remove_min();
+            match entry {
+                Entry::Client(id) => {
+                    if self.clients.get(&id).is_some_and(|c| c.expires_at <= now) {
+                        self.clients.remove(&id);
+                    }
+                }
+                Entry::Token(jti) => {
+                    if self.tokens.get(&jti).is_some_and(|e| *e <= now) {
+                        self.tokens.remove(&jti);
+                    }
+                }
+                Entry::Secrets(id) => {
+                    if self.secrets.get(&id).is_some_and(|c| c.expires_at <= now) {
+                        self.secrets.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn cut(map: &mut HashMap<String, Cut>, id: &str, at: i64, expires_at: i64) {
+        let cut = match map.get(id) {
+            Some(existing) => existing.merge(at, expires_at),
+            None => Cut { at, expires_at },
+        };
+        map.insert(id.to_owned(), cut);
+    }
 }
 
 #[derive(Default)]
@@ -115,28 +195,14 @@ impl Revocations {
                 .is_some_and(|cut| verified_at <= cut.at)
     }
 
-    /// Applies changes and forgets entries that expired before `now`. Returns whether any
-    /// change asks for the signing keys to be reloaded.
+    /// Applies changes and forgets entries that expired at or before `now`. Returns whether
+    /// any change asks for the signing keys to be reloaded.
     pub fn apply(&self, changes: &[Change], now: i64) -> bool {
         let mut reload_keys = false;
         self.snapshot.rcu(|current| {
             reload_keys = false;
-            let live = |map: &HashMap<String, Cut>| -> HashMap<String, Cut> {
-                map.iter()
-                    .filter(|(_, cut)| cut.expires_at > now)
-                    .map(|(k, v)| (k.clone(), *v))
-                    .collect()
-            };
-            let mut next = Snapshot {
-                clients: live(&current.clients),
-                tokens: current
-                    .tokens
-                    .iter()
-                    .filter(|(_, exp)| **exp > now)
-                    .map(|(k, v)| (k.clone(), *v))
-                    .collect(),
-                secrets: live(&current.secrets),
-            };
+            let mut next = Snapshot::clone(current);
+            next.forget_expired(now);
             for change in changes {
                 match change {
                     Change::Client {
@@ -144,37 +210,40 @@ impl Revocations {
                         not_before,
                         expires_at,
                     } if *expires_at > now => {
-                        next.clients
-                            .entry(client_id.clone())
-                            .or_insert(Cut {
-                                at: *not_before,
-                                expires_at: *expires_at,
-                            })
-                            .merge(*not_before, *expires_at);
+                        Snapshot::cut(&mut next.clients, client_id, *not_before, *expires_at);
+                        next.expiries
+                            .insert((*expires_at, Entry::Client(client_id.clone())));
                     }
                     Change::Token { jti, expires_at } if *expires_at > now => {
-                        next.tokens.insert(jti.clone(), *expires_at);
+                        let kept = next
+                            .tokens
+                            .get(jti)
+                            .map_or(*expires_at, |e| (*e).max(*expires_at));
+                        next.tokens.insert(jti.clone(), kept);
+                        next.expiries
+                            .insert((*expires_at, Entry::Token(jti.clone())));
                     }
                     Change::Secrets {
                         client_id,
                         changed_at,
                         expires_at,
                     } if *expires_at > now => {
-                        next.secrets
-                            .entry(client_id.clone())
-                            .or_insert(Cut {
-                                at: *changed_at,
-                                expires_at: *expires_at,
-                            })
-                            .merge(*changed_at, *expires_at);
+                        Snapshot::cut(&mut next.secrets, client_id, *changed_at, *expires_at);
+                        next.expiries
+                            .insert((*expires_at, Entry::Secrets(client_id.clone())));
                     }
-                    Change::SigningKeys => reload_keys = true,
+                    Change::SigningKeys { .. } => reload_keys = true,
                     _ => {}
                 }
             }
             Arc::new(next)
         });
         reload_keys
+    }
+
+    /// Single tokens revoked and not yet expired: what bounds the memory revocations take.
+    pub fn revoked_tokens(&self) -> usize {
+        self.snapshot.load().tokens.len()
     }
 
     pub fn len(&self) -> usize {
@@ -264,6 +333,61 @@ mod tests {
         let r = Revocations::default();
         assert!(!r.apply(&[client("a", 100, 200)], 300));
         assert!(r.is_empty());
-        assert!(r.apply(&[Change::SigningKeys], 0));
+        assert!(r.apply(&[Change::SigningKeys { expires_at: 10 }], 0));
+    }
+
+    #[test]
+    fn extended_cuts_outlive_their_first_expiry() {
+        let r = Revocations::default();
+        r.apply(&[client("a", 100, 200)], 50);
+        r.apply(&[client("a", 150, 400)], 60);
+        r.apply(&[], 250);
+        assert!(
+            r.is_revoked("a", "j", 120),
+            "the later expiry keeps the cut"
+        );
+        r.apply(&[], 400);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn many_revoked_tokens_are_forgotten_as_they_expire() {
+        let r = Revocations::default();
+        let changes: Vec<Change> = (0..10_000)
+            .map(|i| Change::Token {
+                jti: format!("t{i}"),
+                expires_at: 1_000 + i,
+            })
+            .collect();
+        r.apply(&changes, 0);
+        assert_eq!(r.revoked_tokens(), 10_000);
+        r.apply(&[], 1_000 + 4_999);
+        assert_eq!(r.revoked_tokens(), 5_000);
+        assert!(r.is_revoked("x", "t9999", 0));
+        assert!(!r.is_revoked("x", "t10", 0));
+    }
+
+    #[test]
+    fn feed_rows_round_trip() {
+        for change in [
+            client("a", 5, 9),
+            Change::Token {
+                jti: "j".into(),
+                expires_at: 9,
+            },
+            Change::SigningKeys { expires_at: 9 },
+            Change::Secrets {
+                client_id: "a".into(),
+                changed_at: 5,
+                expires_at: 9,
+            },
+        ] {
+            let (kind, subject, not_before, expires_at) = change.to_feed();
+            assert_eq!(
+                Change::from_feed(kind.as_str(), subject, not_before, expires_at),
+                Some(change.clone())
+            );
+        }
+        assert_eq!(Change::from_feed("webhook", "x", 0, 1), None);
     }
 }

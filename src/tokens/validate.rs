@@ -24,7 +24,11 @@ const MAX_KID_LEN: usize = 64;
 #[derive(Clone, Debug)]
 pub struct ValidationParams {
     pub issuer: String,
+    /// The `aud` of live tokens.
     pub audience: String,
+    /// The `aud` of test tokens: another value, so that a JWT library that checks only `aud`
+    /// never takes a test token where a live one is expected.
+    pub test_audience: String,
     pub leeway_seconds: u64,
     /// Whose tokens are accepted: a production API takes `live` only, so a key made for a
     /// developer's laptop (`test`) cannot call it.
@@ -35,11 +39,14 @@ pub struct ValidationParams {
 
 impl ValidationParams {
     /// Live tokens of `issuer` for `audience`, with 30 seconds of leeway, remembering up to
-    /// 100 000 validated tokens.
+    /// 100 000 validated tokens. Test tokens, when accepted, carry `<audience>-test` (keygate's
+    /// default; see [`ValidationParams::test_audience`]).
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> ValidationParams {
+        let audience = audience.into();
         ValidationParams {
             issuer: issuer.into(),
-            audience: audience.into(),
+            test_audience: default_test_audience(&audience),
+            audience,
             leeway_seconds: 30,
             environments: vec![Environment::Live],
             cache_capacity: 100_000,
@@ -51,6 +58,25 @@ impl ValidationParams {
         self.environments = environments.to_vec();
         self
     }
+
+    /// The `aud` test tokens carry (keygate's `tokens.test_audience`).
+    pub fn test_audience(mut self, audience: impl Into<String>) -> ValidationParams {
+        self.test_audience = audience.into();
+        self
+    }
+
+    /// The audience tokens of `environment` carry.
+    pub fn audience_of(&self, environment: Environment) -> &str {
+        match environment {
+            Environment::Live => &self.audience,
+            Environment::Test => &self.test_audience,
+        }
+    }
+}
+
+/// The test audience keygate derives when none is configured: `<audience>-test`.
+pub fn default_test_audience(audience: &str) -> String {
+    format!("{audience}-test")
 }
 
 /// Why a token was refused. Each maps to an RFC 6750 `invalid_token` description.
@@ -92,8 +118,9 @@ struct Inner {
     revocations: Revocations,
     /// Tokens that passed every check once, by SHA-256 of the whole token.
     seen: Option<Cache<[u8; 32], Arc<AccessTokenClaims>>>,
-    /// Unix seconds of the last complete read of the change feed.
-    synced_at: AtomicI64,
+    /// Unix seconds at which the last complete read of the change feed began: every change
+    /// committed before then is known.
+    synced_as_of: AtomicI64,
     /// jsonwebtoken's checks per algorithm, indexed by `SigningAlgorithm as usize`.
     validations: Vec<Validation>,
 }
@@ -111,7 +138,7 @@ impl TokenValidator {
                 keyring: ArcSwap::from_pointee(keyring),
                 revocations: Revocations::default(),
                 seen,
-                synced_at: AtomicI64::new(0),
+                synced_as_of: AtomicI64::new(0),
                 validations,
             }),
         }
@@ -138,17 +165,21 @@ impl TokenValidator {
         &self.inner.revocations
     }
 
-    /// Records that the change feed was read to its end just now.
-    pub fn mark_synced(&self) {
-        self.inner
-            .synced_at
-            .store(Utc::now().timestamp(), Ordering::Release);
+    /// Records that the change feed was read to its end by a read that began at `as_of`
+    /// (unix seconds).
+    pub fn mark_synced(&self, as_of: i64) {
+        self.inner.synced_as_of.fetch_max(as_of, Ordering::AcqRel);
+    }
+
+    /// Unix seconds as of which every change is known: changes committed since may not be.
+    pub fn synced_as_of(&self) -> i64 {
+        self.inner.synced_as_of.load(Ordering::Acquire)
     }
 
     /// Seconds since the change feed was last read to its end: what `/readyz` watches, since
     /// a validator that stopped following the feed would miss revocations.
     pub fn seconds_since_sync(&self) -> i64 {
-        Utc::now().timestamp() - self.inner.synced_at.load(Ordering::Acquire)
+        Utc::now().timestamp() - self.synced_as_of()
     }
 
     pub fn validate(&self, token: &str) -> Result<Arc<AccessTokenClaims>, TokenRejection> {
@@ -225,7 +256,7 @@ impl TokenValidator {
         if header.alg != algorithm {
             return Err(TokenRejection::Invalid);
         }
-        let validation = &self.inner.validations[verifier.algorithm as usize];
+        let validation = &self.inner.validations[verifier.algorithm.index()];
         let claims = decode::<AccessTokenClaims>(token, &verifier.key, validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenRejection::Expired,
@@ -235,6 +266,14 @@ impl TokenValidator {
             .claims;
         let leeway = self.inner.params.leeway_seconds as i64;
         if claims.sub != claims.client_id || claims.exp <= claims.iat || claims.jti.is_empty() {
+            return Err(TokenRejection::Invalid);
+        }
+        // Each environment has its own audience: a test token is never valid where only the
+        // live audience is (or the other way round).
+        if !claims
+            .aud
+            .contains(self.inner.params.audience_of(claims.env))
+        {
             return Err(TokenRejection::Invalid);
         }
         if claims.iat > now + leeway {
@@ -251,6 +290,8 @@ fn validation_for(params: &ValidationParams, algorithm: SigningAlgorithm) -> Val
     validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
     validation.set_issuer(&[&params.issuer]);
-    validation.set_audience(&[&params.audience]);
+    // Both audiences decode, so that a token of an environment this validator does not accept
+    // is refused as such (`verify` then holds each token to its own environment's audience).
+    validation.set_audience(&[&params.audience, &params.test_audience]);
     validation
 }

@@ -139,7 +139,7 @@ pub struct TestKey {
 pub fn test_settings(db: &TestDatabase, master_key: &str) -> Settings {
     let mut settings = Settings::for_tests();
     settings.server.bind = "127.0.0.1:0".into();
-    settings.database.url = db.url().to_owned();
+    settings.database.url = db.url().parse().unwrap();
     settings.master_key = Some(master_key.to_owned().into());
     settings
 }

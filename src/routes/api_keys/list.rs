@@ -7,25 +7,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::view_with_creator;
+use super::ApiKeyView;
 use crate::auth::caller::{ApiKeysRead, Operator};
-use crate::db;
-use crate::db::key_lists::{KeyCursor, KeyOrder, KeySearch};
-use crate::domain::{Environment, ValidationError};
+use crate::db::key_lists::{KeyCursor, KeyOrder};
+use crate::domain::{Environment, KeyStatus, ValidationError};
 use crate::error::ApiError;
 use crate::routes::{Page, integer_parameter};
+use crate::service::key_lists::{self, KeyListQuery};
+use crate::service::policy;
 use crate::state::AppState;
-
-#[derive(Debug, PartialEq)]
-struct ListQuery {
-    environments: Vec<String>,
-    statuses: Vec<String>,
-    order: KeyOrder,
-    descending: bool,
-    limit: i64,
-    offset: i64,
-    cursor: Option<KeyCursor>,
-}
 
 fn encode_cursor(cursor: &KeyCursor) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("a cursor serialises"))
@@ -38,8 +28,8 @@ fn decode_cursor(text: &str) -> Result<KeyCursor, ValidationError> {
 }
 
 /// Parses the query string strictly: unknown parameters and bad values name themselves.
-fn parse_query(query: &str) -> Result<ListQuery, ValidationError> {
-    let mut parsed = ListQuery {
+fn parse_query(query: &str) -> Result<KeyListQuery, ValidationError> {
+    let mut parsed = KeyListQuery {
         environments: Vec::new(),
         statuses: Vec::new(),
         order: KeyOrder::CreatedAt,
@@ -51,19 +41,8 @@ fn parse_query(query: &str) -> Result<ListQuery, ValidationError> {
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         let value = value.as_ref();
         match name.as_ref() {
-            "environment" => {
-                let environment: Environment = value.parse()?;
-                parsed.environments.push(environment.as_str().to_owned());
-            }
-            "status" => match value {
-                "enabled" | "disabled" | "revoked" => parsed.statuses.push(value.to_owned()),
-                _ => {
-                    return Err(ValidationError::new(
-                        "status",
-                        "must be enabled, disabled or revoked",
-                    ));
-                }
-            },
+            "environment" => parsed.environments.push(value.parse::<Environment>()?),
+            "status" => parsed.statuses.push(value.parse::<KeyStatus>()?),
             "order_by" => {
                 parsed.order = serde_json::from_value(serde_json::Value::String(value.to_owned()))
                     .map_err(|_| {
@@ -114,40 +93,16 @@ pub async fn list_api_keys(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let query = parse_query(req.query_string())?;
-    let search = KeySearch {
-        organization_id: operator.organization_id,
-        created_by: (!operator.holds("api_keys:manage")).then_some(operator.owner_user_id),
-        environments: query.environments,
-        statuses: query.statuses,
-        order: query.order,
-        descending: query.descending,
-        limit: query.limit,
-        offset: query.offset,
-        after: query.cursor,
-    };
-    let counts = state.clone();
-    let page = db::run(&state.pool, move |conn| {
-        let keys = db::key_lists::page(conn, &search)?;
-        let count = counts.list_counts.count(conn, &search)?;
-        let next_cursor = keys
-            .last()
-            .filter(|_| keys.len() as i64 == search.limit)
-            .map(|(last, _)| {
-                encode_cursor(&KeyCursor::after(last, search.order, search.descending))
-            });
-        Ok(Page {
-            data: keys
-                .into_iter()
-                .map(|(key, creator)| view_with_creator(key, creator))
-                .collect(),
-            count,
-            limit: search.limit,
-            offset: search.offset,
-            next_cursor,
-        })
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(page))
+    let (limit, offset) = (query.limit, query.offset);
+    let organization_id = policy::home_organization(&operator)?;
+    let page = key_lists::list(&state.service, &operator, organization_id, query).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data: page.keys.into_iter().map(ApiKeyView::from).collect(),
+        count: page.count,
+        limit,
+        offset,
+        next_cursor: page.next_cursor.as_ref().map(encode_cursor),
+    }))
 }
 
 #[cfg(test)]
@@ -162,8 +117,8 @@ mod tests {
             (100, 0, KeyOrder::CreatedAt, false)
         );
         let q = parse_query("environment=live&environment=test&status=enabled&order_by=last_used_at&order=desc&limit=5&offset=10").unwrap();
-        assert_eq!(q.environments, ["live", "test"]);
-        assert_eq!(q.statuses, ["enabled"]);
+        assert_eq!(q.environments, [Environment::Live, Environment::Test]);
+        assert_eq!(q.statuses, [KeyStatus::Enabled]);
         assert_eq!(
             (q.order, q.descending, q.limit, q.offset),
             (KeyOrder::LastUsedAt, true, 5, 10)

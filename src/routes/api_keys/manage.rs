@@ -5,14 +5,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiKeyView, find_for, view};
+use super::ApiKeyView;
 use crate::auth::caller::{ApiKeysRead, ApiKeysWrite, Operator};
-use crate::db;
-use crate::domain::{KeyName, Metadata, ValidationError};
+use crate::domain::{GracePeriod, KeyName, KeyStatus, Metadata, ValidationError};
 use crate::error::ApiError;
-use crate::lifecycle::api_keys::{self, KeyUpdate, MAX_GRACE_SECONDS};
 use crate::routes::body::JsonBody;
 use crate::routes::no_store;
+use crate::service::api_keys::{self, KeyUpdate};
 use crate::state::AppState;
 
 pub async fn retrieve_api_key(
@@ -20,9 +19,8 @@ pub async fn retrieve_api_key(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = find_for(&state, &operator, &path).await?;
-    let view = db::run(&state.pool, move |conn| Ok(view(conn, key)?)).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let record = api_keys::get(&state.service, &operator, &path).await?;
+    Ok(HttpResponse::Ok().json(ApiKeyView::from(record)))
 }
 
 #[derive(Deserialize)]
@@ -33,45 +31,42 @@ pub struct UpdateApiKeyRequest {
     metadata: Option<serde_json::Value>,
 }
 
+impl UpdateApiKeyRequest {
+    fn parse(self) -> Result<KeyUpdate, ValidationError> {
+        let update = KeyUpdate {
+            name: self.name.as_deref().map(KeyName::parse).transpose()?,
+            enabled: match self.status.as_deref().map(str::parse).transpose()? {
+                None => None,
+                Some(KeyStatus::Enabled) => Some(true),
+                Some(KeyStatus::Disabled) => Some(false),
+                Some(KeyStatus::Revoked) => {
+                    return Err(ValidationError::new(
+                        "status",
+                        "must be enabled or disabled (revoke is final: POST .../revoke)",
+                    ));
+                }
+            },
+            metadata: self.metadata.as_ref().map(Metadata::parse).transpose()?,
+        };
+        if update.name.is_none() && update.enabled.is_none() && update.metadata.is_none() {
+            return Err(ValidationError::new(
+                "body",
+                "nothing to change: give name, status or metadata",
+            ));
+        }
+        Ok(update)
+    }
+}
+
 pub async fn update_api_key(
     operator: Operator<ApiKeysWrite>,
     path: web::Path<String>,
     body: JsonBody<UpdateApiKeyRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body.0;
-    let update = KeyUpdate {
-        name: request.name.as_deref().map(KeyName::parse).transpose()?,
-        enabled: match request.status.as_deref() {
-            None => None,
-            Some("enabled") => Some(true),
-            Some("disabled") => Some(false),
-            Some(_) => {
-                return Err(ValidationError::new(
-                    "status",
-                    "must be enabled or disabled (revoke is final: POST .../revoke)",
-                )
-                .into());
-            }
-        },
-        metadata: request.metadata.as_ref().map(Metadata::parse).transpose()?,
-    };
-    if update.name.is_none() && update.enabled.is_none() && update.metadata.is_none() {
-        return Err(ValidationError::new(
-            "body",
-            "nothing to change: give name, status or metadata",
-        )
-        .into());
-    }
-    let key = find_for(&state, &operator, &path).await?;
-    let actor = operator.actor.clone();
-    let (view, change) = db::run(&state.pool, move |conn| {
-        let (key, change) = api_keys::update(conn, &key, &update, &actor, Utc::now())?;
-        Ok((view(conn, key)?, change))
-    })
-    .await?;
-    state.apply_changes(change.as_slice());
-    Ok(HttpResponse::Ok().json(view))
+    let update = body.0.parse()?;
+    let record = api_keys::update(&state.service, &operator, &path, update).await?;
+    Ok(HttpResponse::Ok().json(ApiKeyView::from(record)))
 }
 
 pub async fn revoke_api_key(
@@ -79,17 +74,8 @@ pub async fn revoke_api_key(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = find_for(&state, &operator, &path).await?;
-    let actor = operator.actor.clone();
-    let (view, change) = db::run(&state.pool, move |conn| {
-        let (key, change) = db::write_transaction(conn, |conn| {
-            api_keys::revoke_found(conn, &key, &actor, Utc::now())
-        })?;
-        Ok((view(conn, key)?, change))
-    })
-    .await?;
-    state.apply_changes(&[change]);
-    Ok(HttpResponse::Ok().json(view))
+    let record = api_keys::revoke(&state.service, &operator, &path).await?;
+    Ok(HttpResponse::Ok().json(ApiKeyView::from(record)))
 }
 
 pub async fn delete_api_key(
@@ -97,13 +83,7 @@ pub async fn delete_api_key(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = find_for(&state, &operator, &path).await?;
-    let actor = operator.actor.clone();
-    let change = db::run(&state.pool, move |conn| {
-        api_keys::delete(conn, &key, &actor, Utc::now())
-    })
-    .await?;
-    state.apply_changes(&[change]);
+    api_keys::delete(&state.service, &operator, &path).await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
 }
 
@@ -130,26 +110,10 @@ pub async fn rotate_api_key(
     body: JsonBody<RotateApiKeyRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let grace = body.0.grace_period_seconds;
-    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
-        return Err(ValidationError::new(
-            "grace_period_seconds",
-            "must be from 0 to 604800 (7 days)",
-        )
-        .into());
-    }
-    let key = find_for(&state, &operator, &path).await?;
-    let actor = operator.actor.clone();
-    let cost = state.settings.secrets.bcrypt_cost;
-    let (rotated, view, change) = db::run(&state.pool, move |conn| {
-        let (rotated, change) = api_keys::rotate(conn, &key, grace, cost, &actor, Utc::now())?;
-        let view = view(conn, rotated.key.clone())?;
-        Ok((rotated, view, change))
-    })
-    .await?;
-    state.apply_changes(&[change]);
+    let grace = GracePeriod::seconds(body.0.grace_period_seconds)?;
+    let rotated = api_keys::rotate(&state.service, &operator, &path, grace).await?;
     Ok(no_store(HttpResponse::Ok()).json(RotatedApiKey {
-        key: view,
+        key: ApiKeyView::from(rotated.record),
         client_secret: rotated.secret.expose().to_owned(),
         previous_secret_expires_at: rotated.previous_valid_until,
     }))

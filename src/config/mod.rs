@@ -1,22 +1,29 @@
 //! Settings: compiled-in defaults < `config/default.toml` < `config/<profile>.toml` < environment.
+//! Every value is parsed here, once: the rest of keygate receives typed settings.
+
+mod database;
 
 use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
+use ipnet::IpNet;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use crate::tokens::SigningAlgorithm;
+pub use database::DatabaseTarget;
 
-const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
+use crate::domain::{ScopeCatalog, SigningAlgorithm};
+use crate::tokens::{MAX_LEEWAY_SECONDS, MAX_LIFETIME_SECONDS, default_test_audience};
+
+const BUILT_IN_DEFAULTS: &str = include_str!("../../config/default.toml");
 
 /// The repository's profiles, compiled in so that the binary behaves the same from any
 /// directory; files in the configuration directory still overlay them.
 fn built_in_profile(profile: &str) -> Option<&'static str> {
     match profile {
-        "development" => Some(include_str!("../config/development.toml")),
-        "test" => Some(include_str!("../config/test.toml")),
-        "production" => Some(include_str!("../config/production.toml")),
+        "development" => Some(include_str!("../../config/development.toml")),
+        "test" => Some(include_str!("../../config/test.toml")),
+        "production" => Some(include_str!("../../config/production.toml")),
         _ => None,
     }
 }
@@ -47,34 +54,29 @@ pub struct ServerSettings {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub last_used_flush_ms: u64,
-}
-
-#[derive(Clone, Deserialize)]
-pub struct DatabaseSettings {
-    pub url: String,
-    pub pool_size: u32,
-    pub connect_timeout_seconds: u64,
+    /// Mark the session cookie `Secure` (on in production). Without it, only a request that a
+    /// trusted proxy says arrived over HTTPS gets a `Secure` cookie.
+    #[serde(default)]
+    pub secure_cookies: bool,
 }
 
 /// The URL may carry a password: `Debug` shows where the database is, not how to log in.
-impl std::fmt::Debug for DatabaseSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = crate::db::DatabaseTarget::parse(&self.url)
-            .map(|t| crate::db::describe(&t))
-            .unwrap_or_else(|_| "[unparsable]".into());
-        f.debug_struct("DatabaseSettings")
-            .field("url", &url)
-            .field("pool_size", &self.pool_size)
-            .field("connect_timeout_seconds", &self.connect_timeout_seconds)
-            .finish()
-    }
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: DatabaseTarget,
+    pub pool_size: u32,
+    pub connect_timeout_seconds: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct TokenSettings {
     /// Empty means "derive from the bound address" (see [`Settings::issuer_for`]).
     pub issuer: String,
+    /// The `aud` of live tokens.
     pub audience: String,
+    /// The `aud` of test tokens; empty in the files means `<audience>-test`.
+    #[serde(default)]
+    pub test_audience: String,
     pub lifetime_seconds: u64,
     pub algorithm: SigningAlgorithm,
     pub leeway_seconds: u64,
@@ -86,11 +88,15 @@ pub struct SecretSettings {
     pub password_bcrypt_cost: u32,
     pub hashing_threads: usize,
     pub max_pending_hashes: usize,
+    /// Operators' password checks get threads of their own, so that log-ins (the slow hash)
+    /// never wait behind token requests, nor take their threads.
+    pub login_hashing_threads: usize,
+    pub max_pending_logins: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct ScopeSettings {
-    pub catalog: Vec<String>,
+    pub catalog: ScopeCatalog,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -105,8 +111,25 @@ pub struct RateLimitSettings {
     pub enabled: bool,
     pub failures_per_minute: u32,
     pub failure_burst: u32,
-    #[serde(default)]
-    pub trusted_proxies: Vec<String>,
+    #[serde(default, deserialize_with = "proxies")]
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// `rate_limit.trusted_proxies`: addresses (`10.0.0.1`) or ranges (`10.0.0.0/8`).
+fn proxies<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "rate_limit.trusted_proxies: {entry:?} is not an address or CIDR range"
+                    ))
+                })
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -118,6 +141,16 @@ pub struct FeedSettings {
 pub struct SigningSettings {
     pub allow_generated_master_key: bool,
     pub master_key_file: PathBuf,
+}
+
+impl TokenSettings {
+    /// The `aud` tokens of `environment` carry.
+    pub fn audience_of(&self, environment: crate::domain::Environment) -> &str {
+        match environment {
+            crate::domain::Environment::Live => &self.audience,
+            crate::domain::Environment::Test => &self.test_audience,
+        }
+    }
 }
 
 impl Settings {
@@ -157,8 +190,16 @@ impl Settings {
         }
         builder = builder.set_override("profile", profile.clone())?;
         let settings: Settings = builder.build()?.try_deserialize()?;
-        settings.check()?;
-        Ok(settings)
+        settings.resolved()
+    }
+
+    /// Fills in what is derived from other settings, and checks what depends on several.
+    fn resolved(mut self) -> anyhow::Result<Settings> {
+        if self.tokens.test_audience.is_empty() {
+            self.tokens.test_audience = default_test_audience(&self.tokens.audience);
+        }
+        self.check()?;
+        Ok(self)
     }
 
     /// Settings for the test suite: the built-in `test` profile, with no environment overrides.
@@ -173,7 +214,7 @@ impl Settings {
             .and_then(|b| b.build())
             .and_then(|c| c.try_deserialize())
             .expect("the test profile parses");
-        settings
+        settings.resolved().expect("the test profile is consistent")
     }
 
     /// The issuer: the configured one, or `http://<bound address>` when none is configured.
@@ -188,14 +229,19 @@ impl Settings {
     fn check(&self) -> anyhow::Result<()> {
         let t = &self.tokens;
         anyhow::ensure!(
-            (60..=86_400).contains(&t.lifetime_seconds),
-            "tokens.lifetime_seconds must be between 60 and 86400"
+            (60..=MAX_LIFETIME_SECONDS as u64).contains(&t.lifetime_seconds),
+            "tokens.lifetime_seconds must be between 60 and {MAX_LIFETIME_SECONDS}"
         );
         anyhow::ensure!(
-            t.leeway_seconds <= 300,
-            "tokens.leeway_seconds must be at most 300"
+            t.leeway_seconds <= MAX_LEEWAY_SECONDS as u64,
+            "tokens.leeway_seconds must be at most {MAX_LEEWAY_SECONDS}"
         );
         anyhow::ensure!(!t.audience.is_empty(), "tokens.audience must not be empty");
+        anyhow::ensure!(
+            t.test_audience != t.audience,
+            "tokens.test_audience must differ from tokens.audience, or test tokens would be \
+             accepted where live ones are expected"
+        );
         anyhow::ensure!(
             self.profile != "production" || !t.issuer.is_empty(),
             "the production profile needs tokens.issuer (KEYGATE_TOKENS__ISSUER): the public URL \
@@ -221,8 +267,10 @@ impl Settings {
             self.feed.poll_interval_ms >= 10,
             "feed.poll_interval_ms must be at least 10"
         );
-        crate::domain::ScopeCatalog::new(&self.scopes.catalog)?;
-        crate::auth::rate_limit::parse_proxies(&self.rate_limit.trusted_proxies)?;
+        anyhow::ensure!(
+            self.secrets.login_hashing_threads >= 1,
+            "secrets.login_hashing_threads must be at least 1"
+        );
         Ok(())
     }
 }

@@ -1,0 +1,512 @@
+//! API keys: create (the secret is returned once, only its bcrypt hash is kept), read, update,
+//! rotate with a grace period, revoke (final) and delete (revoke and hide). Every action that
+//! ends tokens publishes a cut on the change feed, so every instance refuses them.
+
+use chrono::Utc;
+
+use super::audit::{self, Event};
+use super::policy::{self, KeyAction};
+use super::{Caller, Error, Service};
+use crate::db::api_keys::{self, ApiKey, ApiKeyChanges, NewApiKey, NewApiKeySecret};
+use crate::db::organizations::Organization;
+use crate::db::users::User;
+use crate::db::{self, DbConnection, write_transaction};
+use crate::domain::{
+    AuditAction, ClientId, ClientSecret, Email, Environment, Expiry, GracePeriod, KeyName,
+    KeyStatus, Metadata, Outcome, ScopeSet, ValidationError,
+};
+use crate::tokens::{Change, MAX_TOKEN_WINDOW_SECONDS};
+
+/// A key as front ends show it: the row and its creator's email.
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub key: ApiKey,
+    pub created_by: Option<String>,
+}
+
+/// The scopes a new key asks for.
+#[derive(Clone, Debug)]
+pub enum ScopeChoice {
+    Listed(ScopeSet),
+    /// Every `:read` API scope the caller (and the owner) holds.
+    ReadOnly,
+    /// Every API scope the caller (and the owner) holds.
+    FullAccess,
+}
+
+/// Whose key a new key is: it acts with at most its owner's permissions.
+#[derive(Clone, Debug)]
+pub enum KeyOwner {
+    /// The caller's own owner (the user, or the calling key's creator).
+    Caller,
+    /// A user of the organization, by email.
+    User(Email),
+    /// The organization's first enabled administrator; none while it has none.
+    FirstAdministrator,
+}
+
+pub struct NewKey {
+    pub organization_id: i64,
+    pub name: KeyName,
+    pub environment: Environment,
+    pub scopes: ScopeChoice,
+    pub expiry: Expiry,
+    pub metadata: Metadata,
+    pub owner: KeyOwner,
+}
+
+pub struct CreatedKey {
+    pub record: KeyRecord,
+    pub secret: ClientSecret,
+}
+
+/// Creates a key with one secret, shown only in the answer.
+pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<CreatedKey, Error> {
+    policy::require(caller, crate::domain::ManagementPermission::ApiKeysWrite)?;
+    if !policy::reaches(caller, new.organization_id) {
+        return Err(Error::NotFound);
+    }
+    let (organization, owner) = {
+        let (organization_id, owner, caller_owner) =
+            (new.organization_id, new.owner.clone(), caller.owner_user_id);
+        service
+            .db(move |conn| find_owner(conn, organization_id, &owner, caller_owner))
+            .await?
+    };
+    let owner_holds = owner
+        .as_ref()
+        .map(|o| policy::permissions_of(o, &organization, &service.catalog));
+    let holder = match &owner_holds {
+        Some(held) => caller.permissions.intersection(held),
+        None => caller.permissions.clone(),
+    };
+    let scopes = match new.scopes {
+        ScopeChoice::Listed(scopes) => {
+            service.catalog.check(&scopes)?;
+            scopes
+        }
+        ScopeChoice::ReadOnly => service.catalog.read_only(&holder),
+        ScopeChoice::FullAccess => service.catalog.full_access(&holder),
+    };
+    if scopes.is_empty() {
+        return Err(ValidationError::new("scopes", "the key would have no scopes").into());
+    }
+    policy::check_new_key(
+        caller,
+        &scopes,
+        new.environment,
+        owner.as_ref().zip(owner_holds.as_ref()),
+    )?;
+
+    let secret = ClientSecret::generate(new.environment);
+    let hash = service.hasher.hash_secret(&secret).await?;
+    let client_id = ClientId::generate();
+    let actor = caller.actor.clone();
+    let prefix = secret.prefix();
+    let record = service
+        .db(move |conn| {
+            write_transaction(conn, |conn| -> Result<KeyRecord, Error> {
+                let now = Utc::now();
+                let stored_scopes = scopes.to_string();
+                let key = api_keys::insert(
+                    conn,
+                    &NewApiKey {
+                        organization_id: organization.id,
+                        client_id: client_id.as_str(),
+                        name: new.name.as_str(),
+                        environment: new.environment,
+                        scopes: &stored_scopes,
+                        status: KeyStatus::Enabled,
+                        expires_at: new.expiry.at().map(|t| t.naive_utc()),
+                        metadata: &new.metadata.to_stored(),
+                        created_by: owner.as_ref().map(|o| o.id),
+                        created_at: now.naive_utc(),
+                        updated_at: now.naive_utc(),
+                        key_prefix: prefix.as_str(),
+                    },
+                )?;
+                insert_secret(conn, &key, prefix.as_str(), &hash, now)?;
+                let event = Event::success(
+                    key.organization_id,
+                    AuditAction::ApiKeyCreated,
+                    client_id.as_str(),
+                )
+                .with(serde_json::json!({
+                    "name": key.name,
+                    "environment": key.environment,
+                    "scopes": stored_scopes,
+                    "secret_prefix": prefix,
+                }));
+                audit::record(conn, &actor, event, now)?;
+                Ok(KeyRecord {
+                    key,
+                    created_by: owner.map(|o| o.email),
+                })
+            })
+        })
+        .await?;
+    Ok(CreatedKey { record, secret })
+}
+
+/// The organization and the owner a new key will have.
+fn find_owner(
+    conn: &mut DbConnection,
+    organization_id: i64,
+    owner: &KeyOwner,
+    caller_owner: Option<i64>,
+) -> Result<(Organization, Option<User>), Error> {
+    let organization = db::organizations::find(conn, organization_id)?;
+    let user = match owner {
+        KeyOwner::Caller => match caller_owner {
+            Some(id) => Some(db::users::find(conn, id)?.ok_or(Error::NotFound)?),
+            None => None,
+        },
+        KeyOwner::User(email) => Some(
+            db::users::find_by_email(conn, email.as_str())?
+                .filter(|u| u.organization_id == organization.id)
+                .ok_or_else(|| {
+                    ValidationError::new(
+                        "owner",
+                        format!("no user {email} in organization {}", organization.name),
+                    )
+                })?,
+        ),
+        KeyOwner::FirstAdministrator => db::users::first_admin(conn, organization.id)?,
+    };
+    Ok((organization, user))
+}
+
+fn insert_secret(
+    conn: &mut DbConnection,
+    key: &ApiKey,
+    prefix: &str,
+    hash: &str,
+    now: chrono::DateTime<Utc>,
+) -> diesel::QueryResult<()> {
+    api_keys::insert_secret(
+        conn,
+        &NewApiKeySecret {
+            api_key_id: key.id,
+            prefix,
+            secret_hash: hash,
+            created_at: now.naive_utc(),
+            expires_at: None,
+        },
+    )
+}
+
+/// The key `client_id` if the caller may take `action` on it. Anything the caller may not see
+/// (and anything that is not a client_id) is "not found".
+async fn find(
+    service: &Service,
+    caller: &Caller,
+    client_id: &str,
+    action: KeyAction,
+) -> Result<ApiKey, Error> {
+    policy::require(caller, action.permission())?;
+    let client_id = ClientId::parse(client_id).map_err(|_| Error::NotFound)?;
+    let key = service
+        .db(move |conn| Ok(api_keys::find_by_client_id(conn, client_id.as_str())?))
+        .await?
+        .ok_or(Error::NotFound)?;
+    policy::check_key_action(caller, &key, action)?;
+    Ok(key)
+}
+
+/// The key as stored now, inside a write transaction; a revoked key is final.
+fn reread_changeable(conn: &mut DbConnection, key: &ApiKey, what: &str) -> Result<ApiKey, Error> {
+    let current = api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
+    if current.status == KeyStatus::Revoked {
+        return Err(Error::Conflict(format!("a revoked key cannot be {what}")));
+    }
+    Ok(current)
+}
+
+fn record_of(conn: &mut DbConnection, key: ApiKey) -> diesel::QueryResult<KeyRecord> {
+    let created_by = match key.created_by {
+        Some(id) => db::users::emails(conn, &[id])?
+            .into_iter()
+            .next()
+            .map(|(_, email)| email),
+        None => None,
+    };
+    Ok(KeyRecord { key, created_by })
+}
+
+/// One key.
+pub async fn get(service: &Service, caller: &Caller, client_id: &str) -> Result<KeyRecord, Error> {
+    let key = find(service, caller, client_id, KeyAction::Read).await?;
+    service.db(move |conn| Ok(record_of(conn, key)?)).await
+}
+
+pub struct KeyUpdate {
+    pub name: Option<KeyName>,
+    pub enabled: Option<bool>,
+    pub metadata: Option<Metadata>,
+}
+
+/// Renames, disables or enables a key, or replaces its metadata. Disabling refuses the key's
+/// tokens everywhere.
+pub async fn update(
+    service: &Service,
+    caller: &Caller,
+    client_id: &str,
+    update: KeyUpdate,
+) -> Result<KeyRecord, Error> {
+    let action = match update.enabled {
+        Some(true) => KeyAction::Enable,
+        Some(false) => KeyAction::Disable,
+        None => KeyAction::Update,
+    };
+    let key = find(service, caller, client_id, action).await?;
+    let actor = caller.actor.clone();
+    let (record, change) = service
+        .db(move |conn| {
+            write_transaction(conn, |conn| -> Result<_, Error> {
+                let key = reread_changeable(conn, &key, "changed")?;
+                let now = Utc::now();
+                let status = update.enabled.map(|enabled| {
+                    if enabled {
+                        KeyStatus::Enabled
+                    } else {
+                        KeyStatus::Disabled
+                    }
+                });
+                let metadata = update.metadata.as_ref().map(Metadata::to_stored);
+                let changes = ApiKeyChanges {
+                    name: update.name.as_ref().map(KeyName::as_str),
+                    status,
+                    metadata: metadata.as_deref(),
+                    updated_at: Some(now.naive_utc()),
+                    key_prefix: None,
+                };
+                if !api_keys::update(conn, key.id, &changes)? {
+                    return Err(Error::Conflict("a revoked key cannot be changed".into()));
+                }
+                let action = match (status, key.status) {
+                    (Some(KeyStatus::Disabled), KeyStatus::Enabled) => AuditAction::ApiKeyDisabled,
+                    (Some(KeyStatus::Enabled), KeyStatus::Disabled) => AuditAction::ApiKeyEnabled,
+                    _ => AuditAction::ApiKeyUpdated,
+                };
+                let change = if action == AuditAction::ApiKeyDisabled {
+                    Some(cut_tokens(conn, &key.client_id, Cut::IssuedUntilNow)?)
+                } else {
+                    None
+                };
+                let changed: Vec<&str> = [
+                    update.name.as_ref().map(|_| "name"),
+                    status.map(|_| "status"),
+                    update.metadata.as_ref().map(|_| "metadata"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                let event = Event::success(key.organization_id, action, &key.client_id)
+                    .with(serde_json::json!({ "changed": changed }));
+                audit::record(conn, &actor, event, now)?;
+                let updated =
+                    api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
+                Ok((record_of(conn, updated)?, change))
+            })
+        })
+        .await?;
+    service.apply(change.as_slice());
+    Ok(record)
+}
+
+pub struct Rotated {
+    pub record: KeyRecord,
+    pub secret: ClientSecret,
+    /// When the previous secret stops working (`None`: it already has).
+    pub previous_valid_until: Option<chrono::DateTime<Utc>>,
+}
+
+/// Issues a new secret; the old ones keep working for the grace period, then fail with
+/// `invalid_client`.
+pub async fn rotate(
+    service: &Service,
+    caller: &Caller,
+    client_id: &str,
+    grace: GracePeriod,
+) -> Result<Rotated, Error> {
+    let key = find(service, caller, client_id, KeyAction::Rotate).await?;
+    if key.status == KeyStatus::Revoked {
+        return Err(Error::Conflict("a revoked key cannot be rotated".into()));
+    }
+    let secret = ClientSecret::generate(key.environment);
+    let hash = service.hasher.hash_secret(&secret).await?;
+    let actor = caller.actor.clone();
+    let prefix = secret.prefix();
+    let (record, until, change) = service
+        .db(move |conn| {
+            write_transaction(conn, |conn| -> Result<_, Error> {
+                let key = reread_changeable(conn, &key, "rotated")?;
+                let now = Utc::now();
+                let until = grace.ends(now);
+                api_keys::retire_secrets(
+                    conn,
+                    key.id,
+                    now.naive_utc(),
+                    until.map(|t| t.naive_utc()),
+                )?;
+                insert_secret(conn, &key, prefix.as_str(), &hash, now)?;
+                let touched = ApiKeyChanges {
+                    updated_at: Some(now.naive_utc()),
+                    key_prefix: Some(prefix.as_str()),
+                    ..Default::default()
+                };
+                if !api_keys::update(conn, key.id, &touched)? {
+                    return Err(Error::Conflict("a revoked key cannot be rotated".into()));
+                }
+                let change = forget_verified_secrets(conn, &key.client_id)?;
+                let event = Event::success(
+                    key.organization_id,
+                    AuditAction::ApiKeyRotated,
+                    &key.client_id,
+                )
+                .with(serde_json::json!({
+                    "grace_period_seconds": grace.as_seconds(),
+                    "secret_prefix": prefix,
+                }));
+                audit::record(conn, &actor, event, now)?;
+                let key =
+                    api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
+                Ok((record_of(conn, key)?, until, change))
+            })
+        })
+        .await?;
+    service.apply(&[change]);
+    Ok(Rotated {
+        record,
+        secret,
+        previous_valid_until: until,
+    })
+}
+
+/// Revokes a key: its secrets stop working, and every token it was issued is refused
+/// everywhere within one feed interval (at once on this instance).
+pub async fn revoke(
+    service: &Service,
+    caller: &Caller,
+    client_id: &str,
+) -> Result<KeyRecord, Error> {
+    let key = find(service, caller, client_id, KeyAction::Revoke).await?;
+    let actor = caller.actor.clone();
+    let (record, change) = service
+        .db(move |conn| {
+            write_transaction(conn, |conn| -> Result<_, Error> {
+                let change = revoke_in(conn, &key, &actor)?;
+                let key =
+                    api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
+                Ok((record_of(conn, key)?, change))
+            })
+        })
+        .await?;
+    service.apply(&[change]);
+    Ok(record)
+}
+
+/// Deletes a key: revokes it and hides it from lists; the row and its audit trail stay.
+pub async fn delete(service: &Service, caller: &Caller, client_id: &str) -> Result<(), Error> {
+    let key = find(service, caller, client_id, KeyAction::Delete).await?;
+    let actor = caller.actor.clone();
+    let change = service
+        .db(move |conn| {
+            write_transaction(conn, |conn| -> Result<_, Error> {
+                let change = revoke_in(conn, &key, &actor)?;
+                let now = Utc::now();
+                api_keys::hide(conn, key.id, now.naive_utc())?;
+                let event = Event::success(
+                    key.organization_id,
+                    AuditAction::ApiKeyDeleted,
+                    &key.client_id,
+                );
+                audit::record(conn, &actor, event, now)?;
+                Ok(change)
+            })
+        })
+        .await?;
+    service.apply(&[change]);
+    Ok(())
+}
+
+/// Revokes a key inside a write transaction.
+fn revoke_in(conn: &mut DbConnection, key: &ApiKey, actor: &super::Actor) -> Result<Change, Error> {
+    let now = Utc::now();
+    let changed = api_keys::revoke(conn, key.id, now.naive_utc())?;
+    let change = cut_tokens(conn, &key.client_id, Cut::Every)?;
+    let mut event = Event::success(
+        key.organization_id,
+        AuditAction::ApiKeyRevoked,
+        &key.client_id,
+    );
+    if !changed {
+        event.outcome = Outcome::AlreadyRevoked;
+    }
+    audit::record(conn, actor, event, now)?;
+    Ok(change)
+}
+
+/// Which of a key's tokens a change refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cut {
+    /// Every token, whatever its `iat` and whatever the issuing instance's clock said: for
+    /// final changes (revoke, delete).
+    Every,
+    /// Tokens issued up to this change, for changes after which the key may get tokens again
+    /// (disable, narrowed permissions).
+    IssuedUntilNow,
+}
+
+/// Publishes a cut of a key's tokens. Call inside the write transaction that makes the change,
+/// after its other writes: the cut's time is read after the transaction holds the key's row
+/// and the feed, so every token request that judged the key as it was (holding its row, see
+/// the grant) and every feed reader that has not seen the change began before it. Tokens
+/// carry whole seconds: the cut is the next one, so a token issued in the same second as the
+/// change is refused too.
+pub(super) fn cut_tokens(
+    conn: &mut DbConnection,
+    client_id: &str,
+    cut: Cut,
+) -> diesel::QueryResult<Change> {
+    db::changes::lock(conn)?;
+    let now = Utc::now();
+    let change = Change::Client {
+        client_id: client_id.to_owned(),
+        not_before: match cut {
+            Cut::Every => i64::MAX,
+            Cut::IssuedUntilNow => now.timestamp() + 1,
+        },
+        expires_at: now.timestamp() + MAX_TOKEN_WINDOW_SECONDS,
+    };
+    db::changes::publish(conn, &change, now.naive_utc())?;
+    Ok(change)
+}
+
+/// Publishes that a key's secrets changed, so that every instance verifies them again.
+fn forget_verified_secrets(
+    conn: &mut DbConnection,
+    client_id: &str,
+) -> diesel::QueryResult<Change> {
+    db::changes::lock(conn)?;
+    let now = Utc::now();
+    let change = Change::Secrets {
+        client_id: client_id.to_owned(),
+        changed_at: now.timestamp(),
+        // Kept as long as anything verified before the rotation could still be remembered.
+        expires_at: now.timestamp() + MAX_TOKEN_WINDOW_SECONDS,
+    };
+    db::changes::publish(conn, &change, now.naive_utc())?;
+    Ok(change)
+}
+
+/// The key behind an access token, read now: `/v1/me` refuses a key revoked or disabled a
+/// moment ago, before the change feed says so.
+pub async fn of_token(service: &Service, client_id: &str) -> Result<ApiKey, Error> {
+    let client_id = client_id.to_owned();
+    service
+        .db(move |conn| Ok(api_keys::find_by_client_id(conn, &client_id)?))
+        .await?
+        .filter(|key| key.status == KeyStatus::Enabled && key.deleted_at.is_none())
+        .ok_or(Error::InvalidToken("the access token has been revoked"))
+}

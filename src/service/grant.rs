@@ -1,0 +1,248 @@
+//! Client authentication and the client-credentials grant (RFC 6749 sections 2.3.1 and 4.4),
+//! as a checklist: respect the failure budget, remember or find the key, verify the secret
+//! (always exactly one bcrypt when not remembered), check status, expiry, environment and the
+//! owner, narrow the scopes, sign.
+//!
+//! A token's `iat` is the moment as of which keygate knew the key's state: when its row was
+//! read (under a lock that a change of the key waits for), or, for a secret remembered from
+//! earlier, when the last complete read of the change feed began (it too waits for changes
+//! being written). A change that refuses the key's tokens takes its time after those locks,
+//! and cuts at the next second: a token whose key was judged before the change always falls
+//! before the cut, on every instance.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::audit::{self, Event};
+use super::{Error, Origin, Service, policy};
+use crate::auth::client_credentials::TokenRequest;
+use crate::auth::verified::VerifiedKey;
+use crate::db::api_keys::{ApiKey, ApiKeySecret, Credentials};
+use crate::db::{self, write_transaction};
+use crate::domain::{
+    AuditAction, ClientId, ClientSecret, Environment, KeyStatus, Outcome, ScopeSet,
+};
+use crate::tokens::{IssuedToken, TokenSubject, issue};
+
+/// A remembered secret is only used while the change feed is this fresh; past it, the key is
+/// read again.
+const MAX_FEED_LAG_SECONDS: i64 = 30;
+
+/// An authenticated API key, and the moment (unix seconds) as of which its state was known.
+pub struct Authenticated {
+    pub key: Arc<VerifiedKey>,
+    pub as_of: i64,
+}
+
+/// Authenticates an API key by its secret. Every failure is the same `invalid_client`.
+pub async fn authenticate(
+    service: &Service,
+    client_id: &str,
+    client_secret: &str,
+    origin: &Origin,
+) -> Result<Authenticated, Error> {
+    let address = origin.address;
+    let client_id = ClientId::parse(client_id).map_err(|_| Error::InvalidClient)?;
+    service.limiter.check(address, client_id.as_str())?;
+    let fail = || {
+        service.limiter.record_failure(address, client_id.as_str());
+        Error::InvalidClient
+    };
+    let secret = ClientSecret::parse(client_secret).map_err(|_| fail())?;
+    let now = Utc::now();
+    let fingerprint = service
+        .verified
+        .fingerprint(client_id.as_str(), secret.expose());
+    let synced = service.validator.synced_as_of();
+    if now.timestamp() - synced <= MAX_FEED_LAG_SECONDS {
+        let revocations = service.validator.revocations();
+        if let Some(known) = service.verified.get(&fingerprint, revocations, now) {
+            return Ok(Authenticated {
+                key: known,
+                as_of: synced.min(now.timestamp()),
+            });
+        }
+    }
+
+    let (found, as_of) = {
+        let (client_id, prefix) = (client_id.clone(), secret.prefix());
+        service
+            .db(move |conn| {
+                write_transaction(conn, |conn| -> Result<_, Error> {
+                    db::api_keys::lock_shared(conn, client_id.as_str())?;
+                    let found =
+                        db::api_keys::find_credentials(conn, client_id.as_str(), prefix.as_str())?;
+                    Ok((found, Utc::now().timestamp()))
+                })
+            })
+            .await?
+    };
+    let current = found
+        .as_ref()
+        .and_then(|c| c.secrets.iter().find(|s| secret_is_current(s, now)));
+    let candidate = current.map(|s| s.secret_hash.clone());
+    // A secret with this prefix exists but its rotation grace is over.
+    let secret_expired = current.is_none() && found.as_ref().is_some_and(|c| !c.secrets.is_empty());
+    let secret_valid_until = current.and_then(|s| s.expires_at).map(|t| t.and_utc());
+    let matched = service
+        .hasher
+        .verify_secret(&secret, candidate, || {
+            service
+                .limiter
+                .check(address, client_id.as_str())
+                .map_err(Error::from)
+        })
+        .await?;
+    let Some(Credentials {
+        key,
+        organization,
+        owner,
+        ..
+    }) = found
+    else {
+        return Err(fail());
+    };
+    // The reason is for the audit trail only; the client hears `invalid_client` whatever it is.
+    let refusal = key_refusal(&key, secret.environment(), now)
+        .or_else(|| {
+            (!matched).then_some(if secret_expired {
+                Outcome::ExpiredSecret
+            } else {
+                Outcome::WrongSecret
+            })
+        })
+        .or_else(|| {
+            owner
+                .as_ref()
+                .filter(|o| !policy::may_log_in(o))
+                .map(|_| Outcome::OwnerDisabled)
+        });
+    if let Some(reason) = refusal {
+        record_denial(service, &key, reason, origin);
+        return Err(fail());
+    }
+    let scopes = policy::key_scopes_now(
+        &ScopeSet::from_stored(&key.scopes),
+        owner.as_ref(),
+        &organization,
+        &service.catalog,
+    );
+    let verified = Arc::new(VerifiedKey {
+        client_id: key.client_id,
+        organization_id: organization.id,
+        organization: organization.name,
+        environment: key.environment,
+        scopes,
+        key_expires_at: key.expires_at.map(|t| t.and_utc()),
+        secret_valid_until,
+        verified_at: as_of,
+    });
+    service.verified.insert(fingerprint, verified.clone());
+    Ok(Authenticated {
+        key: verified,
+        as_of,
+    })
+}
+
+/// `POST /v1/token` after parsing: authenticate, narrow to the requested scopes, sign.
+pub async fn client_credentials(
+    service: &Service,
+    request: TokenRequest,
+    origin: &Origin,
+) -> Result<IssuedToken, Error> {
+    let requested = request
+        .scope
+        .as_deref()
+        .map(ScopeSet::parse_delimited)
+        .transpose()
+        .map_err(|e| Error::InvalidScope(e.message))?;
+    let client = authenticate(service, &request.client_id, &request.client_secret, origin).await?;
+    let scopes = match requested {
+        Some(requested) if !requested.is_empty() => {
+            if let Some(missing) = requested.first_missing_from(&client.key.scopes) {
+                return Err(Error::InvalidScope(format!(
+                    "scope {missing} is not granted to this API key"
+                )));
+            }
+            requested
+        }
+        _ => client.key.scopes.clone(),
+    };
+
+    let keyring = service.validator.keyring();
+    let signer = keyring
+        .signer()
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("no active signing key")))?;
+    let key = &client.key;
+    let subject = TokenSubject {
+        client_id: &key.client_id,
+        environment: key.environment,
+        organization: &key.organization,
+        key_expires_at: key.key_expires_at,
+        state_as_of: client.as_of,
+    };
+    let tokens = &service.settings.tokens;
+    let now = Utc::now();
+    let issued = issue(
+        signer,
+        &service.issuer,
+        tokens.audience_of(key.environment),
+        tokens.lifetime_seconds as i64,
+        &subject,
+        &scopes,
+        now,
+    )
+    .map_err(Error::Internal)?;
+    service.last_used.touch(&key.client_id, now);
+    Ok(issued)
+}
+
+fn secret_is_current(secret: &ApiKeySecret, now: DateTime<Utc>) -> bool {
+    secret.revoked_at.is_none() && secret.expires_at.is_none_or(|t| t.and_utc() > now)
+}
+
+/// Why a key with a matching secret may still not authenticate (kept for the audit trail,
+/// never told to the client).
+fn key_refusal(key: &ApiKey, environment: Environment, now: DateTime<Utc>) -> Option<Outcome> {
+    if key.deleted_at.is_some() {
+        Some(Outcome::Deleted)
+    } else if key.status != KeyStatus::Enabled {
+        Some(match key.status {
+            KeyStatus::Revoked => Outcome::Revoked,
+            _ => Outcome::Disabled,
+        })
+    } else if key.environment != environment {
+        Some(Outcome::WrongEnvironment)
+    } else if key.expires_at.is_some_and(|t| t.and_utc() <= now) {
+        Some(Outcome::Expired)
+    } else {
+        None
+    }
+}
+
+/// Records a refused authentication of an existing key in the audit trail, after the
+/// response: waiting for the write would make a known client_id answer slower than an
+/// unknown one.
+fn record_denial(service: &Service, key: &ApiKey, reason: Outcome, origin: &Origin) {
+    let pool = service.pool.clone();
+    let (organization_id, client_id) = (key.organization_id, key.client_id.clone());
+    let origin = origin.clone();
+    actix_web::rt::spawn(async move {
+        let actor = origin.actor(format!("client:{client_id}"));
+        let written = db::run(&pool, move |conn| {
+            let event = Event {
+                organization_id: Some(organization_id),
+                action: AuditAction::TokenDenied,
+                target: Some(&client_id),
+                outcome: reason,
+                details: serde_json::json!({}),
+            };
+            Ok::<_, Error>(audit::record(conn, &actor, event, Utc::now())?)
+        })
+        .await;
+        if let Err(e) = written {
+            log::warn!("could not record a refused token request: {e}");
+        }
+    });
+}

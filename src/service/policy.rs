@@ -1,0 +1,302 @@
+//! Every authorization rule keygate has, in one file. The rest of the application layer asks
+//! here before it acts; front ends never decide.
+//!
+//! - A caller needs the management permission an action names, in its own organization (the
+//!   CLI acts in every one).
+//! - A key never holds more than its owner: it is granted only scopes its creator (and the
+//!   caller) holds, and at every use it acts with at most its owner's current permissions.
+//! - Holders of `api_keys:manage` act on every key of their organization; others on their own.
+//!   A key without an owner is nobody's own.
+//! - Taking a key over (rotating it, which hands out a working secret, or enabling it again)
+//!   needs every scope the key holds.
+//! - A key of the `test` environment acts only on `test` keys and tokens, and manages nothing
+//!   else (no users, organizations or webhooks).
+//! - Nobody grants what they do not hold, makes an administrator unless they hold all an
+//!   administrator does, or changes a user who holds (or, disabled, would hold) what they lack.
+//! - Organizations are managed only by users of the deployment's own organization.
+
+use super::callers::Via;
+use super::{Caller, Error};
+use crate::db::api_keys::ApiKey;
+use crate::db::organizations::{Organization, is_deployment_organization};
+use crate::db::users::User;
+use crate::domain::{
+    Environment, ManagementPermission, ScopeCatalog, ScopeSet, UserStatus, ValidationError,
+};
+use crate::tokens::AccessTokenClaims;
+
+/// What an action does to a key, for [`check_key_action`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAction {
+    Read,
+    /// Rename, or replace metadata.
+    Update,
+    Disable,
+    /// Let a disabled key get tokens again.
+    Enable,
+    /// Issue a new secret, shown to the caller.
+    Rotate,
+    Revoke,
+    Delete,
+}
+
+impl KeyAction {
+    /// The management permission the action needs.
+    pub fn permission(self) -> ManagementPermission {
+        match self {
+            KeyAction::Read => ManagementPermission::ApiKeysRead,
+            _ => ManagementPermission::ApiKeysWrite,
+        }
+    }
+
+    /// Whether the action puts the key's power in the caller's hands.
+    fn takes_over(self) -> bool {
+        matches!(self, KeyAction::Enable | KeyAction::Rotate)
+    }
+}
+
+/// Refuses a caller that lacks `permission`, or that is fenced out of what it governs.
+pub fn require(caller: &Caller, permission: ManagementPermission) -> Result<(), Error> {
+    if !caller.holds(permission) {
+        return Err(Error::MissingPermission(permission));
+    }
+    let beyond_keys = matches!(
+        permission,
+        ManagementPermission::UsersManage
+            | ManagementPermission::OrganizationsManage
+            | ManagementPermission::WebhooksManage
+    );
+    if beyond_keys && caller.fence() == Some(Environment::Test) {
+        return Err(Error::Forbidden(format!(
+            "a key of the test environment cannot use `{permission}`"
+        )));
+    }
+    Ok(())
+}
+
+/// The organization the caller acts in. The CLI names one with each command instead.
+pub fn home_organization(caller: &Caller) -> Result<i64, Error> {
+    caller.organization_id.ok_or_else(|| {
+        ValidationError::new("organization", "name the organization to act in").into()
+    })
+}
+
+/// Whether `organization_id` is within the caller's reach.
+pub fn reaches(caller: &Caller, organization_id: i64) -> bool {
+    caller
+        .organization_id
+        .is_none_or(|own| own == organization_id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// What users hold.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a user may log in (and their sessions and keys act).
+pub fn may_log_in(user: &User) -> bool {
+    user.status == UserStatus::Enabled
+}
+
+/// What a user would hold if enabled: every permission for an administrator (organizations
+/// too, in the deployment's own organization), else the stored set (without
+/// `organizations:manage` outside the deployment's organization).
+pub fn potential_permissions(
+    user: &User,
+    organization: &Organization,
+    catalog: &ScopeCatalog,
+) -> ScopeSet {
+    let deployment = is_deployment_organization(organization);
+    if user.is_admin {
+        return catalog.administrator(deployment);
+    }
+    let stored = ScopeSet::from_stored(&user.permissions);
+    if deployment {
+        stored
+    } else {
+        stored.without(ManagementPermission::OrganizationsManage)
+    }
+}
+
+/// What a user may do now: nothing while disabled.
+pub fn permissions_of(
+    user: &User,
+    organization: &Organization,
+    catalog: &ScopeCatalog,
+) -> ScopeSet {
+    if may_log_in(user) {
+        potential_permissions(user, organization, catalog)
+    } else {
+        ScopeSet::default()
+    }
+}
+
+/// What a key may do now: its scopes, narrowed by its owner's current permissions.
+pub fn key_scopes_now(
+    scopes: &ScopeSet,
+    owner: Option<&User>,
+    organization: &Organization,
+    catalog: &ScopeCatalog,
+) -> ScopeSet {
+    match owner {
+        Some(owner) => scopes.intersection(&permissions_of(owner, organization, catalog)),
+        None => scopes.clone(),
+    }
+}
+
+/// Refuses permissions outside the catalog, and `organizations:manage` outside the
+/// deployment's own organization.
+pub fn check_assignable(
+    permissions: &ScopeSet,
+    organization: &Organization,
+    catalog: &ScopeCatalog,
+) -> Result<(), ValidationError> {
+    catalog
+        .check(permissions)
+        .map_err(|e| ValidationError::new("permissions", e.message))?;
+    if permissions.holds(ManagementPermission::OrganizationsManage)
+        && !is_deployment_organization(organization)
+    {
+        return Err(ValidationError::new(
+            "permissions",
+            "organizations:manage is only for users of the deployment's own organization",
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// API keys.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether the key is the caller's own: made by the same owner. A key without an owner is
+/// nobody's.
+pub fn is_own(caller: &Caller, key: &ApiKey) -> bool {
+    key.created_by.is_some() && key.created_by == caller.owner_user_id
+}
+
+/// Whether the caller may see the key at all (others answer "not found", so that they are
+/// not even confirmed to exist).
+pub fn may_see_key(caller: &Caller, key: &ApiKey) -> bool {
+    // The deployment's own CLI still finds deleted keys (to show or revoke them).
+    (key.deleted_at.is_none() || matches!(caller.via, Via::Cli))
+        && reaches(caller, key.organization_id)
+        && (caller.holds(ManagementPermission::ApiKeysManage) || is_own(caller, key))
+        && caller.fence().is_none_or(|env| env == key.environment)
+}
+
+/// Refuses an action on a key the caller may not take.
+pub fn check_key_action(caller: &Caller, key: &ApiKey, action: KeyAction) -> Result<(), Error> {
+    require(caller, action.permission())?;
+    if !may_see_key(caller, key) {
+        return Err(Error::NotFound);
+    }
+    if action.takes_over() {
+        let scopes = ScopeSet::from_stored(&key.scopes);
+        if let Some(missing) = scopes.first_missing_from(&caller.permissions) {
+            return Err(Error::Forbidden(format!(
+                "this key holds `{missing}`, which you do not, so you cannot {}",
+                match action {
+                    KeyAction::Rotate => "rotate it",
+                    _ => "enable it",
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a new key the caller may not make: outside its environment fence, or granted a
+/// scope the caller or the key's owner does not hold.
+pub fn check_new_key(
+    caller: &Caller,
+    scopes: &ScopeSet,
+    environment: Environment,
+    owner: Option<(&User, &ScopeSet)>,
+) -> Result<(), Error> {
+    require(caller, ManagementPermission::ApiKeysWrite)?;
+    if let Some(fence) = caller.fence().filter(|f| *f != environment) {
+        return Err(Error::Forbidden(format!(
+            "a key of the {fence} environment can only create {fence} keys"
+        )));
+    }
+    if let Some(missing) = scopes.first_missing_from(&caller.permissions) {
+        return Err(Error::Forbidden(format!(
+            "you do not hold `{missing}`, so a key you create cannot be granted it"
+        )));
+    }
+    if let Some((owner, held)) = owner {
+        if let Some(missing) = scopes.first_missing_from(held) {
+            return Err(Error::Forbidden(format!(
+                "the owner {} does not hold `{missing}`: a key can only be granted its \
+                 owner's permissions",
+                owner.email
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Which keys a list shows the caller: `Some(owner)` limits it to the caller's own keys.
+pub fn listed_owner(caller: &Caller) -> Option<Option<i64>> {
+    (!caller.holds(ManagementPermission::ApiKeysManage)).then_some(caller.owner_user_id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether the caller may see the user.
+pub fn may_see_user(caller: &Caller, user: &User) -> bool {
+    reaches(caller, user.organization_id)
+}
+
+/// Refuses a grant the caller may not make: permissions it does not hold, an administrator
+/// unless it holds all an administrator would, or a change to a user who holds (or would
+/// hold, once enabled again) anything the caller lacks.
+pub fn check_user_grant(
+    caller: &Caller,
+    permissions: Option<&ScopeSet>,
+    admin: Option<bool>,
+    target: Option<(&User, &Organization)>,
+    catalog: &ScopeCatalog,
+) -> Result<(), Error> {
+    require(caller, ManagementPermission::UsersManage)?;
+    if let Some(missing) = permissions.and_then(|p| p.first_missing_from(&caller.permissions)) {
+        return Err(Error::Forbidden(format!(
+            "you do not hold `{missing}`, so you cannot grant it"
+        )));
+    }
+    if admin == Some(true)
+        && !catalog
+            .administrator(caller.deployment)
+            .is_subset(&caller.permissions)
+    {
+        return Err(Error::Forbidden(
+            "only an administrator can make another".into(),
+        ));
+    }
+    if let Some((user, organization)) = target {
+        let held = potential_permissions(user, organization, catalog);
+        if let Some(missing) = held.first_missing_from(&caller.permissions) {
+            return Err(Error::Forbidden(format!(
+                "this user holds `{missing}`, which you do not, so you cannot change them"
+            )));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens (RFC 7662 introspection, RFC 7009 revocation).
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a token is within the caller's reach: its organization, and its environment fence.
+pub fn reaches_token(caller: &Caller, organization: &str, claims: &AccessTokenClaims) -> bool {
+    claims.org == organization && caller.fence().is_none_or(|env| env == claims.env)
+}
+
+/// Whether the caller may revoke this token: its own, or any of its organization's with
+/// `tokens:revoke`.
+pub fn may_revoke_token(caller: &Caller, own_client_id: &str, claims: &AccessTokenClaims) -> bool {
+    claims.client_id == own_client_id || caller.holds(ManagementPermission::TokensRevoke)
+}
