@@ -251,6 +251,30 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn token_requests_are_served_while_log_ins_hold_every_password_thread() {
+        let hasher = hasher(1, 2);
+        let secret = ClientSecret::generate(Environment::Live);
+        let hash = hasher.hash_secret(&secret).await.unwrap();
+        // Every log-in thread is busy (and its one waiting place taken).
+        let _busy = hasher
+            .passwords
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .unwrap();
+        let queued = hasher.verify_password("a password of twelve", None);
+        let _ = futures_util::poll!(Box::pin(queued));
+        let verified = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            hasher.verify_secret(&secret, Some(hash), || Ok::<(), HashError>(())),
+        )
+        .await
+        .expect("a token request does not wait for log-ins");
+        assert!(verified.unwrap());
+    }
+
+    #[actix_rt::test]
     async fn passwords_hash_and_verify_on_their_own_budget() {
         let hasher = hasher(1, 2);
         let password = Password::parse("correct horse battery staple").unwrap();

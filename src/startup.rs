@@ -76,46 +76,7 @@ impl Application {
         );
         let flush_pool = pool;
         let state = web::Data::new(AppState { service });
-        let validator = web::Data::new(validator);
-        let max_body = settings.server.max_body_bytes;
-        let workers = match settings.server.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        let access_log =
-            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
-        let server = HttpServer::new(move || {
-            let (json, query, path) = routes::extractor_configs(max_body);
-            App::new()
-                .app_data(state.clone())
-                .app_data(validator.clone())
-                .app_data(json)
-                .app_data(query)
-                .app_data(path)
-                .app_data(web::PayloadConfig::new(max_body))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "no-referrer")),
-                )
-                // The path only (%U): a query string may carry what must never be logged. Off
-                // when the log level would drop its lines anyway, as it renders some of every
-                // request up front.
-                .wrap(Condition::new(
-                    access_log,
-                    Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
-                        .custom_request_replace("method", |req| req.method().to_string()),
-                ))
-                .configure(routes::configure)
-                .default_service(web::to(routes::not_found))
-        })
-        .workers(workers)
-        // Blocking work waits for a pooled connection or a hashing permit anyway; more threads
-        // than that would only hold memory.
-        .worker_max_blocking_threads(settings.database.pool_size as usize + 4)
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+        let server = serve(listener, state, web::Data::new(validator), &settings)?;
         log::info!("keygate listening on http://{address} (issuer {issuer})");
         Ok(Application {
             port: address.port(),
@@ -143,6 +104,55 @@ impl Application {
             actix_web::rt::task::spawn_blocking(move || flush_last_used(&pool, &last_used)).await;
         served
     }
+}
+
+/// The HTTP server: every route, the extractor configurations, the headers every answer
+/// carries, and the access log.
+fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    validator: web::Data<crate::tokens::TokenValidator>,
+    settings: &Settings,
+) -> std::io::Result<Server> {
+    let max_body = settings.server.max_body_bytes;
+    let workers = match settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
+    let server = HttpServer::new(move || {
+        let (json, query, path) = routes::extractor_configs(max_body);
+        App::new()
+            .app_data(state.clone())
+            .app_data(validator.clone())
+            .app_data(json)
+            .app_data(query)
+            .app_data(path)
+            .app_data(web::PayloadConfig::new(max_body))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer")),
+            )
+            // The path only (%U): a query string may carry what must never be logged. Off
+            // when the log level would drop its lines anyway, as it renders some of every
+            // request up front.
+            .wrap(Condition::new(
+                access_log,
+                Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            ))
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(workers)
+    // Blocking work waits for a pooled connection or a hashing permit anyway; more threads
+    // than that would only hold memory.
+    .worker_max_blocking_threads(settings.database.pool_size as usize + 4)
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
 }
 
 fn flush_last_used(pool: &DbPool, last_used: &LastUsed) {

@@ -155,6 +155,8 @@ mod tests {
             enabled: true,
             failures_per_minute: 1,
             failure_burst: burst,
+            revocations_per_second: 1,
+            revocation_burst: 1,
             trusted_proxies: Vec::new(),
         }
     }

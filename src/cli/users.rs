@@ -10,8 +10,8 @@ use super::{block_on, open_service, organization_named};
 use crate::config::Settings;
 use crate::db::organizations::DEFAULT_ORGANIZATION;
 use crate::domain::{Email, Password, ScopeSet};
-use crate::service::organizations;
 use crate::service::users::{self, NewUserRequest};
+use crate::service::{Caller, Service, organizations};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -61,88 +61,113 @@ pub fn run_users(command: UsersCommand, settings: &Settings) -> anyhow::Result<E
                 admin,
                 permissions,
                 password_stdin,
-                json: as_json,
+                json,
             } => {
-                let email = Email::parse(&email)?;
-                let permissions = ScopeSet::from_items(
-                    permissions
-                        .iter()
-                        .map(|p| p.trim())
-                        .filter(|p| !p.is_empty()),
-                )?;
-                let password = if password_stdin {
-                    let mut input = String::new();
-                    std::io::stdin().read_to_string(&mut input)?;
-                    Some(Password::parse(&input)?)
-                } else {
-                    None
+                let request = NewUser {
+                    email: Email::parse(&email)?,
+                    org,
+                    admin,
+                    permissions: ScopeSet::from_items(
+                        permissions
+                            .iter()
+                            .map(|p| p.trim())
+                            .filter(|p| !p.is_empty()),
+                    )?,
+                    password: if password_stdin {
+                        let mut input = String::new();
+                        std::io::stdin().read_to_string(&mut input)?;
+                        Some(Password::parse(&input)?)
+                    } else {
+                        None
+                    },
                 };
-                let organization = organization_named(&service, &org).await?;
-                let request = NewUserRequest {
-                    organization_id: organization.id,
-                    email,
-                    is_admin: admin,
-                    permissions,
-                    password,
-                };
-                let (record, generated) = users::create(&service, &caller, request).await?;
-                let (user, held) = (&record.user, record.permissions(&service));
-                if as_json {
-                    println!(
-                        "{}",
-                        json!({
-                            "id": user.public_id, "email": user.email, "organization": organization.name,
-                            "admin": user.is_admin, "permissions": held,
-                            "password": generated.as_ref().map(Password::expose),
-                        })
-                    );
-                } else {
-                    eprintln!(
-                        "Created user {} in {:?} with: {}",
-                        user.email, organization.name, held
-                    );
-                    if let Some(password) = &generated {
-                        println!("password: {}", password.expose());
-                        eprintln!("The password is shown only this once.");
-                    }
-                }
+                create(&service, &caller, request, json).await?;
             }
-            UsersCommand::List { org, json: as_json } => {
-                let organization = organization_named(&service, &org).await?;
-                let records = users::list(&service, &caller, organization.id).await?;
-                if as_json {
-                    let rows: Vec<_> = records
-                        .iter()
-                        .map(|r| {
-                            let u = &r.user;
-                            json!({
-                                "id": u.public_id, "email": u.email, "admin": u.is_admin, "status": u.status,
-                                "permissions": r.permissions(&service),
-                            })
-                        })
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&rows)?);
-                } else {
-                    println!(
-                        "{:<22} {:<32} {:<6} {:<9} PERMISSIONS",
-                        "ID", "EMAIL", "ADMIN", "STATUS"
-                    );
-                    for r in &records {
-                        let u = &r.user;
-                        println!(
-                            "{:<22} {:<32} {:<6} {:<9} {}",
-                            u.public_id.as_deref().unwrap_or("-"),
-                            u.email,
-                            u.is_admin,
-                            u.status.as_str(),
-                            r.permissions(&service)
-                        );
-                    }
-                }
-            }
+            UsersCommand::List { org, json } => list(&service, &caller, &org, json).await?,
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+struct NewUser {
+    email: Email,
+    org: String,
+    admin: bool,
+    permissions: ScopeSet,
+    password: Option<Password>,
+}
+
+async fn create(
+    service: &Service,
+    caller: &Caller,
+    new: NewUser,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let organization = organization_named(service, &new.org).await?;
+    let request = NewUserRequest {
+        organization_id: organization.id,
+        email: new.email,
+        is_admin: new.admin,
+        permissions: new.permissions,
+        password: new.password,
+    };
+    let (record, generated) = users::create(service, caller, request).await?;
+    let (user, held) = (&record.user, record.permissions(service));
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "id": user.public_id, "email": user.email, "organization": organization.name,
+                "admin": user.is_admin, "permissions": held,
+                "password": generated.as_ref().map(Password::expose),
+            })
+        );
+    } else {
+        eprintln!(
+            "Created user {} in {:?} with: {}",
+            user.email, organization.name, held
+        );
+        if let Some(password) = &generated {
+            println!("password: {}", password.expose());
+            eprintln!("The password is shown only this once.");
+        }
+    }
+    Ok(())
+}
+
+async fn list(service: &Service, caller: &Caller, org: &str, as_json: bool) -> anyhow::Result<()> {
+    let organization = organization_named(service, org).await?;
+    let records = users::list(service, caller, organization.id).await?;
+    if as_json {
+        let rows: Vec<_> = records
+            .iter()
+            .map(|r| {
+                let u = &r.user;
+                json!({
+                    "id": u.public_id, "email": u.email, "admin": u.is_admin, "status": u.status,
+                    "permissions": r.permissions(service),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<22} {:<32} {:<6} {:<9} PERMISSIONS",
+        "ID", "EMAIL", "ADMIN", "STATUS"
+    );
+    for r in &records {
+        let u = &r.user;
+        println!(
+            "{:<22} {:<32} {:<6} {:<9} {}",
+            u.public_id.as_deref().unwrap_or("-"),
+            u.email,
+            u.is_admin,
+            u.status.as_str(),
+            r.permissions(service)
+        );
+    }
+    Ok(())
 }
 
 pub fn run_organizations(

@@ -111,6 +111,9 @@ pub struct RateLimitSettings {
     pub enabled: bool,
     pub failures_per_minute: u32,
     pub failure_burst: u32,
+    /// Tokens one client may revoke at `/v1/revoke`: a steady rate, and bursts.
+    pub revocations_per_second: u32,
+    pub revocation_burst: u32,
     #[serde(default, deserialize_with = "proxies")]
     pub trusted_proxies: Vec<IpNet>,
 }

@@ -24,9 +24,9 @@ macro_rules! stored_as_text {
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let text = <String as diesel::deserialize::FromSql<
-                            diesel::sql_types::Text,
-                            DB,
-                        >>::from_sql(bytes)?;
+                                    diesel::sql_types::Text,
+                                    DB,
+                                >>::from_sql(bytes)?;
                 text.parse::<$type>().map_err(|_| {
                     format!("unexpected {} {text:?} in the database", stringify!($type)).into()
                 })

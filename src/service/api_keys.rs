@@ -76,21 +76,7 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
     let owner_holds = owner
         .as_ref()
         .map(|o| policy::permissions_of(o, &organization, &service.catalog));
-    let holder = match &owner_holds {
-        Some(held) => caller.permissions.intersection(held),
-        None => caller.permissions.clone(),
-    };
-    let scopes = match new.scopes {
-        ScopeChoice::Listed(scopes) => {
-            service.catalog.check(&scopes)?;
-            scopes
-        }
-        ScopeChoice::ReadOnly => service.catalog.read_only(&holder),
-        ScopeChoice::FullAccess => service.catalog.full_access(&holder),
-    };
-    if scopes.is_empty() {
-        return Err(ValidationError::new("scopes", "the key would have no scopes").into());
-    }
+    let scopes = chosen_scopes(service, caller, new.scopes, owner_holds.as_ref())?;
     policy::check_new_key(
         caller,
         &scopes,
@@ -146,6 +132,32 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
         })
         .await?;
     Ok(CreatedKey { record, secret })
+}
+
+/// The scopes a new key asks for: the listed ones (each in the catalog), or every (read) API
+/// scope that both the caller and the owner hold.
+fn chosen_scopes(
+    service: &Service,
+    caller: &Caller,
+    choice: ScopeChoice,
+    owner_holds: Option<&ScopeSet>,
+) -> Result<ScopeSet, Error> {
+    let holder = match owner_holds {
+        Some(held) => caller.permissions.intersection(held),
+        None => caller.permissions.clone(),
+    };
+    let scopes = match choice {
+        ScopeChoice::Listed(scopes) => {
+            service.catalog.check(&scopes)?;
+            scopes
+        }
+        ScopeChoice::ReadOnly => service.catalog.read_only(&holder),
+        ScopeChoice::FullAccess => service.catalog.full_access(&holder),
+    };
+    if scopes.is_empty() {
+        return Err(ValidationError::new("scopes", "the key would have no scopes").into());
+    }
+    Ok(scopes)
 }
 
 /// The organization and the owner a new key will have.

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::audit::{self, Event};
 use super::{Error, Origin, Service, policy};
 use crate::auth::client_credentials::TokenRequest;
-use crate::auth::verified::VerifiedKey;
+use crate::auth::verified::{Fingerprint, VerifiedKey};
 use crate::db::api_keys::{ApiKey, ApiKeySecret, Credentials};
 use crate::db::{self, write_transaction};
 use crate::domain::{
@@ -54,30 +54,11 @@ pub async fn authenticate(
     let fingerprint = service
         .verified
         .fingerprint(client_id.as_str(), secret.expose());
-    let synced = service.validator.synced_as_of();
-    if now.timestamp() - synced <= MAX_FEED_LAG_SECONDS {
-        let revocations = service.validator.revocations();
-        if let Some(known) = service.verified.get(&fingerprint, revocations, now) {
-            return Ok(Authenticated {
-                key: known,
-                as_of: synced.min(now.timestamp()),
-            });
-        }
+    if let Some(known) = remembered(service, &fingerprint, now) {
+        return Ok(known);
     }
 
-    let (found, as_of) = {
-        let (client_id, prefix) = (client_id.clone(), secret.prefix());
-        service
-            .db(move |conn| {
-                write_transaction(conn, |conn| -> Result<_, Error> {
-                    db::api_keys::lock_shared(conn, client_id.as_str())?;
-                    let found =
-                        db::api_keys::find_credentials(conn, client_id.as_str(), prefix.as_str())?;
-                    Ok((found, Utc::now().timestamp()))
-                })
-            })
-            .await?
-    };
+    let (found, as_of) = read_credentials(service, &client_id, &secret).await?;
     let current = found
         .as_ref()
         .and_then(|c| c.secrets.iter().find(|s| secret_is_current(s, now)));
@@ -88,52 +69,40 @@ pub async fn authenticate(
     let matched = service
         .hasher
         .verify_secret(&secret, candidate, || {
-            service
-                .limiter
-                .check(address, client_id.as_str())
-                .map_err(Error::from)
+            Ok::<_, Error>(service.limiter.check(address, client_id.as_str())?)
         })
         .await?;
-    let Some(Credentials {
+    let Some(credentials) = found else {
+        return Err(fail());
+    };
+    let judged = Judged {
+        environment: secret.environment(),
+        matched,
+        secret_expired,
+        now,
+    };
+    // The reason is for the audit trail only; the client hears `invalid_client` whatever it is.
+    if let Some(reason) = refusal(&credentials, &judged) {
+        record_denial(service, &credentials.key, reason, origin);
+        return Err(fail());
+    }
+    let Credentials {
         key,
         organization,
         owner,
         ..
-    }) = found
-    else {
-        return Err(fail());
-    };
-    // The reason is for the audit trail only; the client hears `invalid_client` whatever it is.
-    let refusal = key_refusal(&key, secret.environment(), now)
-        .or_else(|| {
-            (!matched).then_some(if secret_expired {
-                Outcome::ExpiredSecret
-            } else {
-                Outcome::WrongSecret
-            })
-        })
-        .or_else(|| {
-            owner
-                .as_ref()
-                .filter(|o| !policy::may_log_in(o))
-                .map(|_| Outcome::OwnerDisabled)
-        });
-    if let Some(reason) = refusal {
-        record_denial(service, &key, reason, origin);
-        return Err(fail());
-    }
-    let scopes = policy::key_scopes_now(
-        &ScopeSet::from_stored(&key.scopes),
-        owner.as_ref(),
-        &organization,
-        &service.catalog,
-    );
+    } = credentials;
     let verified = Arc::new(VerifiedKey {
+        scopes: policy::key_scopes_now(
+            &ScopeSet::from_stored(&key.scopes),
+            owner.as_ref(),
+            &organization,
+            &service.catalog,
+        ),
         client_id: key.client_id,
         organization_id: organization.id,
         organization: organization.name,
         environment: key.environment,
-        scopes,
         key_expires_at: key.expires_at.map(|t| t.and_utc()),
         secret_valid_until,
         verified_at: as_of,
@@ -143,6 +112,71 @@ pub async fn authenticate(
         key: verified,
         as_of,
     })
+}
+
+/// A secret verified before, while the change feed is fresh enough to say nothing changed.
+fn remembered(
+    service: &Service,
+    fingerprint: &Fingerprint,
+    now: DateTime<Utc>,
+) -> Option<Authenticated> {
+    let synced = service.validator.synced_as_of();
+    if now.timestamp() - synced > MAX_FEED_LAG_SECONDS {
+        return None;
+    }
+    let revocations = service.validator.revocations();
+    let key = service.verified.get(fingerprint, revocations, now)?;
+    Some(Authenticated {
+        key,
+        as_of: synced.min(now.timestamp()),
+    })
+}
+
+/// The key and its secrets with the presented prefix, read holding the key's row (a change
+/// of the key waits), and the moment they were known.
+async fn read_credentials(
+    service: &Service,
+    client_id: &ClientId,
+    secret: &ClientSecret,
+) -> Result<(Option<Credentials>, i64), Error> {
+    let (client_id, prefix) = (client_id.clone(), secret.prefix());
+    service
+        .db(move |conn| {
+            write_transaction(conn, |conn| -> Result<_, Error> {
+                db::api_keys::lock_shared(conn, client_id.as_str())?;
+                let found =
+                    db::api_keys::find_credentials(conn, client_id.as_str(), prefix.as_str())?;
+                Ok((found, Utc::now().timestamp()))
+            })
+        })
+        .await
+}
+
+/// What verifying the presented secret found.
+struct Judged {
+    environment: Environment,
+    matched: bool,
+    secret_expired: bool,
+    now: DateTime<Utc>,
+}
+
+/// Why a known key does not authenticate, if it does not.
+fn refusal(credentials: &Credentials, judged: &Judged) -> Option<Outcome> {
+    key_refusal(&credentials.key, judged.environment, judged.now)
+        .or_else(|| {
+            (!judged.matched).then_some(if judged.secret_expired {
+                Outcome::ExpiredSecret
+            } else {
+                Outcome::WrongSecret
+            })
+        })
+        .or_else(|| {
+            credentials
+                .owner
+                .as_ref()
+                .filter(|o| !policy::may_log_in(o))
+                .map(|_| Outcome::OwnerDisabled)
+        })
 }
 
 /// `POST /v1/token` after parsing: authenticate, narrow to the requested scopes, sign.

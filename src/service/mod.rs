@@ -81,7 +81,7 @@ impl Service {
                 settings.cache.verified_secret_seconds,
             ),
             key_counts: Default::default(),
-            revocation_quota: token_status::RevocationQuota::new(),
+            revocation_quota: token_status::RevocationQuota::new(&settings.rate_limit),
             hasher,
             issuer,
             pool,

@@ -11,6 +11,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::audit::{self, Event};
 use super::callers::{self, Via};
 use super::{Caller, Error, Origin, Service, grant, policy};
+use crate::config::RateLimitSettings;
 use crate::db::{self, write_transaction};
 use crate::domain::{AuditAction, ManagementPermission, ValidationError};
 use crate::tokens::{AccessTokenClaims, Change, MAX_LEEWAY_SECONDS};
@@ -149,22 +150,28 @@ fn token_required() -> Error {
     ValidationError::new("token", "is required").into()
 }
 
-/// How many tokens one client may revoke: a steady one a second, bursts of a thousand. With
-/// tokens living at most a day, this bounds what one client can make every instance remember.
+/// How many tokens one client may revoke (`rate_limit.revocations_per_second` and
+/// `revocation_burst`). With tokens living at most a day, this bounds what one client can
+/// make every instance remember.
 pub struct RevocationQuota {
+    enabled: bool,
     per_client: DefaultKeyedRateLimiter<String>,
 }
 
 impl RevocationQuota {
-    pub fn new() -> RevocationQuota {
-        let quota = Quota::per_second(NonZeroU32::MIN)
-            .allow_burst(NonZeroU32::new(1000).expect("non-zero"));
+    pub fn new(settings: &RateLimitSettings) -> RevocationQuota {
+        let rate = NonZeroU32::new(settings.revocations_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.revocation_burst).unwrap_or(NonZeroU32::MIN);
         RevocationQuota {
-            per_client: RateLimiter::keyed(quota),
+            enabled: settings.enabled,
+            per_client: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
         }
     }
 
     fn admit(&self, client_id: &str) -> Result<(), Error> {
+        if !self.enabled {
+            return Ok(());
+        }
         let clock = governor::clock::DefaultClock::default();
         if self.per_client.len() > 100_000 {
             self.per_client.retain_recent();
@@ -177,11 +184,5 @@ impl RevocationQuota {
                     retry_after_seconds: wait.wait_time_from(clock.now()).as_secs().max(1),
                 }
             })
-    }
-}
-
-impl Default for RevocationQuota {
-    fn default() -> Self {
-        RevocationQuota::new()
     }
 }
