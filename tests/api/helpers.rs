@@ -8,7 +8,8 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use keygate::Settings;
 use keygate::tokens::MasterKey;
-use reqwest::{Response, StatusCode};
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
 /// The PostgreSQL server for the `postgres` variants of the tests, e.g.
@@ -468,4 +469,143 @@ impl TestApp {
             .header("cookie", &session.cookie)
             .header("x-csrf-token", &session.csrf)
     }
+}
+
+/// A response read once: status, headers, the body's text, and the body as JSON (`Null` when
+/// it is not JSON).
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn of(response: Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a readable body");
+        Reply::new(status, headers, text)
+    }
+
+    /// Like [`Reply::of`], but a body that cannot be read counts as empty: for answers to
+    /// requests a server may refuse by closing the connection.
+    pub async fn of_lossy(response: Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        Reply::new(status, headers, text)
+    }
+
+    pub async fn send(request: RequestBuilder) -> Reply {
+        Reply::of(request.send().await.expect("request sent")).await
+    }
+
+    fn new(status: u16, headers: HeaderMap, text: String) -> Reply {
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    /// The body as JSON; panics when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("a JSON body, got HTTP {}: {:?}", self.status, self.text))
+    }
+
+    /// A header's value; panics when it is not visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| {
+            v.to_str()
+                .unwrap_or_else(|_| panic!("the {name} header is not visible ASCII: {v:?}"))
+        })
+    }
+
+    /// Asserts the status and returns the JSON body.
+    pub fn expect(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "HTTP {}: {}", self.status, self.text);
+        self.json()
+    }
+
+    /// Asserts the status of a response whose body may be empty.
+    pub fn expect_status_only(&self, status: u16) {
+        assert_eq!(self.status, status, "HTTP {}: {}", self.status, self.text);
+    }
+
+    /// Asserts an error: status and `error` code; returns the body. [`assert_error`] also
+    /// holds it to the documented format.
+    pub fn expect_error(&self, status: u16, code: &str) -> Value {
+        let body = self.expect(status);
+        assert_eq!(body["error"], code, "{body}");
+        body
+    }
+
+    /// Asserts a 400 naming `field` (in `field` and in the description).
+    pub fn expect_field_error(&self, field: &str) -> Value {
+        let body = self.expect_error(400, "invalid_request");
+        assert_eq!(body["field"], field, "{body}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains(field),
+            "the description names {field}: {body}"
+        );
+        body
+    }
+
+    /// The `data` of a list answer, which must be 200.
+    pub fn rows(&self) -> Vec<Value> {
+        assert_eq!(self.status, 200, "{}", self.text);
+        self.body["data"].as_array().expect("data").clone()
+    }
+
+    /// The `name`s of a list answer's rows, in the order given.
+    pub fn names(&self) -> Vec<String> {
+        self.rows()
+            .iter()
+            .map(|row| row["name"].as_str().expect("a name").to_owned())
+            .collect()
+    }
+
+    /// The row of a list of API keys with this `client_id`.
+    pub fn row_of(&self, client_id: &str) -> Option<Value> {
+        self.rows()
+            .into_iter()
+            .find(|row| row["client_id"] == client_id)
+    }
+}
+
+/// Asserts an error in the documented format: this status, JSON `{"error", "error_description",
+/// "field"?}` with this code, and nothing else.
+pub fn assert_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(
+        reply.status, status,
+        "expected {status} {code}, got: {}",
+        reply.text
+    );
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|ct| ct.starts_with("application/json")),
+        "errors are JSON: {:?}",
+        reply.headers
+    );
+    assert_eq!(reply.body["error"], code, "{}", reply.text);
+    assert!(
+        reply.body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "a description: {}",
+        reply.text
+    );
+    let object = reply.body.as_object().expect("a JSON object");
+    assert!(
+        object
+            .keys()
+            .all(|k| ["error", "error_description", "field"].contains(&k.as_str())),
+        "only the documented members: {}",
+        reply.text
+    );
 }

@@ -5,13 +5,13 @@
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
-use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    Backend, TestApp, TestKey, TestSession, assert_oauth_error, eventually, spawn_app,
+    Backend, Reply, TestApp, TestKey, TestSession, assert_error, assert_oauth_error, eventually,
+    spawn_app,
 };
 
 const ADMIN: &str = "admin@example.com";
@@ -41,54 +41,6 @@ enum Who {
     Session(TestSession),
 }
 
-/// A response read whole: status, headers, text, and the text as JSON (Null when it is not).
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-    body: Value,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The `name`s of a list answer's rows, in the order given.
-    fn names(&self) -> Vec<String> {
-        self.rows()
-            .iter()
-            .map(|row| row["name"].as_str().expect("a name").to_owned())
-            .collect()
-    }
-
-    /// The `data` of a list answer.
-    fn rows(&self) -> Vec<Value> {
-        assert_eq!(self.status, 200, "{}", self.text);
-        self.body["data"].as_array().expect("data").clone()
-    }
-
-    fn row_of(&self, client_id: &str) -> Option<Value> {
-        self.rows()
-            .into_iter()
-            .find(|row| row["client_id"] == client_id)
-    }
-}
-
-async fn answer(request: RequestBuilder) -> Answer {
-    let response = request.send().await.expect("request sent");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("a body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        text,
-        body,
-    }
-}
-
 fn request(app: &TestApp, who: &Who, method: Method, path: &str) -> RequestBuilder {
     let request = match who {
         Who::Token(token) => app.with_token(method, path, token),
@@ -97,20 +49,20 @@ fn request(app: &TestApp, who: &Who, method: Method, path: &str) -> RequestBuild
     request.header("user-agent", USER_AGENT)
 }
 
-async fn get(app: &TestApp, who: &Who, path: &str) -> Answer {
-    answer(request(app, who, Method::GET, path)).await
+async fn get(app: &TestApp, who: &Who, path: &str) -> Reply {
+    Reply::send(request(app, who, Method::GET, path)).await
 }
 
-async fn post(app: &TestApp, who: &Who, path: &str, body: Value) -> Answer {
-    answer(request(app, who, Method::POST, path).json(&body)).await
+async fn post(app: &TestApp, who: &Who, path: &str, body: Value) -> Reply {
+    Reply::send(request(app, who, Method::POST, path).json(&body)).await
 }
 
-async fn patch(app: &TestApp, who: &Who, path: &str, body: Value) -> Answer {
-    answer(request(app, who, Method::PATCH, path).json(&body)).await
+async fn patch(app: &TestApp, who: &Who, path: &str, body: Value) -> Reply {
+    Reply::send(request(app, who, Method::PATCH, path).json(&body)).await
 }
 
-async fn delete(app: &TestApp, who: &Who, path: &str) -> Answer {
-    answer(request(app, who, Method::DELETE, path)).await
+async fn delete(app: &TestApp, who: &Who, path: &str) -> Reply {
+    Reply::send(request(app, who, Method::DELETE, path)).await
 }
 
 /// A request with the session cookie but without `X-CSRF-Token`.
@@ -137,46 +89,13 @@ fn rotate_path(client_id: &str) -> String {
     format!("/v1/api-keys/{client_id}/rotate")
 }
 
-/// Asserts an error in the documented format: this status, JSON `{"error", "error_description",
-/// "field"?}` with this code, and nothing else.
-fn assert_error(answer: &Answer, status: u16, code: &str) {
-    assert_eq!(
-        answer.status, status,
-        "expected {status} {code}, got: {}",
-        answer.text
-    );
-    assert!(
-        answer
-            .header("content-type")
-            .is_some_and(|ct| ct.starts_with("application/json")),
-        "errors are JSON: {:?}",
-        answer.headers
-    );
-    assert_eq!(answer.body["error"], code, "{}", answer.text);
-    assert!(
-        answer.body["error_description"]
-            .as_str()
-            .is_some_and(|d| !d.is_empty()),
-        "a description: {}",
-        answer.text
-    );
-    let object = answer.body.as_object().expect("a JSON object");
-    assert!(
-        object
-            .keys()
-            .all(|k| ["error", "error_description", "field"].contains(&k.as_str())),
-        "only the documented members: {}",
-        answer.text
-    );
-}
-
 /// Asserts a 400 `invalid_request` whose `field` is `field`.
-fn assert_invalid_field(answer: &Answer, field: &str) {
+fn assert_invalid_field(answer: &Reply, field: &str) {
     assert_error(answer, 400, "invalid_request");
     assert_eq!(answer.body["field"], field, "{}", answer.text);
 }
 
-fn description(answer: &Answer) -> &str {
+fn description(answer: &Reply) -> &str {
     answer.body["error_description"].as_str().unwrap_or("")
 }
 
@@ -806,10 +725,10 @@ async fn bodies_that_are_not_json_get_clear_400s_and_oversized_ones_413(backend:
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
-        let refused = answer(request).await;
+        let refused = Reply::send(request).await;
         assert_error(&refused, 400, "invalid_request");
     }
-    let accepted = answer(
+    let accepted = Reply::send(
         request(&app, &admin, Method::POST, "/v1/api-keys")
             .header("content-type", "application/json; charset=utf-8")
             .body(good),
@@ -824,7 +743,7 @@ async fn bodies_that_are_not_json_get_clear_400s_and_oversized_ones_413(backend:
     let bytes = huge.to_string().into_bytes();
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         bytes.chunks(1024).map(|c| Ok(c.to_vec())).collect();
-    let refused = answer(
+    let refused = Reply::send(
         request(&app, &admin, Method::POST, "/v1/api-keys")
             .header("content-type", "application/json")
             .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
@@ -1150,7 +1069,7 @@ async fn a_key_can_be_retrieved_renamed_and_given_new_metadata(backend: Backend)
         let refused = patch(&app, &admin, &path, body).await;
         assert_invalid_field(&refused, field);
     }
-    let refused = answer(
+    let refused = Reply::send(
         request(&app, &admin, Method::PATCH, &path)
             .header("content-type", "text/plain")
             .body(r#"{"name": "x"}"#),
@@ -1780,7 +1699,7 @@ async fn api_keys_read_alone_cannot_create_change_or_revoke_a_key(backend: Backe
 
 async fn the_management_api_needs_credentials(backend: Backend) {
     let app = spawn_app(backend).await;
-    let none = answer(app.client.get(app.url("/v1/api-keys"))).await;
+    let none = Reply::send(app.client.get(app.url("/v1/api-keys"))).await;
     assert_error(&none, 401, "invalid_token");
     assert!(
         none.header("www-authenticate")
@@ -1794,7 +1713,7 @@ async fn the_management_api_needs_credentials(backend: Backend) {
         401,
         "invalid_token",
     );
-    let made_up = answer(
+    let made_up = Reply::send(
         app.client
             .post(app.url("/v1/api-keys"))
             .header("cookie", "keygate_session=made-up")
@@ -1926,19 +1845,19 @@ async fn a_session_needs_the_csrf_header_on_state_changing_calls(backend: Backen
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let refused = answer(request).await;
+            let refused = Reply::send(request).await;
             assert_error(&refused, 403, "forbidden");
         }
     }
     // Nothing happened.
-    let listed = answer(without_csrf(&app, session, Method::GET, "/v1/api-keys")).await;
+    let listed = Reply::send(without_csrf(&app, session, Method::GET, "/v1/api-keys")).await;
     assert_eq!(
         listed.status, 200,
         "GET needs no CSRF token: {}",
         listed.text
     );
     assert_eq!(listed.names(), ["guarded"]);
-    let fetched = answer(without_csrf(&app, session, Method::GET, &path)).await;
+    let fetched = Reply::send(without_csrf(&app, session, Method::GET, &path)).await;
     assert_eq!(fetched.status, 200, "{}", fetched.text);
     assert_eq!(fetched.body["status"], "enabled");
     assert_secret_works(&app, &key).await;

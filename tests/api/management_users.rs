@@ -10,13 +10,12 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::header::HeaderMap;
-use reqwest::{Method, RequestBuilder, Response};
+use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    Backend, TestApp, TestKey, TestSession, assert_oauth_error, eventually, spawn_app,
+    Backend, Reply, TestApp, TestKey, TestSession, assert_oauth_error, eventually, spawn_app,
 };
 
 const ADMIN: &str = "admin@example.com";
@@ -24,68 +23,6 @@ const ADMIN: &str = "admin@example.com";
 // ---------------------------------------------------------------------------------------------
 // Helpers private to this file.
 // ---------------------------------------------------------------------------------------------
-
-/// A response read once: status, headers and body text.
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Reply {
-    async fn of(response: Response) -> Reply {
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("a readable body");
-        Reply {
-            status,
-            headers,
-            text,
-        }
-    }
-
-    async fn send(request: RequestBuilder) -> Reply {
-        Reply::of(request.send().await.expect("request sent")).await
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|_| panic!("a JSON body, got HTTP {}: {:?}", self.status, self.text))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    /// Asserts the status and returns the JSON body.
-    fn expect(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "HTTP {}: {}", self.status, self.text);
-        self.json()
-    }
-
-    /// Asserts the status of a response whose body may be empty.
-    fn expect_status_only(&self, status: u16) {
-        assert_eq!(self.status, status, "HTTP {}: {}", self.status, self.text);
-    }
-
-    /// Asserts an error: status and `error` code; returns the body.
-    fn expect_error(&self, status: u16, code: &str) -> Value {
-        let body = self.expect(status);
-        assert_eq!(body["error"], code, "{body}");
-        body
-    }
-
-    /// Asserts a 400 naming `field` (in `field` and in the description).
-    fn expect_field_error(&self, field: &str) -> Value {
-        let body = self.expect_error(400, "invalid_request");
-        assert_eq!(body["field"], field, "{body}");
-        assert!(
-            body["error_description"].as_str().unwrap().contains(field),
-            "the description names {field}: {body}"
-        );
-        body
-    }
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
