@@ -464,11 +464,42 @@ impl TestApp {
         path: &str,
         session: &TestSession,
     ) -> reqwest::RequestBuilder {
+        self.with_cookie(method, path, session)
+            .header("x-csrf-token", &session.csrf)
+    }
+
+    /// A request carrying only the session cookie (no CSRF header).
+    pub fn with_cookie(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        session: &TestSession,
+    ) -> reqwest::RequestBuilder {
         self.client
             .request(method, self.url(path))
             .header("cookie", &session.cookie)
-            .header("x-csrf-token", &session.csrf)
     }
+
+    /// A request as `who`: with its bearer token, or in its console session.
+    pub fn request_as(
+        &self,
+        who: &Who,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        match who {
+            Who::Token(token) => self.with_token(method, path, token),
+            Who::Session(session) => self.with_session(method, path, session),
+        }
+    }
+}
+
+/// Who calls the management API: an API key's bearer token, or a console session (which
+/// sends its CSRF token). For tests that make the same calls both ways.
+#[derive(Clone, Debug)]
+pub enum Who {
+    Token(String),
+    Session(TestSession),
 }
 
 /// A response read once: status, headers, the body's text, and the body as JSON (`Null` when

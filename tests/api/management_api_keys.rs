@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    Backend, Reply, TestApp, TestKey, TestSession, assert_error, assert_oauth_error, eventually,
-    spawn_app,
+    Backend, Reply, TestApp, TestKey, Who, assert_error, assert_oauth_error, eventually, spawn_app,
 };
 
 const ADMIN: &str = "admin@example.com";
@@ -33,20 +32,9 @@ const CATALOG: [&str; 12] = [
     "webhooks:write",
 ];
 
-/// Who calls the management API: an API key's bearer token, or a console session (which
-/// sends its CSRF token).
-#[derive(Clone)]
-enum Who {
-    Token(String),
-    Session(TestSession),
-}
-
 fn request(app: &TestApp, who: &Who, method: Method, path: &str) -> RequestBuilder {
-    let request = match who {
-        Who::Token(token) => app.with_token(method, path, token),
-        Who::Session(session) => app.with_session(method, path, session),
-    };
-    request.header("user-agent", USER_AGENT)
+    app.request_as(who, method, path)
+        .header("user-agent", USER_AGENT)
 }
 
 async fn get(app: &TestApp, who: &Who, path: &str) -> Reply {
@@ -63,18 +51,6 @@ async fn patch(app: &TestApp, who: &Who, path: &str, body: Value) -> Reply {
 
 async fn delete(app: &TestApp, who: &Who, path: &str) -> Reply {
     Reply::send(request(app, who, Method::DELETE, path)).await
-}
-
-/// A request with the session cookie but without `X-CSRF-Token`.
-fn without_csrf(
-    app: &TestApp,
-    session: &TestSession,
-    method: Method,
-    path: &str,
-) -> RequestBuilder {
-    app.client
-        .request(method, app.url(path))
-        .header("cookie", &session.cookie)
 }
 
 fn key_path(client_id: &str) -> String {
@@ -1838,7 +1814,7 @@ async fn a_session_needs_the_csrf_header_on_state_changing_calls(backend: Backen
     ];
     for (method, target, body) in &attempts {
         for csrf in [None, Some("wrong"), Some("")] {
-            let mut request = without_csrf(&app, session, method.clone(), target);
+            let mut request = app.with_cookie(method.clone(), target, session);
             if let Some(csrf) = csrf {
                 request = request.header("x-csrf-token", csrf);
             }
@@ -1850,14 +1826,14 @@ async fn a_session_needs_the_csrf_header_on_state_changing_calls(backend: Backen
         }
     }
     // Nothing happened.
-    let listed = Reply::send(without_csrf(&app, session, Method::GET, "/v1/api-keys")).await;
+    let listed = Reply::send(app.with_cookie(Method::GET, "/v1/api-keys", session)).await;
     assert_eq!(
         listed.status, 200,
         "GET needs no CSRF token: {}",
         listed.text
     );
     assert_eq!(listed.names(), ["guarded"]);
-    let fetched = Reply::send(without_csrf(&app, session, Method::GET, &path)).await;
+    let fetched = Reply::send(app.with_cookie(Method::GET, &path, session)).await;
     assert_eq!(fetched.status, 200, "{}", fetched.text);
     assert_eq!(fetched.body["status"], "enabled");
     assert_secret_works(&app, &key).await;

@@ -92,13 +92,6 @@ async fn login(app: &TestApp, email: &str, password: &str) -> Reply {
     .await
 }
 
-/// A request carrying only the session cookie (no CSRF header).
-fn with_cookie(app: &TestApp, method: Method, path: &str, session: &TestSession) -> RequestBuilder {
-    app.client
-        .request(method, app.url(path))
-        .header("cookie", &session.cookie)
-}
-
 async fn token_reply(app: &TestApp, key: &TestKey) -> Reply {
     Reply::of(
         app.post_token_json(
@@ -1424,7 +1417,7 @@ async fn login_sets_an_http_only_same_site_strict_cookie_without_secure_over_htt
         cookie: pair.to_owned(),
         csrf: csrf.clone(),
     };
-    let current = Reply::send(with_cookie(&app, Method::GET, "/v1/session", &session)).await;
+    let current = Reply::send(app.with_cookie(Method::GET, "/v1/session", &session)).await;
     let current_body = current.expect(200);
     assert_eq!(current_body["csrf_token"], csrf.as_str());
     assert_eq!(current_body["user"]["email"], ADMIN);
@@ -1456,16 +1449,16 @@ async fn logging_out_needs_the_csrf_token_and_ends_the_session(backend: Backend)
     let admin = app.create_user(ADMIN, &["--admin"]);
     let session = app.log_in(ADMIN, &admin.password).await;
 
-    Reply::send(with_cookie(&app, Method::DELETE, "/v1/session", &session))
+    Reply::send(app.with_cookie(Method::DELETE, "/v1/session", &session))
         .await
         .expect_error(403, "forbidden");
     Reply::send(
-        with_cookie(&app, Method::DELETE, "/v1/session", &session)
+        app.with_cookie(Method::DELETE, "/v1/session", &session)
             .header("x-csrf-token", "not-the-token"),
     )
     .await
     .expect_error(403, "forbidden");
-    Reply::send(with_cookie(&app, Method::GET, "/v1/session", &session))
+    Reply::send(app.with_cookie(Method::GET, "/v1/session", &session))
         .await
         .expect(200);
 
@@ -1476,7 +1469,7 @@ async fn logging_out_needs_the_csrf_token_and_ends_the_session(backend: Backend)
         out.status,
         out.text
     );
-    Reply::send(with_cookie(&app, Method::GET, "/v1/session", &session))
+    Reply::send(app.with_cookie(Method::GET, "/v1/session", &session))
         .await
         .expect_error(401, "invalid_token");
     Reply::send(app.with_session(Method::GET, "/v1/users", &session))
@@ -1501,33 +1494,35 @@ async fn a_state_changing_call_with_a_session_but_without_the_right_csrf_token_i
     let attempts: Vec<(&str, RequestBuilder)> = vec![
         (
             "POST without a CSRF token",
-            with_cookie(&app, Method::POST, "/v1/users", &session).json(&body),
+            app.with_cookie(Method::POST, "/v1/users", &session)
+                .json(&body),
         ),
         (
             "POST with a wrong CSRF token",
-            with_cookie(&app, Method::POST, "/v1/users", &session)
+            app.with_cookie(Method::POST, "/v1/users", &session)
                 .header("x-csrf-token", "wrong")
                 .json(&body),
         ),
         (
             "POST with another session's CSRF token",
-            with_cookie(&app, Method::POST, "/v1/users", &session)
+            app.with_cookie(Method::POST, "/v1/users", &session)
                 .header("x-csrf-token", &other.csrf)
                 .json(&body),
         ),
         (
             "POST with an empty CSRF token",
-            with_cookie(&app, Method::POST, "/v1/users", &session)
+            app.with_cookie(Method::POST, "/v1/users", &session)
                 .header("x-csrf-token", "")
                 .json(&body),
         ),
         (
             "PATCH without a CSRF token",
-            with_cookie(&app, Method::PATCH, &own, &session).json(&json!({ "status": "disabled" })),
+            app.with_cookie(Method::PATCH, &own, &session)
+                .json(&json!({ "status": "disabled" })),
         ),
         (
             "POST /v1/organizations without a CSRF token",
-            with_cookie(&app, Method::POST, "/v1/organizations", &session)
+            app.with_cookie(Method::POST, "/v1/organizations", &session)
                 .json(&json!({ "name": "acme" })),
         ),
     ];
@@ -1538,19 +1533,14 @@ async fn a_state_changing_call_with_a_session_but_without_the_right_csrf_token_i
     }
 
     // Reading needs no CSRF token, and nothing was changed.
-    let list = Reply::send(with_cookie(&app, Method::GET, "/v1/users", &session))
+    let list = Reply::send(app.with_cookie(Method::GET, "/v1/users", &session))
         .await
         .expect(200);
     assert_eq!(emails_in(&list), [ADMIN]);
     assert_eq!(list["data"][0]["status"], "enabled");
-    let orgs = Reply::send(with_cookie(
-        &app,
-        Method::GET,
-        "/v1/organizations",
-        &session,
-    ))
-    .await
-    .expect(200);
+    let orgs = Reply::send(app.with_cookie(Method::GET, "/v1/organizations", &session))
+        .await
+        .expect(200);
     assert_eq!(orgs["count"], 1);
     Reply::send(
         app.with_session(Method::POST, "/v1/users", &session)
