@@ -1,15 +1,21 @@
-//! `spawn_app()` and a few generic helpers shared by the test modules.
+//! `spawn_app()`, and the helpers the test modules share: the command line, sessions and
+//! tokens, [`Reply`] (a response read once), and the assertions on the documented formats.
 
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use keygate::Settings;
 use keygate::tokens::MasterKey;
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
 /// The PostgreSQL server for the `postgres` variants of the tests, e.g.
@@ -204,15 +210,22 @@ impl TestApp {
 
     /// Runs the real `keygate` binary against this app's database.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_keygate"))
+        self.cli_command(args)
+            .output()
+            .expect("the keygate binary runs")
+    }
+
+    /// The `keygate` command [`TestApp::cli`] runs.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keygate"));
+        command
             .args(["--profile", "test", "--database", self.db.url()])
             .args(args)
             .env_remove("DATABASE_URL")
             .env_remove("KEYGATE_PROFILE")
             .env("KEYGATE_MASTER_KEY", &self.master_key)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("the keygate binary runs")
+            .env("RUST_LOG", "warn");
+        command
     }
 
     /// `keygate api-keys create --json` with these scopes (and any extra arguments).
@@ -415,8 +428,7 @@ impl TestApp {
     /// A token of a key owned by `owner` (by email) holding `scopes`: the management API's
     /// bearer credentials.
     pub async fn token_as(&self, owner: &str, scopes: &[&str]) -> String {
-        let key = self.create_key_with(scopes, &["--owner", owner]);
-        self.token_for(&key).await
+        key_and_token(self, owner, scopes).await.1
     }
 
     pub async fn log_in(&self, email: &str, password: &str) -> TestSession {
@@ -446,12 +458,7 @@ impl TestApp {
     }
 
     /// A request with a bearer token.
-    pub fn with_token(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-    ) -> reqwest::RequestBuilder {
+    pub fn with_token(&self, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client
             .request(method, self.url(path))
             .bearer_auth(token)
@@ -460,7 +467,7 @@ impl TestApp {
     /// A request in a console session (cookie and CSRF header).
     pub fn with_session(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         session: &TestSession,
     ) -> reqwest::RequestBuilder {
@@ -471,7 +478,7 @@ impl TestApp {
     /// A request carrying only the session cookie (no CSRF header).
     pub fn with_cookie(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         session: &TestSession,
     ) -> reqwest::RequestBuilder {
@@ -481,12 +488,7 @@ impl TestApp {
     }
 
     /// A request as `who`: with its bearer token, or in its console session.
-    pub fn request_as(
-        &self,
-        who: &Who,
-        method: reqwest::Method,
-        path: &str,
-    ) -> reqwest::RequestBuilder {
+    pub fn request_as(&self, who: &Who, method: Method, path: &str) -> reqwest::RequestBuilder {
         match who {
             Who::Token(token) => self.with_token(method, path, token),
             Who::Session(session) => self.with_session(method, path, session),
@@ -639,4 +641,247 @@ pub fn assert_error(reply: &Reply, status: u16, code: &str) {
         "only the documented members: {}",
         reply.text
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared by the test modules of the management API and the command line.
+// ---------------------------------------------------------------------------------------------
+
+/// The administrator most tests make first.
+pub const ADMIN: &str = "admin@example.com";
+
+/// What a command printed on standard output.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What a command printed on standard error.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts the command succeeded.
+pub fn assert_cli_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "the command failed: {}{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Asserts the command failed and its error output mentions every one of `words`.
+pub fn assert_cli_refused(out: &Output, words: &[&str]) {
+    assert!(
+        !out.status.success(),
+        "the command should have failed: {}",
+        stdout(out)
+    );
+    let err = stderr(out);
+    for word in words {
+        assert!(err.contains(word), "the error should name {word:?}: {err}");
+    }
+}
+
+/// Runs the `keygate` binary as `TestApp::cli` does, with `input` on its standard input.
+pub fn cli_with_stdin(app: &TestApp, args: &[&str], input: &str) -> Output {
+    let mut child = app
+        .cli_command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the keygate binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `keygate organizations create NAME`.
+pub fn create_organization(app: &TestApp, name: &str) {
+    assert_cli_ok(&app.cli(&["organizations", "create", name]));
+}
+
+/// `POST /v1/session` without asserting anything.
+pub async fn login(app: &TestApp, email: &str, password: &str) -> Reply {
+    Reply::send(
+        app.client
+            .post(app.url("/v1/session"))
+            .json(&json!({ "email": email, "password": password })),
+    )
+    .await
+}
+
+/// `POST /v1/token` with the key's credentials, unchecked.
+pub async fn token_reply(app: &TestApp, key: &TestKey) -> Reply {
+    Reply::of(
+        app.post_token_json(
+            json!({ "client_id": key.client_id, "client_secret": key.client_secret }),
+        )
+        .await,
+    )
+    .await
+}
+
+/// `GET /v1/me` status with this token.
+pub async fn me_status(app: &TestApp, token: &str) -> u16 {
+    app.get_with_token("/v1/me", token).await.status().as_u16()
+}
+
+/// A key owned by `owner` with `scopes`, and a token for it.
+pub async fn key_and_token(app: &TestApp, owner: &str, scopes: &[&str]) -> (TestKey, String) {
+    let key = app.create_key_with(scopes, &["--owner", owner]);
+    let token = app.token_for(&key).await;
+    (key, token)
+}
+
+/// The claims of a compact JWS.
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWS");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// `token` re-signed with the server's active key after `change` edits its claims: a token
+/// that only the edited claims can make unacceptable.
+pub fn resign(app: &TestApp, token: &str, change: impl FnOnce(&mut Value)) -> String {
+    let (kid, algorithm, pkcs8) = app.active_signing_key();
+    assert_eq!(algorithm, "ES256", "the test profile signs with ES256");
+    let header = token.split('.').next().unwrap();
+    let decoded: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    assert_eq!(decoded["kid"], kid.as_str(), "signed by the active key");
+    let mut claims = claims_of(token);
+    change(&mut claims);
+    let input = format!(
+        "{header}.{}",
+        URL_SAFE_NO_PAD.encode(claims.to_string().as_bytes())
+    );
+    let signer = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).unwrap();
+    let signature = signer.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+}
+
+/// A `jti` no token has.
+pub fn fresh_jti() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}
+
+/// How a client authenticates at `/v1/introspect` and `/v1/revoke`.
+#[derive(Clone, Copy, Debug)]
+pub enum ClientAuth<'a> {
+    Basic(&'a TestKey),
+    Form(&'a TestKey),
+    Bearer(&'a str),
+    Nothing,
+}
+
+/// A form `POST` to `path` (`/v1/introspect`, `/v1/revoke`) authenticated as `auth`.
+pub async fn post_form(
+    app: &TestApp,
+    path: &str,
+    auth: ClientAuth<'_>,
+    params: &[(&str, &str)],
+    user_agent: Option<&str>,
+) -> Reply {
+    let mut pairs: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut request = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded");
+    match auth {
+        ClientAuth::Basic(key) => {
+            request = request.basic_auth(&key.client_id, Some(&key.client_secret));
+        }
+        ClientAuth::Form(key) => {
+            pairs.push(("client_id".into(), key.client_id.clone()));
+            pairs.push(("client_secret".into(), key.client_secret.clone()));
+        }
+        ClientAuth::Bearer(token) => request = request.bearer_auth(token),
+        ClientAuth::Nothing => {}
+    }
+    if let Some(agent) = user_agent {
+        request = request.header("user-agent", agent);
+    }
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    Reply::send(request.body(form(&borrowed))).await
+}
+
+pub async fn introspect(app: &TestApp, auth: ClientAuth<'_>, token: &str) -> Reply {
+    post_form(app, "/v1/introspect", auth, &[("token", token)], None).await
+}
+
+pub async fn revoke(app: &TestApp, auth: ClientAuth<'_>, token: &str) -> Reply {
+    post_form(app, "/v1/revoke", auth, &[("token", token)], None).await
+}
+
+/// Asserts `Cache-Control: no-store`.
+pub fn assert_no_store(reply: &Reply) {
+    assert_eq!(
+        reply.header("cache-control"),
+        Some("no-store"),
+        "Cache-Control: no-store on HTTP {}",
+        reply.status
+    );
+}
+
+/// `GET /v1/audit-events?query` with a token holding `audit:read`.
+pub async fn audit_events(app: &TestApp, token: &str, query: &str) -> Value {
+    let path = if query.is_empty() {
+        "/v1/audit-events".to_owned()
+    } else {
+        format!("/v1/audit-events?{query}")
+    };
+    Reply::send(app.with_token(Method::GET, &path, token))
+        .await
+        .expect(200)
+}
+
+/// A query string.
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    form(pairs)
+}
+
+/// `POST /v1/users` with a token, answering the created user (and the generated password).
+pub async fn create_user_via_token(app: &TestApp, token: &str, body: Value) -> Value {
+    Reply::send(app.with_token(Method::POST, "/v1/users", token).json(&body))
+        .await
+        .expect(201)
+}
+
+/// The emails of a page of users.
+pub fn emails_in(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A JSON array of strings.
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
 }
