@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    ADMIN, Backend, ClientAuth, Reply, TestApp, TestKey, assert_cli_ok, audit_events,
+    ADMIN, Backend, ClientAuth, Reply, TestApp, TestKey, assert_cli_ok, assert_error, audit_events,
     cli_with_stdin, create_organization, create_user_via_token, eventually, introspect, login,
     post_form, query, revoke, spawn_app, stdout, token_reply,
 };
@@ -271,6 +271,25 @@ async fn audit_events_refuse_bad_query_parameters_naming_them(backend: Backend) 
         let body = reply.json();
         assert_eq!(body["error"], "invalid_request", "{query}");
         assert_eq!(body["field"], field, "{query}: {body}");
+    }
+}
+
+async fn an_audit_search_for_a_nul_byte_target_is_not_a_server_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user(ADMIN, &["--admin"]);
+    let auditor = app.token_as(ADMIN, &["audit:read"]).await;
+    for query in ["target=%00", "actor=%00", "action=%00"] {
+        let answer = Reply::send(app.with_token(
+            Method::GET,
+            &format!("/v1/audit-events?{query}"),
+            &auditor,
+        ))
+        .await;
+        assert_ne!(answer.status, 500, "?{query}: {}", answer.text);
+        match answer.status {
+            200 => assert_eq!(answer.body["count"], 0, "?{query}"),
+            _ => assert_error(&answer, 400, "invalid_request"),
+        }
     }
 }
 
@@ -637,6 +656,7 @@ backend_tests!(
     audit_events_filter_by_time_range,
     audit_events_are_paged_with_limit_and_offset,
     audit_events_refuse_bad_query_parameters_naming_them,
+    an_audit_search_for_a_nul_byte_target_is_not_a_server_error,
     audit_events_need_audit_read,
     audit_events_of_another_organization_are_never_returned,
     audit_events_record_the_callers_address_and_user_agent,

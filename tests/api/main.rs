@@ -5,9 +5,9 @@
 mod helpers;
 
 // The first test modules follow the URL tree (src/routes/mod.rs): one per resource.
+mod api_keys;
 mod audit_events;
 mod introspection;
-mod management_api_keys;
 mod organizations;
 mod revocation;
 mod sessions;
