@@ -3,8 +3,11 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::ops::{Deref, DerefMut};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
@@ -217,12 +220,10 @@ impl TestApp {
 
     /// The `keygate` command [`TestApp::cli`] runs.
     pub fn cli_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_keygate"));
+        let mut command = keygate_command();
         command
             .args(["--profile", "test", "--database", self.db.url()])
             .args(args)
-            .env_remove("DATABASE_URL")
-            .env_remove("KEYGATE_PROFILE")
             .env("KEYGATE_MASTER_KEY", &self.master_key)
             .env("RUST_LOG", "warn");
         command
@@ -685,20 +686,19 @@ pub fn assert_cli_refused(out: &Output, words: &[&str]) {
 
 /// Runs the `keygate` binary as `TestApp::cli` does, with `input` on its standard input.
 pub fn cli_with_stdin(app: &TestApp, args: &[&str], input: &str) -> Output {
-    let mut child = app
-        .cli_command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the keygate binary runs");
+    let mut child = ChildGuard::spawn(
+        app.cli_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     child
         .stdin
         .take()
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    child.wait_with_output().unwrap()
+    child.wait_with_output()
 }
 
 /// `keygate organizations create NAME`.
@@ -884,4 +884,158 @@ pub fn strings(value: &Value) -> Vec<String> {
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: the `keygate` binary, run by a test.
+// ---------------------------------------------------------------------------------------------
+
+/// The `keygate` binary, with none of the test process's own configuration: no inherited
+/// `KEYGATE_*` variable, `DATABASE_URL` or `RUST_LOG` reaches it, only what the test sets.
+pub fn keygate_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keygate"));
+    for (name, _) in std::env::vars_os() {
+        let inherited = name.to_string_lossy();
+        if inherited.starts_with("KEYGATE_")
+            || inherited == "DATABASE_URL"
+            || inherited == "RUST_LOG"
+        {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
+/// A child process that is killed and reaped when the guard is dropped, so that a test that
+/// fails (panics) before its own `kill`/`wait` does not leave it running.
+pub struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    pub fn spawn(command: &mut Command) -> ChildGuard {
+        ChildGuard(Some(command.spawn().expect("the child process starts")))
+    }
+
+    /// Closes the child's standard input and collects its exit status and output.
+    pub fn wait_with_output(mut self) -> Output {
+        let child = self.0.take().expect("a child");
+        child.wait_with_output().expect("the child's output")
+    }
+}
+
+impl Deref for ChildGuard {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("a child")
+    }
+}
+
+impl DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a child")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            // A child already waited for is not signalled again (std remembers its status).
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// What `keygate` logs once it is bound; the address follows.
+const LISTENING: &str = "keygate listening on http://";
+
+/// The `keygate` binary serving on a port of its own choosing: the test configures it to bind
+/// 127.0.0.1:0 and reads the address from its log, so no other test can take the port between
+/// the choice and the bind (as with a port found free and released first). Everything it
+/// logs, on either stream, is kept; it is killed when dropped.
+pub struct ServerProcess {
+    child: ChildGuard,
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    log: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ServerProcess {
+    /// Starts `command`, which must make keygate bind 127.0.0.1:0 and log `keygate::startup`
+    /// at `info`, and waits for the address it listens on.
+    pub fn start(command: &mut Command) -> ServerProcess {
+        let mut child = ChildGuard::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()));
+        let log = Arc::new(Mutex::new(String::new()));
+        let (bound, address) = mpsc::channel();
+        let streams: [Box<dyn Read + Send>; 2] = [
+            Box::new(child.stdout.take().expect("piped stdout")),
+            Box::new(child.stderr.take().expect("piped stderr")),
+        ];
+        let readers = streams
+            .into_iter()
+            .map(|stream| {
+                let (log, bound) = (log.clone(), bound.clone());
+                std::thread::spawn(move || {
+                    let mut stream = BufReader::new(stream);
+                    let mut line = Vec::new();
+                    while stream.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                        let text = String::from_utf8_lossy(&line);
+                        if let Some((_, rest)) = text.split_once(LISTENING) {
+                            let address = rest.split_whitespace().next().unwrap_or_default();
+                            let _ = bound.send(format!("http://{address}"));
+                        }
+                        log.lock().unwrap().push_str(&text);
+                        line.clear();
+                    }
+                })
+            })
+            .collect();
+        drop(bound);
+        let mut server = ServerProcess {
+            child,
+            address: String::new(),
+            log,
+            readers,
+        };
+        match address.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => ServerProcess { address, ..server },
+            Err(_) => {
+                let status = server.child.try_wait();
+                panic!(
+                    "keygate logged no {LISTENING}ADDR line (exit status: {status:?}); its log:\n{}",
+                    server.log()
+                )
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// What it logged so far, both streams, line by line as it came.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Stops it as an orchestrator does (SIGTERM), and waits for it to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success(), "kill -TERM failed");
+        self.child.wait().expect("the server exits")
+    }
+
+    /// Kills it, and answers everything it logged.
+    pub fn kill(mut self) -> String {
+        self.child.kill().expect("the server is killed");
+        self.child.wait().expect("the server exits");
+        for reader in std::mem::take(&mut self.readers) {
+            reader.join().expect("the log reader");
+        }
+        self.log()
+    }
 }

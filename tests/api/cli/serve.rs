@@ -1,21 +1,20 @@
 //! `keygate serve` (the default command) and `keygate migrate`: the binary as a server, its
 //! logs, and its graceful stop.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestDatabase, spawn_app, stderr, stdout};
+use crate::helpers::{
+    Backend, ServerProcess, TestDatabase, keygate_command, spawn_app, stderr, stdout,
+};
 
 async fn migrate_is_idempotent(backend: Backend) {
     let db = TestDatabase::create(backend);
     for _ in 0..2 {
-        let out = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        let out = keygate_command()
             .args(["--profile", "test", "--database", db.url(), "migrate"])
-            .env_remove("DATABASE_URL")
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
@@ -23,41 +22,31 @@ async fn migrate_is_idempotent(backend: Backend) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Last-used times live in memory between flushes; a graceful stop (SIGTERM, as an
 /// orchestrator sends) writes what is pending before the process exits.
 async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
-        .current_dir(dir.path())
-        .args([
-            "--profile",
-            "test",
-            "--database",
-            app.db.url(),
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("KEYGATE_MASTER_KEY", &app.master_key)
-        // No periodic flush during the test: only the one at shutdown can write it.
-        .env("KEYGATE_SERVER__LAST_USED_FLUSH_MS", "3600000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut server = ServerProcess::start(
+        keygate_command()
+            .current_dir(dir.path())
+            .args([
+                "--profile",
+                "test",
+                "--database",
+                app.db.url(),
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .env("KEYGATE_MASTER_KEY", &app.master_key)
+            // No periodic flush during the test: only the one at shutdown can write it.
+            .env("KEYGATE_SERVER__LAST_USED_FLUSH_MS", "3600000")
+            // The address it binds.
+            .env("RUST_LOG", "warn,keygate::startup=info"),
+    );
+    let base = server.address.clone();
     let client = reqwest::Client::new();
     let up = crate::helpers::eventually(10, || async {
         client.get(format!("{base}/healthz")).send().await.is_ok()
@@ -83,12 +72,7 @@ async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
         "written before the flush"
     );
 
-    let stopped = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    let status = child.wait().unwrap();
+    let status = server.terminate();
     assert!(status.success(), "a graceful stop exits 0, not {status}");
     assert!(
         shown(&app)["last_used_at"].is_string(),
@@ -101,20 +85,17 @@ async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
 async fn the_binary_serves_by_default_and_never_logs_secrets(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
-    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
-        .current_dir(dir.path())
-        .env("KEYGATE_PROFILE", "test")
-        .env("KEYGATE_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", app.db.url())
-        .env("KEYGATE_MASTER_KEY", &app.master_key)
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let server = ServerProcess::start(
+        keygate_command()
+            .current_dir(dir.path())
+            .env("KEYGATE_PROFILE", "test")
+            .env("KEYGATE_SERVER__BIND", "127.0.0.1:0")
+            .env("DATABASE_URL", app.db.url())
+            .env("KEYGATE_MASTER_KEY", &app.master_key)
+            .env("RUST_LOG", "trace"),
+    );
+    let base = server.address.clone();
     let client = reqwest::Client::new();
     let up = crate::helpers::eventually(10, || async {
         client.get(format!("{base}/healthz")).send().await.is_ok()
@@ -161,21 +142,7 @@ async fn the_binary_serves_by_default_and_never_logs_secrets(backend: Backend) {
         .unwrap();
     actix_web::rt::time::sleep(Duration::from_millis(200)).await;
 
-    child.kill().unwrap();
-    let mut log = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    child.wait().unwrap();
+    let log = server.kill();
     assert!(
         log.contains("POST /v1/token"),
         "the access log is on: {log}"
