@@ -43,8 +43,8 @@ async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
             .env("KEYGATE_MASTER_KEY", &app.master_key)
             // No periodic flush during the test: only the one at shutdown can write it.
             .env("KEYGATE_SERVER__LAST_USED_FLUSH_MS", "3600000")
-            // The address it binds.
-            .env("RUST_LOG", "warn,keygate::startup=info"),
+            // The address it binds, and every write of last-used times.
+            .env("RUST_LOG", "warn,keygate::startup=debug"),
     );
     let base = server.address.clone();
     let client = reqwest::Client::new();
@@ -53,6 +53,12 @@ async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
     })
     .await;
     assert!(up, "the server did not come up");
+    // keygate's flusher writes once as the server starts (a tokio interval's first tick is
+    // immediate), and the server may already be answering then: it starts accepting before
+    // that task first runs. A token issued in that moment is written by that tick, not by the
+    // shutdown flush, and the check below fails. Let that tick pass first; it is over within
+    // a millisecond of the first answer (src/startup.rs, spawn_last_used_flusher).
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
     let response = client
         .post(format!("{base}/v1/token"))
         .json(&json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
@@ -69,7 +75,8 @@ async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
     };
     assert!(
         shown(&app)["last_used_at"].is_null(),
-        "written before the flush"
+        "written before the flush; the server's log:\n{}",
+        server.log()
     );
 
     let status = server.terminate();
