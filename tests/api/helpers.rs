@@ -391,6 +391,10 @@ where
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Users, sessions, and requests as a token or a session.
+// ---------------------------------------------------------------------------------------------
+
 /// A console user made with `keygate users create`.
 #[derive(Clone, Debug)]
 pub struct TestUser {
@@ -459,7 +463,7 @@ impl TestApp {
     }
 
     /// A request with a bearer token.
-    pub fn with_token(&self, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+    pub fn with_token(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
         self.client
             .request(method, self.url(path))
             .bearer_auth(token)
@@ -471,25 +475,20 @@ impl TestApp {
         method: Method,
         path: &str,
         session: &TestSession,
-    ) -> reqwest::RequestBuilder {
+    ) -> RequestBuilder {
         self.with_cookie(method, path, session)
             .header("x-csrf-token", &session.csrf)
     }
 
     /// A request carrying only the session cookie (no CSRF header).
-    pub fn with_cookie(
-        &self,
-        method: Method,
-        path: &str,
-        session: &TestSession,
-    ) -> reqwest::RequestBuilder {
+    pub fn with_cookie(&self, method: Method, path: &str, session: &TestSession) -> RequestBuilder {
         self.client
             .request(method, self.url(path))
             .header("cookie", &session.cookie)
     }
 
     /// A request as `who`: with its bearer token, or in its console session.
-    pub fn request_as(&self, who: &Who, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn request_as(&self, who: &Who, method: Method, path: &str) -> RequestBuilder {
         match who {
             Who::Token(token) => self.with_token(method, path, token),
             Who::Session(session) => self.with_session(method, path, session),
@@ -504,6 +503,10 @@ pub enum Who {
     Token(String),
     Session(TestSession),
 }
+
+// ---------------------------------------------------------------------------------------------
+// Responses.
+// ---------------------------------------------------------------------------------------------
 
 /// A response read once: status, headers, the body's text, and the body as JSON (`Null` when
 /// it is not JSON).
@@ -716,15 +719,15 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> Reply {
     .await
 }
 
-/// `POST /v1/token` with the key's credentials, unchecked.
+/// `POST /v1/token` with the key's credentials in a JSON body, unchecked.
+pub async fn token_response(app: &TestApp, key: &TestKey) -> Response {
+    app.post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
+        .await
+}
+
+/// [`token_response`], read.
 pub async fn token_reply(app: &TestApp, key: &TestKey) -> Reply {
-    Reply::of(
-        app.post_token_json(
-            json!({ "client_id": key.client_id, "client_secret": key.client_secret }),
-        )
-        .await,
-    )
-    .await
+    Reply::of(token_response(app, key).await).await
 }
 
 /// `GET /v1/me` status with this token.

@@ -10,10 +10,12 @@ use serde_json::json;
 use super::{
     actions, admin_session, assert_invalid_client, assert_invalid_field, assert_secret_works,
     audit_trail, create, create_named, credentials, delete, get, key_path, management_key, patch,
-    post, request, revoke_path, rotate_path, sleep_ms, time, token_response,
+    post, request, revoke_path, rotate_path, sleep_ms, time,
 };
 use crate::backend_tests;
-use crate::helpers::{ADMIN, Backend, Reply, TestApp, Who, assert_error, eventually, spawn_app};
+use crate::helpers::{
+    ADMIN, Backend, Reply, TestApp, Who, assert_error, eventually, spawn_app, token_response,
+};
 
 async fn a_key_can_be_retrieved_renamed_and_given_new_metadata(backend: Backend) {
     let app = spawn_app(backend).await;

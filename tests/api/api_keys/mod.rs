@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     ADMIN, Reply, TestApp, TestKey, Who, assert_error, assert_oauth_error, key_and_token,
+    token_response,
 };
 
 const USER_AGENT: &str = "keygate-management-tests/1.0";
@@ -93,11 +94,6 @@ async fn admin_session(app: &TestApp) -> Who {
 async fn management_key(app: &TestApp, owner: &str, scopes: &[&str]) -> (TestKey, Who) {
     let (key, token) = key_and_token(app, owner, scopes).await;
     (key, Who::Token(token))
-}
-
-async fn token_response(app: &TestApp, key: &TestKey) -> reqwest::Response {
-    app.post_token_json(json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
-        .await
 }
 
 /// Trades the key's secret for a token, which must work; the token response.
