@@ -29,7 +29,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, TestKey, eventually, spawn_app};
+use crate::helpers::{Backend, Reply, TestApp, TestKey, eventually, spawn_app};
 
 /// How every `invalid_token` challenge starts (RFC 6750 section 3).
 const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="keygate", error="invalid_token""#;
@@ -95,38 +95,17 @@ fn with(value: &Value, field: &str, new: Option<Value>) -> Value {
     value
 }
 
-/// What the server answered, read once.
-struct Answer {
-    status: u16,
-    challenge: Option<String>,
-    body: String,
-}
-
-impl Answer {
-    async fn of(response: Response) -> Answer {
-        let status = response.status().as_u16();
-        let challenge = response
-            .headers()
+/// What the server answered, in one line: the status, the challenge and the body.
+fn summary(answer: &Reply) -> String {
+    format!(
+        "HTTP {}, WWW-Authenticate {:?}, body {}",
+        answer.status,
+        answer
+            .headers
             .get("www-authenticate")
-            .map(|v| v.to_str().unwrap_or("<not ASCII>").to_owned());
-        let body = response.text().await.unwrap_or_default();
-        Answer {
-            status,
-            challenge,
-            body,
-        }
-    }
-
-    fn json(&self) -> Option<Value> {
-        serde_json::from_str(&self.body).ok()
-    }
-
-    fn summary(&self) -> String {
-        format!(
-            "HTTP {}, WWW-Authenticate {:?}, body {}",
-            self.status, self.challenge, self.body
-        )
-    }
+            .map(|v| v.to_str().unwrap_or("<not ASCII>")),
+        answer.text
+    )
 }
 
 /// Collects the outcome of every case of a table, so that a failing test names all the cases
@@ -138,22 +117,21 @@ struct Verdicts {
 }
 
 impl Verdicts {
-    fn fail(&mut self, why: &str, expected: &str, answer: &Answer) {
+    fn fail(&mut self, why: &str, expected: &str, answer: &Reply) {
         self.failures.push(format!(
             "{why}: expected {expected}, got {}",
-            answer.summary()
+            summary(answer)
         ));
     }
 
     /// 401 `invalid_token` with the RFC 6750 challenge and a JSON body.
-    fn invalid_token(&mut self, why: &str, answer: &Answer) -> bool {
+    fn invalid_token(&mut self, why: &str, answer: &Reply) -> bool {
         self.checked += 1;
         let ok = answer.status == 401
             && answer
-                .challenge
-                .as_deref()
+                .header("www-authenticate")
                 .is_some_and(|c| c.starts_with(INVALID_TOKEN_CHALLENGE))
-            && answer.json().is_some_and(|b| b["error"] == "invalid_token");
+            && answer.body["error"] == "invalid_token";
         if !ok {
             self.fail(why, "401 invalid_token", answer);
         }
@@ -161,9 +139,9 @@ impl Verdicts {
     }
 
     /// 401 `invalid_token` whose `error_description` names the reason.
-    fn invalid_token_because(&mut self, why: &str, answer: &Answer, reason: &str) {
+    fn invalid_token_because(&mut self, why: &str, answer: &Reply, reason: &str) {
         if self.invalid_token(why, answer) {
-            let description = answer.json().unwrap()["error_description"]
+            let description = answer.body["error_description"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
@@ -174,30 +152,27 @@ impl Verdicts {
     }
 
     /// 400 `invalid_request`: the Authorization header itself is malformed (RFC 6750 3.1).
-    fn invalid_request(&mut self, why: &str, answer: &Answer) {
+    fn invalid_request(&mut self, why: &str, answer: &Reply) {
         self.checked += 1;
         let ok = answer.status == 400
             && answer
-                .challenge
-                .as_deref()
+                .header("www-authenticate")
                 .is_some_and(|c| c.starts_with(INVALID_REQUEST_CHALLENGE))
-            && answer
-                .json()
-                .is_some_and(|b| b["error"] == "invalid_request");
+            && answer.body["error"] == "invalid_request";
         if !ok {
             self.fail(why, "400 invalid_request", answer);
         }
     }
 
     /// 401 with exactly `Bearer realm="keygate"`: no credentials, so no error code.
-    fn bare_challenge(&mut self, why: &str, answer: &Answer) {
+    fn bare_challenge(&mut self, why: &str, answer: &Reply) {
         self.checked += 1;
-        if answer.status != 401 || answer.challenge.as_deref() != Some(BARE_CHALLENGE) {
+        if answer.status != 401 || answer.header("www-authenticate") != Some(BARE_CHALLENGE) {
             self.fail(why, "401 with a bare Bearer challenge", answer);
         }
     }
 
-    fn accepted(&mut self, why: &str, answer: &Answer) {
+    fn accepted(&mut self, why: &str, answer: &Reply) {
         self.checked += 1;
         if answer.status != 200 {
             self.fail(why, "200 (accepted)", answer);
@@ -205,7 +180,7 @@ impl Verdicts {
     }
 
     /// One of `statuses`: where actix itself may refuse the request before keygate sees it.
-    fn one_of(&mut self, why: &str, answer: &Answer, statuses: &[u16]) {
+    fn one_of(&mut self, why: &str, answer: &Reply, statuses: &[u16]) {
         self.checked += 1;
         if !statuses.contains(&answer.status) {
             self.fail(why, &format!("one of {statuses:?}"), answer);
@@ -213,7 +188,7 @@ impl Verdicts {
     }
 
     /// Any 4xx: used where actix itself may refuse the request before keygate sees it.
-    fn client_error(&mut self, why: &str, answer: &Answer) {
+    fn client_error(&mut self, why: &str, answer: &Reply) {
         self.checked += 1;
         if !(400..500).contains(&answer.status) {
             self.fail(why, "a 4xx", answer);
@@ -280,14 +255,14 @@ impl Fixture {
             answer.status,
             200,
             "keygate's own token: {}",
-            answer.summary()
+            summary(&answer)
         );
         let answer = self.send(&self.forge(&header, &forged)).await;
         assert_eq!(
             answer.status,
             200,
             "an unmodified forged token must be accepted, or no rejection below means anything: {}",
-            answer.summary()
+            summary(&answer)
         );
     }
 
@@ -357,17 +332,17 @@ impl Fixture {
         self.forge(header, &self.valid_claims())
     }
 
-    async fn send(&self, token: &str) -> Answer {
-        Answer::of(self.app.get_with_token("/v1/me", token).await).await
+    async fn send(&self, token: &str) -> Reply {
+        Reply::of_lossy(self.app.get_with_token("/v1/me", token).await).await
     }
 
     /// `GET /v1/me` with these Authorization header values (none, one, or several).
-    async fn send_authorization(&self, path: &str, values: &[&str]) -> Answer {
+    async fn send_authorization(&self, path: &str, values: &[&str]) -> Reply {
         let mut request = self.app.client.get(self.app.url(path));
         for value in values {
             request = request.header("authorization", *value);
         }
-        Answer::of(request.send().await.expect("request sent")).await
+        Reply::of_lossy(request.send().await.expect("request sent")).await
     }
 
     async fn jwks(&self) -> Value {
@@ -408,7 +383,7 @@ async fn forged_tokens_signed_by_the_active_key_are_accepted(backend: Backend) {
             v.accepted(&format!("{what} token with scheme {scheme}"), &answer);
         }
     }
-    let me = f.send(&forged).await.json().unwrap();
+    let me = f.send(&forged).await.json();
     assert_eq!(me["client_id"], f.key.client_id.as_str());
     v.finish();
 }
@@ -1383,7 +1358,7 @@ async fn huge_and_deeply_nested_tokens_are_refused_without_5xx(backend: Backend)
     // it; a refusal or a closed connection, never a 2xx/5xx.
     let token = padded(1024 * 1024);
     match get_unchecked(&f.app, &token).await {
-        Ok(response) => v.client_error("a 1 MiB token", &Answer::of(response).await),
+        Ok(response) => v.client_error("a 1 MiB token", &Reply::of_lossy(response).await),
         Err(_) => v.checked += 1, // the connection was closed: a refusal
     }
     // 1000 nested arrays in an unknown claim, under the 4 KiB token limit. With a bad

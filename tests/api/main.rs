@@ -4,14 +4,21 @@
 
 mod helpers;
 
+// The first test modules follow the URL tree (src/routes/mod.rs): one per resource.
+mod api_keys;
+mod audit_events;
+mod introspection;
+mod organizations;
+mod revocation;
+mod sessions;
+mod users;
+
 mod cli;
 mod discovery;
 mod external_app;
 mod instances;
 mod interop;
 mod jwt_attacks;
-mod management_api_keys;
-mod management_users;
 mod pagination;
 mod query_plans;
 mod token_endpoint;

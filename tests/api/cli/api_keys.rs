@@ -1,21 +1,16 @@
-//! The `keygate` binary: key commands, migrations, configuration, and its logs.
+//! `keygate api-keys`: keys created (and their secret printed once), listed, shown, rotated and
+//! revoked from the command line, and owned by a user whose permissions bound their scopes.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestDatabase, spawn_app};
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::helpers::{
+    ADMIN, Backend, Reply, TestApp, assert_cli_ok, assert_cli_refused, claims_of,
+    create_organization, spawn_app, stderr, stdout, strings,
+};
 
 async fn create_prints_the_secret_once_and_nothing_shows_it_again(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -293,184 +288,130 @@ async fn revoking_an_unknown_key_fails(backend: Backend) {
     assert!(stderr(&out).contains("no API key"));
 }
 
-async fn migrate_is_idempotent(backend: Backend) {
-    let db = TestDatabase::create(backend);
-    for _ in 0..2 {
-        let out = Command::new(env!("CARGO_BIN_EXE_keygate"))
-            .args(["--profile", "test", "--database", db.url(), "migrate"])
-            .env_remove("DATABASE_URL")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        assert!(stdout(&out).contains("up to date"));
-    }
+/// `keygate api-keys create --json` with these scopes and extra arguments, unchecked.
+fn create_owned_key(app: &TestApp, scopes: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "api-keys", "create", "--name", "owned", "--scopes", scopes, "--json",
+    ];
+    args.extend_from_slice(extra);
+    app.cli(&args)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Last-used times live in memory between flushes; a graceful stop (SIGTERM, as an
-/// orchestrator sends) writes what is pending before the process exits.
-async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
+async fn cli_api_keys_cannot_be_granted_a_scope_their_owner_lacks(backend: Backend) {
     let app = spawn_app(backend).await;
-    let key = app.create_key(&["invoices:read"]);
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
-        .current_dir(dir.path())
-        .args([
-            "--profile",
-            "test",
-            "--database",
-            app.db.url(),
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("KEYGATE_MASTER_KEY", &app.master_key)
-        // No periodic flush during the test: only the one at shutdown can write it.
-        .env("KEYGATE_SERVER__LAST_USED_FLUSH_MS", "3600000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let up = crate::helpers::eventually(10, || async {
-        client.get(format!("{base}/healthz")).send().await.is_ok()
-    })
-    .await;
-    assert!(up, "the server did not come up");
-    let response = client
-        .post(format!("{base}/v1/token"))
-        .json(&json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let shown = |app: &crate::helpers::TestApp| -> Value {
-        serde_json::from_slice(
-            &app.cli(&["api-keys", "show", &key.client_id, "--json"])
-                .stdout,
-        )
-        .unwrap()
-    };
-    assert!(
-        shown(&app)["last_used_at"].is_null(),
-        "written before the flush"
+    app.create_user(ADMIN, &["--admin"]);
+    app.create_user("ops@example.com", &["--permissions", "invoices:read"]);
+    create_organization(&app, "acme");
+    app.create_user("boss@acme.example", &["--org", "acme", "--admin"]);
+
+    let create = |scopes: &str, extra: &[&str]| create_owned_key(&app, scopes, extra);
+    assert_cli_refused(
+        &create(
+            "invoices:read,payouts:write",
+            &["--owner", "ops@example.com"],
+        ),
+        &["payouts:write", "ops@example.com"],
+    );
+    assert_cli_refused(
+        &create("invoices:read", &["--owner", "nobody@example.com"]),
+        &["nobody@example.com"],
+    );
+    // An owner must belong to the key's organization.
+    assert_cli_refused(
+        &create("invoices:read", &["--owner", "boss@acme.example"]),
+        &["boss@acme.example"],
+    );
+    assert_cli_refused(
+        &create(
+            "invoices:read",
+            &["--org", "acme", "--owner", "ops@example.com"],
+        ),
+        &["ops@example.com"],
+    );
+    assert_cli_refused(&create("invoices:read", &["--org", "nope"]), &["nope"]);
+    // An administrator of an ordinary organization cannot manage organizations, so neither
+    // can a key it owns (here by default: the organization's first admin).
+    assert_cli_refused(
+        &create("organizations:manage", &["--org", "acme"]),
+        &["organizations:manage"],
     );
 
-    let stopped = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "a graceful stop exits 0, not {status}");
-    assert!(
-        shown(&app)["last_used_at"].is_string(),
-        "the pending last-used time was lost at shutdown"
-    );
+    let out = create("invoices:read", &["--owner", "ops@example.com"]);
+    assert_cli_ok(&out);
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let admin_token = app
+        .token_as(ADMIN, &["api_keys:read", "api_keys:manage"])
+        .await;
+    let path = format!("/v1/api-keys/{}", created["client_id"].as_str().unwrap());
+    let key = Reply::send(app.with_token(Method::GET, &path, &admin_token))
+        .await
+        .expect(200);
+    assert_eq!(key["created_by"], "ops@example.com");
 }
 
-/// Runs `keygate` with no arguments (it serves), configured only through the environment,
-/// with every log level on; secrets, hashes and tokens must never reach the log.
-async fn the_binary_serves_by_default_and_never_logs_secrets(backend: Backend) {
+async fn cli_api_keys_without_an_owner_belong_to_the_organizations_first_admin(backend: Backend) {
     let app = spawn_app(backend).await;
-    let key = app.create_key(&["invoices:read"]);
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
-        .current_dir(dir.path())
-        .env("KEYGATE_PROFILE", "test")
-        .env("KEYGATE_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", app.db.url())
-        .env("KEYGATE_MASTER_KEY", &app.master_key)
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let up = crate::helpers::eventually(10, || async {
-        client.get(format!("{base}/healthz")).send().await.is_ok()
-    })
-    .await;
-    assert!(up, "the server did not come up");
+    app.create_user("ops@example.com", &["--permissions", "invoices:read"]);
+    app.create_user("first@example.com", &["--admin"]);
+    app.create_user("second@example.com", &["--admin"]);
+    let key = app.create_key(&["payouts:write"]);
 
-    let secret = &key.client_secret;
-    let good = client
-        .post(format!("{base}/v1/token"))
-        .basic_auth(&key.client_id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
+    let token = app
+        .token_as("second@example.com", &["api_keys:read", "api_keys:manage"])
+        .await;
+    let path = format!("/v1/api-keys/{}", key.client_id);
+    let view = Reply::send(app.with_token(Method::GET, &path, &token))
         .await
-        .unwrap();
-    assert_eq!(good.status(), 200);
-    let token: Value = good.json().await.unwrap();
-    let access_token = token["access_token"].as_str().unwrap().to_owned();
-    let _ = client
-        .post(format!(
-            "{base}/v1/token?client_id={}&client_secret={secret}",
-            key.client_id
-        ))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    let _ = client
-        .post(format!("{base}/v1/token"))
-        .json(&json!({ "client_id": key.client_id, "client_secret": format!("{secret}x") }))
-        .send()
-        .await
-        .unwrap();
-    let _ = client
-        .get(format!("{base}/v1/me"))
-        .bearer_auth(&access_token)
-        .send()
-        .await
-        .unwrap();
-    let _ = client
-        .get(format!("{base}/v1/me?access_token={access_token}"))
-        .send()
-        .await
-        .unwrap();
-    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        .expect(200);
+    assert_eq!(view["created_by"], "first@example.com");
 
-    child.kill().unwrap();
-    let mut log = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    child.wait().unwrap();
-    assert!(
-        log.contains("POST /v1/token"),
-        "the access log is on: {log}"
+    create_organization(&app, "acme");
+    app.create_user("boss@acme.example", &["--org", "acme", "--admin"]);
+    let acme_key = app.create_key_with(&["invoices:read"], &["--org", "acme"]);
+    let boss_key = app.create_key_with(
+        &["api_keys:read", "api_keys:manage"],
+        &["--org", "acme", "--owner", "boss@acme.example"],
     );
-    for (what, needle) in [
-        ("the secret", &secret[9..]),
-        ("the access token", &access_token[access_token.len() - 40..]),
-        ("a bcrypt hash", "$2b$"),
-        ("the master key", &app.master_key[..20]),
-    ] {
-        assert!(!log.contains(needle), "{what} reached the log");
-    }
+    let boss_token = app.token_for(&boss_key).await;
+    let path = format!("/v1/api-keys/{}", acme_key.client_id);
+    let view = Reply::send(app.with_token(Method::GET, &path, &boss_token))
+        .await
+        .expect(200);
+    assert_eq!(view["created_by"], "boss@acme.example");
+}
+
+async fn cli_api_keys_of_an_organization_without_users_have_no_owner_and_exactly_their_scopes(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    create_organization(&app, "acme");
+    let scopes = ["api_keys:read", "invoices:read", "users:manage"];
+    let key = app.create_key_with(&scopes, &["--org", "acme"]);
+    let token = app.token_for(&key).await;
+    assert_eq!(claims_of(&token)["scope"], scopes.join(" "));
+    assert_eq!(claims_of(&token)["org"], "acme");
+
+    // What the key is granted (/v1/me) and what its token carries (/v1/me/permissions).
+    let me = Reply::send(app.with_token(Method::GET, "/v1/me", &token))
+        .await
+        .expect(200);
+    assert_eq!(strings(&me["scopes"]), scopes);
+    let permissions = Reply::send(app.with_token(Method::GET, "/v1/me/permissions", &token))
+        .await
+        .expect(200);
+    assert_eq!(strings(&permissions["scopes"]), scopes);
+
+    let path = format!("/v1/api-keys/{}", key.client_id);
+    let view = Reply::send(app.with_token(Method::GET, &path, &token))
+        .await
+        .expect(200);
+    assert!(view["created_by"].is_null(), "no owner: {view}");
+
+    // It holds users:manage itself, narrowed by nobody.
+    let users = Reply::send(app.with_token(Method::GET, "/v1/users", &token))
+        .await
+        .expect(200);
+    assert_eq!(users["count"], 0);
 }
 
 backend_tests!(
@@ -478,10 +419,10 @@ backend_tests!(
     create_refuses_bad_input_with_a_clear_message,
     expiry_on_a_date_means_midnight_utc_and_test_keys_are_tagged,
     shell_output_exports_the_credentials,
-    revoking_an_unknown_key_fails,
-    rotate_prints_a_new_secret_and_honours_the_grace_period,
     after_a_cli_revoke_me_refuses_the_token_at_once,
-    migrate_is_idempotent,
-    the_binary_serves_by_default_and_never_logs_secrets,
-    a_graceful_stop_writes_pending_last_used_times,
+    rotate_prints_a_new_secret_and_honours_the_grace_period,
+    revoking_an_unknown_key_fails,
+    cli_api_keys_cannot_be_granted_a_scope_their_owner_lacks,
+    cli_api_keys_without_an_owner_belong_to_the_organizations_first_admin,
+    cli_api_keys_of_an_organization_without_users_have_no_owner_and_exactly_their_scopes,
 );

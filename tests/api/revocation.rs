@@ -1,0 +1,182 @@
+//! `/v1/revoke` (RFC 7009): a client revokes its own tokens, or any of its organization's with
+//! `tokens:revoke`; garbage is answered 200, and another organization's tokens are never
+//! revoked.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{
+    ADMIN, Backend, ClientAuth, TestKey, assert_no_store, create_organization, fresh_jti,
+    me_status, post_form, resign, revoke, spawn_app,
+};
+
+async fn a_client_revokes_its_own_token_at_once_while_its_other_tokens_keep_working(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    app.create_user(ADMIN, &["--admin"]);
+    let key = app.create_key(&["invoices:read"]);
+    let first = app.token_for(&key).await;
+    let second = app.token_for(&key).await;
+    let third = app.token_for(&key).await;
+    let fourth = app.token_for(&key).await;
+
+    let reply = revoke(&app, ClientAuth::Basic(&key), &first).await;
+    reply.expect_status_only(200);
+    assert_no_store(&reply);
+    assert_eq!(me_status(&app, &first).await, 401, "revoked at once");
+    assert_eq!(me_status(&app, &second).await, 200);
+
+    let reply = post_form(
+        &app,
+        "/v1/revoke",
+        ClientAuth::Form(&key),
+        &[("token", &second), ("token_type_hint", "access_token")],
+        None,
+    )
+    .await;
+    reply.expect_status_only(200);
+    assert_eq!(me_status(&app, &second).await, 401);
+    let reply = post_form(
+        &app,
+        "/v1/revoke",
+        ClientAuth::Bearer(&fourth),
+        &[("token", &third), ("token_type_hint", "refresh_token")],
+        None,
+    )
+    .await;
+    reply.expect_status_only(200);
+    assert_eq!(me_status(&app, &third).await, 401);
+    assert_eq!(me_status(&app, &fourth).await, 200);
+
+    // Still refused a moment later (the feed agrees), and the key still gets new tokens.
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(me_status(&app, &first).await, 401);
+    let fresh = app.token_for(&key).await;
+    assert_eq!(me_status(&app, &fresh).await, 200);
+    // Revoking twice is fine.
+    revoke(&app, ClientAuth::Basic(&key), &first)
+        .await
+        .expect_status_only(200);
+}
+
+async fn revoking_another_clients_token_needs_tokens_revoke(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user(ADMIN, &["--admin"]);
+    let victim = app.create_key(&["invoices:read"]);
+    let token = app.token_for(&victim).await;
+    let bystander = app.create_key(&["invoices:read", "tokens:introspect"]);
+    let bystander_token = app.token_for(&bystander).await;
+
+    for auth in [
+        ClientAuth::Basic(&bystander),
+        ClientAuth::Form(&bystander),
+        ClientAuth::Bearer(&bystander_token),
+    ] {
+        revoke(&app, auth, &token).await.expect_status_only(200);
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        me_status(&app, &token).await,
+        200,
+        "revoked by a client without tokens:revoke"
+    );
+
+    let revoker = app.create_key(&["tokens:revoke"]);
+    revoke(&app, ClientAuth::Basic(&revoker), &token)
+        .await
+        .expect_status_only(200);
+    assert_eq!(me_status(&app, &token).await, 401);
+    let other = app.token_for(&victim).await;
+    let revoker_token = app.token_for(&revoker).await;
+    revoke(&app, ClientAuth::Bearer(&revoker_token), &other)
+        .await
+        .expect_status_only(200);
+    assert_eq!(me_status(&app, &other).await, 401);
+}
+
+async fn revoking_a_garbage_token_answers_200_and_revocation_needs_client_authentication(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    app.create_user(ADMIN, &["--admin"]);
+    let key = app.create_key(&["invoices:read"]);
+    let token = app.token_for(&key).await;
+    for garbage in ["garbage", "a.b.c", &token[..token.len() - 4]] {
+        let reply = revoke(&app, ClientAuth::Basic(&key), garbage).await;
+        reply.expect_status_only(200);
+        assert_no_store(&reply);
+    }
+    let expired = resign(&app, &token, |c| {
+        let past = chrono::Utc::now().timestamp() - 3600;
+        c["iat"] = json!(past);
+        c["nbf"] = json!(past);
+        c["exp"] = json!(past + 900);
+        c["jti"] = json!(fresh_jti());
+    });
+    revoke(&app, ClientAuth::Basic(&key), &expired)
+        .await
+        .expect_status_only(200);
+    assert_eq!(me_status(&app, &token).await, 200);
+
+    revoke(&app, ClientAuth::Nothing, &token)
+        .await
+        .expect_error(401, "invalid_client");
+    let wrong = TestKey {
+        client_id: key.client_id.clone(),
+        client_secret: app.create_key(&["invoices:read"]).client_secret,
+    };
+    revoke(&app, ClientAuth::Basic(&wrong), &token)
+        .await
+        .expect_error(401, "invalid_client");
+    assert_eq!(me_status(&app, &token).await, 200, "still valid");
+}
+
+async fn a_token_of_another_organization_is_never_revoked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user(ADMIN, &["--admin"]);
+    create_organization(&app, "acme");
+    let ours = app.create_key(&["invoices:read"]);
+    let our_token = app.token_for(&ours).await;
+    let our_revoker = app.create_key(&["tokens:revoke"]);
+    let acme = app.create_key_with(&["invoices:read"], &["--org", "acme"]);
+    let acme_token = app.token_for(&acme).await;
+    let acme_revoker = app.create_key_with(&["tokens:revoke"], &["--org", "acme"]);
+    let acme_revoker_token = app.token_for(&acme_revoker).await;
+
+    revoke(&app, ClientAuth::Basic(&our_revoker), &acme_token)
+        .await
+        .expect_status_only(200);
+    revoke(&app, ClientAuth::Basic(&acme_revoker), &our_token)
+        .await
+        .expect_status_only(200);
+    revoke(&app, ClientAuth::Bearer(&acme_revoker_token), &our_token)
+        .await
+        .expect_status_only(200);
+    // The owner of a token cannot be impersonated across organizations either.
+    revoke(&app, ClientAuth::Basic(&acme), &our_token)
+        .await
+        .expect_status_only(200);
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(me_status(&app, &acme_token).await, 200);
+    assert_eq!(me_status(&app, &our_token).await, 200);
+
+    // Within their organizations, the same revokers succeed.
+    revoke(&app, ClientAuth::Basic(&acme_revoker), &acme_token)
+        .await
+        .expect_status_only(200);
+    assert_eq!(me_status(&app, &acme_token).await, 401);
+    revoke(&app, ClientAuth::Basic(&our_revoker), &our_token)
+        .await
+        .expect_status_only(200);
+    assert_eq!(me_status(&app, &our_token).await, 401);
+}
+
+backend_tests!(
+    a_client_revokes_its_own_token_at_once_while_its_other_tokens_keep_working,
+    revoking_another_clients_token_needs_tokens_revoke,
+    revoking_a_garbage_token_answers_200_and_revocation_needs_client_authentication,
+    a_token_of_another_organization_is_never_revoked,
+);
