@@ -31,11 +31,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // Before anything listens: without a master key there is nothing to serve.
+        let master_key = Arc::new(signing_keys::master_key(&settings)?);
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let address = listener.local_addr()?;
         let issuer = settings.issuer_for(address);
-        let master_key = Arc::new(signing_keys::master_key(&settings)?);
 
         let prepared = {
             let settings = settings.clone();
@@ -171,7 +172,12 @@ fn flush_last_used(pool: &DbPool, last_used: &LastUsed) {
 
 fn spawn_last_used_flusher(pool: DbPool, last_used: Arc<LastUsed>, interval_ms: u64) {
     actix_web::rt::spawn(async move {
-        let mut ticker = actix_web::rt::time::interval(Duration::from_millis(interval_ms.max(10)));
+        // The first write is one period after the start, not at once: by the time this task
+        // first runs, the server may already be answering, and a time noted then belongs to
+        // the next write.
+        let period = Duration::from_millis(interval_ms.max(10));
+        let first = actix_web::rt::time::Instant::now() + period;
+        let mut ticker = actix_web::rt::time::interval_at(first, period);
         loop {
             ticker.tick().await;
             let (pool, last_used) = (pool.clone(), last_used.clone());

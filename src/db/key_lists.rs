@@ -55,8 +55,8 @@ impl KeyCursor {
 /// A page of an organization's undeleted keys.
 pub struct KeySearch {
     pub organization_id: i64,
-    /// `Some(owner)`: only keys whose creator is `owner` (None: keys without a creator).
-    pub created_by: Option<Option<i64>>,
+    /// `Some(owner)`: only keys whose creator is `owner`.
+    pub created_by: Option<i64>,
     pub environments: Vec<Environment>,
     pub statuses: Vec<KeyStatus>,
     pub order: KeyOrder,
@@ -79,10 +79,8 @@ fn filtered(search: &KeySearch) -> KeyQuery<'_> {
         .filter(api_keys::organization_id.eq(search.organization_id))
         .filter(api_keys::deleted_at.is_null())
         .into_boxed();
-    match search.created_by {
-        Some(Some(owner)) => query = query.filter(api_keys::created_by.eq(owner)),
-        Some(None) => query = query.filter(api_keys::created_by.is_null()),
-        None => {}
+    if let Some(owner) = search.created_by {
+        query = query.filter(api_keys::created_by.eq(owner));
     }
     if !search.environments.is_empty() {
         query = query.filter(api_keys::environment.eq_any(&search.environments));

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 
 use super::api_keys::KeyRecord;
-use super::{Caller, Error, Service, policy};
+use super::policy::{self, Listed};
+use super::{Caller, Error, Service};
 use crate::db::DbConnection;
 use crate::db::key_lists::{self, KeyCursor, KeyOrder, KeySearch};
 use crate::domain::{Environment, KeyStatus, ManagementPermission};
@@ -47,20 +48,26 @@ pub async fn list(
     if !policy::reaches(caller, organization_id) {
         return Err(Error::NotFound);
     }
+    let nothing = || KeyPage {
+        keys: Vec::new(),
+        count: 0,
+        next_cursor: None,
+    };
+    let created_by = match policy::listed_keys(caller) {
+        Listed::Every => None,
+        Listed::OwnedBy(owner) => Some(owner),
+        Listed::Nothing => return Ok(nothing()),
+    };
     let mut environments = query.environments;
     if let Some(fence) = caller.fence() {
         if !environments.is_empty() && !environments.contains(&fence) {
-            return Ok(KeyPage {
-                keys: Vec::new(),
-                count: 0,
-                next_cursor: None,
-            });
+            return Ok(nothing());
         }
         environments = vec![fence];
     }
     let search = KeySearch {
         organization_id,
-        created_by: policy::listed_owner(caller),
+        created_by,
         environments,
         statuses: query.statuses,
         order: query.order,
@@ -97,7 +104,7 @@ const REUSE_FOR: Duration = Duration::from_secs(5);
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct CountKey {
     organization_id: i64,
-    created_by: Option<Option<i64>>,
+    created_by: Option<i64>,
     environments: Vec<Environment>,
     statuses: Vec<KeyStatus>,
 }

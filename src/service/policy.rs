@@ -236,9 +236,23 @@ pub fn check_new_key(
     Ok(())
 }
 
-/// Which keys a list shows the caller: `Some(owner)` limits it to the caller's own keys.
-pub fn listed_owner(caller: &Caller) -> Option<Option<i64>> {
-    (!caller.holds(ManagementPermission::ApiKeysManage)).then_some(caller.owner_user_id)
+/// Which of an organization's keys a list shows the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listed {
+    Every,
+    OwnedBy(i64),
+    /// A caller without an owner owns nothing.
+    Nothing,
+}
+
+pub fn listed_keys(caller: &Caller) -> Listed {
+    if caller.holds(ManagementPermission::ApiKeysManage) {
+        return Listed::Every;
+    }
+    match caller.owner_user_id {
+        Some(owner) => Listed::OwnedBy(owner),
+        None => Listed::Nothing,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! `/v1/revoke` (RFC 7009): a client revokes its own tokens, or any of its organization's with
 //! `tokens:revoke`; garbage is answered 200, and another organization's tokens are never
-//! revoked.
+//! revoked; each client has a quota, and a revoked token is remembered until any validator
+//! could still take it.
 
 use std::time::Duration;
 
@@ -8,9 +9,21 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::{
-    ADMIN, Backend, ClientAuth, TestKey, assert_no_store, create_organization, fresh_jti,
-    me_status, post_form, resign, revoke, spawn_app,
+    ADMIN, Backend, ClientAuth, TestApp, TestKey, assert_no_store, claims_of, create_organization,
+    fresh_jti, me_status, post_form, resign, revoke, spawn_app, spawn_app_with,
 };
+
+/// When the change feed forgets the revocation of the token `jti` (unix seconds).
+fn remembered_until(app: &TestApp, jti: &str) -> i64 {
+    use diesel::prelude::*;
+    use keygate::db::schema::state_changes::dsl as feed;
+    let pool = keygate::db::connect(&app.settings.database).unwrap();
+    feed::state_changes
+        .filter(feed::subject.eq(jti))
+        .select(feed::expires_at)
+        .first(&mut pool.get().unwrap())
+        .unwrap()
+}
 
 async fn a_client_revokes_its_own_token_at_once_while_its_other_tokens_keep_working(
     backend: Backend,
@@ -174,7 +187,46 @@ async fn a_token_of_another_organization_is_never_revoked(backend: Backend) {
     assert_eq!(me_status(&app, &our_token).await, 401);
 }
 
+/// Each client revokes at most its quota (here three at once), then gets `429` with
+/// `Retry-After`; what it revoked is remembered until the token's `exp` plus the largest
+/// leeway any validator may use (300 s), whatever this instance's own leeway.
+async fn revocations_are_bounded_per_client_and_kept_past_any_leeway(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limit.revocation_burst = 3;
+        s.tokens.leeway_seconds = 5;
+    })
+    .await;
+    let key = app.create_key(&["invoices:read"]);
+    let other = app.create_key(&["invoices:read"]);
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        tokens.push(app.token_for(&key).await);
+    }
+    for token in &tokens[..3] {
+        revoke(&app, ClientAuth::Basic(&key), token)
+            .await
+            .expect_status_only(200);
+        assert_eq!(me_status(&app, token).await, 401);
+    }
+    let refused = revoke(&app, ClientAuth::Basic(&key), &tokens[3]).await;
+    refused.expect_error(429, "rate_limited");
+    let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry_after >= 1);
+    assert_eq!(me_status(&app, &tokens[3]).await, 200, "not revoked");
+    // The quota is the client's own: another client still revokes.
+    let others = app.token_for(&other).await;
+    revoke(&app, ClientAuth::Basic(&other), &others)
+        .await
+        .expect_status_only(200);
+
+    let claims = claims_of(&tokens[0]);
+    let jti = claims["jti"].as_str().unwrap();
+    let exp = claims["exp"].as_i64().unwrap();
+    assert_eq!(remembered_until(&app, jti), exp + 300);
+}
+
 backend_tests!(
+    revocations_are_bounded_per_client_and_kept_past_any_leeway,
     a_client_revokes_its_own_token_at_once_while_its_other_tokens_keep_working,
     revoking_another_clients_token_needs_tokens_revoke,
     revoking_a_garbage_token_answers_200_and_revocation_needs_client_authentication,

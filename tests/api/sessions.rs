@@ -1,15 +1,66 @@
-//! `/v1/session`: console logins (the cookie and its attributes), logout, the CSRF token on
-//! state-changing calls, answers that do not tell a wrong password from an unknown email, the
-//! lockout after failed logins, and the audit of each login.
+//! `/v1/session`: console logins (the cookie and its attributes, `Secure` only by
+//! configuration or a trusted proxy), logout, the CSRF token on state-changing calls, answers
+//! that do not tell a wrong password from an unknown email or a locked account, the lock per
+//! account and source address (counted before any password is checked), and the audit of each
+//! login.
 
 use reqwest::{Method, RequestBuilder};
 use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::{
-    ADMIN, Backend, Reply, TestSession, assert_no_store, audit_events, emails_in, login, query,
-    spawn_app,
+    ADMIN, Backend, Reply, TestApp, TestSession, assert_no_store, audit_events, emails_in, login,
+    query, spawn_app, spawn_app_with,
 };
+
+/// keygate trusting the test's own address as a proxy: `X-Forwarded-For` then says where a
+/// request comes from.
+async fn behind_a_proxy(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |s| {
+        s.rate_limit.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await
+}
+
+/// `POST /v1/session` as if from `address`, through the trusted proxy.
+async fn login_from(app: &TestApp, address: &str, email: &str, password: &str) -> Reply {
+    Reply::send(
+        app.client
+            .post(app.url("/v1/session"))
+            .header("x-forwarded-for", address)
+            .json(&json!({ "email": email, "password": password })),
+    )
+    .await
+}
+
+/// The outcomes of the `session.login` events about a user, newest first.
+async fn login_outcomes(app: &TestApp, auditor: &str, user_id: &str) -> Vec<String> {
+    let page = audit_events(
+        app,
+        auditor,
+        &query(&[
+            ("action", "session.login"),
+            ("target", user_id),
+            ("limit", "100"),
+        ]),
+    )
+    .await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The `Secure` attribute of the session cookie a log-in sets.
+fn cookie_is_secure(reply: &Reply) -> bool {
+    let cookie = reply.header("set-cookie").expect("a session cookie");
+    cookie
+        .split(';')
+        .map(|a| a.trim().to_ascii_lowercase())
+        .any(|a| a == "secure")
+}
 
 async fn login_sets_an_http_only_same_site_strict_cookie_without_secure_over_http(
     backend: Backend,
@@ -223,31 +274,117 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer(backend: Back
         .expect(200);
 }
 
-async fn five_wrong_passwords_lock_the_account(backend: Backend) {
-    let app = spawn_app(backend).await;
+/// Five failures from one address lock the account for that address only: there, even the
+/// right password answers exactly like a wrong one (which tells nothing about the account);
+/// from elsewhere its owner logs in; from the same address, other users still do.
+async fn five_failures_lock_the_account_for_that_address_only(backend: Backend) {
+    let app = behind_a_proxy(backend).await;
     let admin = app.create_user(ADMIN, &["--admin"]);
     let victim = app.create_user("victim@example.com", &[]);
+    let attacker = "203.0.113.7";
     for attempt in 1..=5 {
-        login(&app, &victim.email, &format!("wrong password {attempt}"))
-            .await
-            .expect_error(401, "invalid_credentials");
-    }
-    let locked = login(&app, &victim.email, &victim.password).await;
-    locked.expect_error(429, "rate_limited");
-    let retry_after: u64 = locked
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .expect("seconds");
-    assert!(
-        (1..=15 * 60).contains(&retry_after),
-        "Retry-After {retry_after}"
-    );
-    login(&app, &victim.email, "wrong password 6")
+        login_from(
+            &app,
+            attacker,
+            &victim.email,
+            &format!("wrong password {attempt}"),
+        )
         .await
-        .expect_error(429, "rate_limited");
-    // The account is locked, not the address: another user logs in from it.
-    login(&app, ADMIN, &admin.password).await.expect(200);
+        .expect_error(401, "invalid_credentials");
+    }
+    let locked = login_from(&app, attacker, &victim.email, &victim.password).await;
+    let wrong = login_from(&app, attacker, &victim.email, "wrong password 6").await;
+    let unknown = login_from(&app, attacker, "nobody@example.com", "wrong password 7").await;
+    for reply in [&locked, &wrong, &unknown] {
+        reply.expect_error(401, "invalid_credentials");
+        assert!(reply.header("retry-after").is_none(), "{}", reply.text);
+        assert!(reply.header("set-cookie").is_none());
+    }
+    assert_eq!(locked.text, wrong.text);
+    assert_eq!(locked.text, unknown.text);
+    assert_eq!(
+        locked.header("www-authenticate"),
+        wrong.header("www-authenticate")
+    );
+
+    login_from(&app, "198.51.100.20", &victim.email, &victim.password)
+        .await
+        .expect(200);
+    login_from(&app, attacker, ADMIN, &admin.password)
+        .await
+        .expect(200);
+    let auditor = app.token_as(ADMIN, &["audit:read"]).await;
+    let outcomes = login_outcomes(&app, &auditor, &victim.id).await;
+    assert_eq!(outcomes[0], "success", "{outcomes:?}");
+    assert_eq!(outcomes[1], "locked", "the trail tells: {outcomes:?}");
+    assert_eq!(outcomes[2], "locked", "{outcomes:?}");
+}
+
+/// Guesses sent at once are all counted before any password is checked: of twenty, five are
+/// judged, and the rest find the account locked.
+async fn guesses_sent_at_once_are_counted_before_any_is_checked(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        // Only the per-account lock is under test: the per-address budget stays out of reach.
+        s.rate_limit.failure_burst = 1000;
+    })
+    .await;
+    app.create_user(ADMIN, &["--admin"]);
+    let victim = app.create_user("victim@example.com", &[]);
+    let guesses = (0..20).map(|i| {
+        let (app, email) = (&app, victim.email.clone());
+        async move { login(app, &email, &format!("guess number {i}")).await }
+    });
+    for reply in futures_util::future::join_all(guesses).await {
+        reply.expect_error(401, "invalid_credentials");
+    }
+    let auditor = app.token_as(ADMIN, &["audit:read"]).await;
+    let outcomes = login_outcomes(&app, &auditor, &victim.id).await;
+    assert_eq!(outcomes.len(), 20, "{outcomes:?}");
+    let judged = outcomes.iter().filter(|o| *o == "wrong_password").count();
+    let locked = outcomes.iter().filter(|o| *o == "locked").count();
+    assert_eq!((judged, locked), (5, 15), "{outcomes:?}");
+    login(&app, &victim.email, &victim.password)
+        .await
+        .expect_error(401, "invalid_credentials");
+}
+
+/// The cookie is `Secure` because the deployment says so, or because a trusted proxy says the
+/// request came over HTTPS; never because the client says so.
+async fn the_cookies_secure_flag_follows_configuration_and_trusted_proxies(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let claimed = Reply::send(
+        app.client
+            .post(app.url("/v1/session"))
+            .header("x-forwarded-proto", "https")
+            .header("forwarded", "proto=https")
+            .json(&json!({ "email": ADMIN, "password": admin.password })),
+    )
+    .await;
+    claimed.expect(200);
+    assert!(
+        !cookie_is_secure(&claimed),
+        "a client's header is not believed"
+    );
+
+    let proxied = behind_a_proxy(backend).await;
+    let admin = proxied.create_user(ADMIN, &["--admin"]);
+    let via_proxy = Reply::send(
+        proxied
+            .client
+            .post(proxied.url("/v1/session"))
+            .header("x-forwarded-proto", "https")
+            .json(&json!({ "email": ADMIN, "password": admin.password })),
+    )
+    .await;
+    via_proxy.expect(200);
+    assert!(cookie_is_secure(&via_proxy), "a trusted proxy is");
+
+    let configured = spawn_app_with(backend, |s| s.server.secure_cookies = true).await;
+    let admin = configured.create_user(ADMIN, &["--admin"]);
+    let reply = login(&configured, ADMIN, &admin.password).await;
+    reply.expect(200);
+    assert!(cookie_is_secure(&reply), "and so is the configuration");
 }
 
 async fn logins_are_audited_with_their_outcome(backend: Backend) {
@@ -281,6 +418,8 @@ backend_tests!(
     logging_out_needs_the_csrf_token_and_ends_the_session,
     a_state_changing_call_with_a_session_but_without_the_right_csrf_token_is_forbidden,
     a_wrong_password_and_an_unknown_email_get_the_same_answer,
-    five_wrong_passwords_lock_the_account,
+    five_failures_lock_the_account_for_that_address_only,
+    guesses_sent_at_once_are_counted_before_any_is_checked,
+    the_cookies_secure_flag_follows_configuration_and_trusted_proxies,
     logins_are_audited_with_their_outcome,
 );

@@ -505,7 +505,56 @@ async fn a_broken_database_is_a_server_error_without_detail(backend: Backend) {
     );
 }
 
+/// A test key's tokens carry their own audience: an API whose JWT library checks only `aud`
+/// (for the live audience) refuses them, as it accepts live tokens.
+async fn test_tokens_carry_their_own_audience(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let live = app.create_key(&["invoices:read"]);
+    let test = app.create_key_with(&["invoices:read"], &["--env", "test"]);
+    let live_token = app.token_for(&live).await;
+    let test_token = app.token_for(&test).await;
+    let (_, claims) = verify_with_jwks(&app, &live_token).await;
+    assert_eq!(claims["aud"], "keygate");
+    assert_eq!(claims["env"], "live");
+
+    let jwks: JwkSet =
+        serde_json::from_value(app.get_json("/.well-known/jwks.json").await).unwrap();
+    let header = jsonwebtoken::decode_header(&test_token).unwrap();
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let mut live_only = Validation::new(header.alg);
+    live_only.set_audience(&["keygate"]);
+    let refused = decode::<Value>(
+        &test_token,
+        &DecodingKey::from_jwk(jwk).unwrap(),
+        &live_only,
+    )
+    .expect_err("a live-only API refuses a test token by its audience alone");
+    assert_eq!(
+        refused.kind(),
+        &jsonwebtoken::errors::ErrorKind::InvalidAudience
+    );
+    let mut test_only = Validation::new(header.alg);
+    test_only.set_audience(&["keygate-test"]);
+    let accepted = decode::<Value>(
+        &test_token,
+        &DecodingKey::from_jwk(jwk).unwrap(),
+        &test_only,
+    )
+    .expect("a sandbox API takes it");
+    assert_eq!(accepted.claims["env"], "test");
+
+    // keygate's own routes serve both environments, each with its own audience.
+    for token in [&live_token, &test_token] {
+        let status = app
+            .get_with_token("/v1/me/permissions", token)
+            .await
+            .status();
+        assert_eq!(status, 200);
+    }
+}
+
 backend_tests!(
+    test_tokens_carry_their_own_audience,
     json_body_with_valid_credentials_returns_an_rfc_9068_token,
     fiskaly_aliases_are_accepted,
     client_secret_basic_and_client_secret_post_both_work,

@@ -693,7 +693,62 @@ async fn a_user_manager_cannot_act_on_someone_more_powerful(backend: Backend) {
     assert_eq!(response.status(), 200);
 }
 
+/// A user manager who is not an administrator cannot re-enable a disabled administrator:
+/// grants are judged against what a user would hold once enabled, whatever their status now.
+async fn a_user_manager_cannot_re_enable_a_disabled_administrator(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let other_admin = app.create_user("second-admin@example.com", &["--admin"]);
+    let manager = app.create_user(
+        "manager@example.com",
+        &["--permissions", "users:manage,invoices:read"],
+    );
+    let admin_session = app.log_in(ADMIN, &admin.password).await;
+    let path = format!("/v1/users/{}", other_admin.id);
+    Reply::send(
+        app.with_session(Method::PATCH, &path, &admin_session)
+            .json(&json!({ "status": "disabled" })),
+    )
+    .await
+    .expect(200);
+
+    let session = app.log_in(&manager.email, &manager.password).await;
+    for change in [
+        json!({ "status": "enabled" }),
+        json!({ "permissions": ["invoices:read"] }),
+    ] {
+        let refused = Reply::send(
+            app.with_session(Method::PATCH, &path, &session)
+                .json(&change),
+        )
+        .await;
+        let body = refused.expect_error(403, "forbidden");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("which you do not"),
+            "{change}: {body}"
+        );
+    }
+    let still = Reply::send(app.with_session(Method::GET, &path, &admin_session))
+        .await
+        .expect(200);
+    assert_eq!(still["status"], "disabled");
+    assert_eq!(still["admin"], true);
+    login(&app, &other_admin.email, &other_admin.password)
+        .await
+        .expect_error(401, "invalid_credentials");
+    Reply::send(
+        app.with_session(Method::PATCH, &path, &admin_session)
+            .json(&json!({ "status": "enabled" })),
+    )
+    .await
+    .expect(200);
+}
+
 backend_tests!(
+    a_user_manager_cannot_re_enable_a_disabled_administrator,
     an_admin_session_lists_creates_retrieves_and_updates_users,
     a_users_manage_token_lists_creates_retrieves_and_updates_users,
     disabling_a_user_ends_their_sessions_keys_and_tokens,

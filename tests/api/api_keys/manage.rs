@@ -1,5 +1,6 @@
 //! `/v1/api-keys/{client_id}`: retrieve, update (rename, metadata, disable), revoke, delete
-//! and rotate a key; unknown ids are 404 on every route; last-used times.
+//! and rotate a key; unknown ids are 404 on every route; last-used times; what races a
+//! disable or a revoke.
 
 use std::time::{Duration as StdDuration, Instant};
 
@@ -14,7 +15,8 @@ use super::{
 };
 use crate::backend_tests;
 use crate::helpers::{
-    ADMIN, Backend, Reply, TestApp, Who, assert_error, eventually, spawn_app, token_response,
+    ADMIN, Backend, Reply, TestApp, Who, assert_error, eventually, spawn_app, spawn_app_with,
+    token_reply, token_response,
 };
 
 async fn a_key_can_be_retrieved_renamed_and_given_new_metadata(backend: Backend) {
@@ -454,7 +456,101 @@ async fn last_used_at_appears_within_seconds_of_a_token(backend: Backend) {
     assert!(listed.row_of(&idle.client_id).unwrap()["last_used_at"].is_null());
 }
 
+/// Waits until late in a wall-clock second, so that what follows straddles the next one.
+async fn until_late_in_a_second() {
+    while !(800..850).contains(&Utc::now().timestamp_subsec_millis()) {
+        sleep_ms(5).await;
+    }
+}
+
+/// Token requests that judged the key before a disable committed, and were signed after it
+/// (their bcrypt queued past the next second), still carry an `iat` before the cut: every one
+/// of their tokens is refused once the disable answers.
+async fn a_token_whose_key_was_judged_before_a_disable_is_refused_after_it(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        // Slow verification on one thread, and no remembered secrets: each request reads the
+        // key, then waits its turn to hash, for tens of milliseconds.
+        s.secrets.bcrypt_cost = 10;
+        s.secrets.hashing_threads = 1;
+        s.cache.verified_secrets = 0;
+    })
+    .await;
+    let admin = admin_session(&app).await;
+    let mut issued = Vec::new();
+    for round in 0..2 {
+        let key = create_named(&app, &admin, &format!("raced {round}"), &["invoices:read"]).await;
+        let path = key_path(&key.client_id);
+        until_late_in_a_second().await;
+        let requests = futures_util::future::join_all((0..6).map(|_| token_reply(&app, &key)));
+        let disable = async {
+            sleep_ms(30).await;
+            patch(&app, &admin, &path, json!({ "status": "disabled" })).await
+        };
+        let (replies, disabled) = futures_util::future::join(requests, disable).await;
+        assert_eq!(disabled.status, 200, "{}", disabled.text);
+        for reply in replies {
+            match reply.status {
+                200 => issued.push(reply.body["access_token"].as_str().unwrap().to_owned()),
+                401 => assert_eq!(reply.body["error"], "invalid_client", "{}", reply.text),
+                other => panic!("HTTP {other}: {}", reply.text),
+            }
+        }
+    }
+    assert!(
+        !issued.is_empty(),
+        "some requests read the key before the disable"
+    );
+    for token in &issued {
+        let status = app
+            .get_with_token("/v1/me/permissions", token)
+            .await
+            .status();
+        assert_eq!(status, 401, "a token judged before the disable outlived it");
+    }
+}
+
+/// A change racing a revoke never brings the key back: revocation is final in the update
+/// itself, whatever the change read before.
+async fn a_change_racing_a_revoke_never_brings_the_key_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = admin_session(&app).await;
+    for round in 0..20 {
+        let key = create_named(
+            &app,
+            &admin,
+            &format!("contested {round}"),
+            &["invoices:read"],
+        )
+        .await;
+        let (path, revoking) = (key_path(&key.client_id), revoke_path(&key.client_id));
+        let revoke = post(&app, &admin, &revoking, json!({}));
+        let change = patch(
+            &app,
+            &admin,
+            &path,
+            json!({ "status": "enabled", "name": format!("changed {round}") }),
+        );
+        let (revoked, changed) = futures_util::future::join(revoke, change).await;
+        assert_eq!(revoked.status, 200, "{}", revoked.text);
+        assert!(
+            [200, 409].contains(&changed.status),
+            "HTTP {}: {}",
+            changed.status,
+            changed.text
+        );
+        let now = get(&app, &admin, &path).await;
+        assert_eq!(now.body["status"], "revoked", "round {round}: {}", now.text);
+        let rotated = post(&app, &admin, &rotate_path(&key.client_id), json!({})).await;
+        assert_error(&rotated, 409, "conflict");
+        if round == 0 {
+            assert_invalid_client(&app, &key).await;
+        }
+    }
+}
+
 backend_tests!(
+    a_token_whose_key_was_judged_before_a_disable_is_refused_after_it,
+    a_change_racing_a_revoke_never_brings_the_key_back,
     a_key_can_be_retrieved_renamed_and_given_new_metadata,
     a_disabled_key_gets_invalid_client_and_its_tokens_are_refused_until_reenabled,
     revocation_is_immediate_and_final,

@@ -1,6 +1,8 @@
 //! Who may act on which key: without `api_keys:manage` only on one's own, with it on every key
 //! of the organization, never on another organization's; `api_keys:read` alone changes
-//! nothing; a narrowed user's keys narrow at once; a session needs its CSRF token.
+//! nothing; taking a key over needs every scope it holds; a key without an owner is nobody's;
+//! a test key acts only on test keys; a narrowed user's keys narrow at once; a session needs
+//! its CSRF token.
 
 use reqwest::Method;
 use serde_json::json;
@@ -431,7 +433,170 @@ async fn a_session_needs_the_csrf_header_on_state_changing_calls(backend: Backen
     assert_eq!(deleted.status, 200, "{}", deleted.text);
 }
 
+/// A key manager who does not hold `users:manage` cannot take over an administrator's key that
+/// does: rotating it would hand them a secret with `users:manage`, and so would enabling it
+/// again. Lesser actions (rename, disable, revoke) stay theirs.
+async fn rotating_or_enabling_a_key_needs_every_scope_it_holds(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user(ADMIN, &["--admin"]);
+    app.create_user(
+        "keys@example.com",
+        &[
+            "--permissions",
+            "api_keys:read,api_keys:write,api_keys:manage,invoices:read",
+        ],
+    );
+    let (_, manager) = management_key(
+        &app,
+        "keys@example.com",
+        &[
+            "api_keys:read",
+            "api_keys:write",
+            "api_keys:manage",
+            "invoices:read",
+        ],
+    )
+    .await;
+    let powerful = app.create_key_with(&["users:manage", "invoices:read"], &["--owner", ADMIN]);
+    let path = key_path(&powerful.client_id);
+
+    let rotated = post(&app, &manager, &rotate_path(&powerful.client_id), json!({})).await;
+    assert_error(&rotated, 403, "forbidden");
+    assert!(
+        rotated.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("users:manage"),
+        "names the missing scope: {}",
+        rotated.text
+    );
+    assert!(rotated.body.get("client_secret").is_none());
+    assert_secret_works(&app, &powerful).await;
+
+    let disabled = patch(&app, &manager, &path, json!({ "status": "disabled" })).await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    let enabled = patch(&app, &manager, &path, json!({ "status": "enabled" })).await;
+    assert_error(&enabled, 403, "forbidden");
+    assert!(enabled.text.contains("users:manage"), "{}", enabled.text);
+    assert_eq!(get(&app, &manager, &path).await.body["status"], "disabled");
+
+    // A key holding nothing the manager lacks is theirs to rotate.
+    let modest = app.create_key_with(&["invoices:read"], &["--owner", ADMIN]);
+    let rotated = post(&app, &manager, &rotate_path(&modest.client_id), json!({})).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let revoked = post(&app, &manager, &revoke_path(&powerful.client_id), json!({})).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+}
+
+/// Keys made without an owner (an organization without an administrator) are nobody's own: a
+/// key without `api_keys:manage` does not see another ownerless key, nor itself, while one
+/// with it sees both.
+async fn a_key_without_an_owner_is_nobodys_own(backend: Backend) {
+    let app = spawn_app(backend).await;
+    crate::helpers::create_organization(&app, "acme");
+    let ownerless = ["--org", "acme"];
+    let writer = app.create_key_with(&["api_keys:read", "api_keys:write"], &ownerless);
+    let other = app.create_key_with(&["invoices:read"], &ownerless);
+    let writer_token = Who::Token(app.token_for(&writer).await);
+    for client_id in [&other.client_id, &writer.client_id] {
+        let seen = get(&app, &writer_token, &key_path(client_id)).await;
+        assert_error(&seen, 404, "not_found");
+        let rotated = post(&app, &writer_token, &rotate_path(client_id), json!({})).await;
+        assert_error(&rotated, 404, "not_found");
+    }
+    assert_eq!(
+        get(&app, &writer_token, "/v1/api-keys").await.body["count"],
+        0
+    );
+    assert_secret_works(&app, &other).await;
+
+    let manager = app.create_key_with(&["api_keys:read", "api_keys:manage"], &ownerless);
+    let manager_token = Who::Token(app.token_for(&manager).await);
+    let listed = get(&app, &manager_token, "/v1/api-keys").await;
+    assert!(listed.row_of(&other.client_id).is_some(), "{}", listed.text);
+    assert!(
+        listed.row_of(&writer.client_id).is_some(),
+        "{}",
+        listed.text
+    );
+}
+
+/// A key of the `test` environment manages `test` keys only: it cannot create a live key, see
+/// one, or manage users; a live key's caller sees both environments.
+async fn a_test_key_acts_only_on_test_keys(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user(ADMIN, &["--admin"]);
+    let scopes = [
+        "api_keys:read",
+        "api_keys:write",
+        "api_keys:manage",
+        "users:manage",
+        "invoices:read",
+    ];
+    let sandbox = app.create_key_with(&scopes, &["--owner", ADMIN, "--env", "test"]);
+    let sandbox = Who::Token(app.token_for(&sandbox).await);
+    let live_key = app.create_key_with(&["invoices:read"], &["--owner", ADMIN]);
+
+    let live = post(
+        &app,
+        &sandbox,
+        "/v1/api-keys",
+        json!({ "name": "from the sandbox", "scopes": ["invoices:read"], "environment": "live" }),
+    )
+    .await;
+    assert_error(&live, 403, "forbidden");
+    assert!(live.text.contains("test"), "{}", live.text);
+    let made = post(
+        &app,
+        &sandbox,
+        "/v1/api-keys",
+        json!({ "name": "sandbox export", "scopes": ["invoices:read"], "environment": "test" }),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let made_id = made.body["client_id"].as_str().unwrap().to_owned();
+
+    for path in [
+        key_path(&live_key.client_id),
+        rotate_path(&live_key.client_id),
+        revoke_path(&live_key.client_id),
+    ] {
+        let answer = if path.ends_with("/rotate") || path.ends_with("/revoke") {
+            post(&app, &sandbox, &path, json!({})).await
+        } else {
+            get(&app, &sandbox, &path).await
+        };
+        assert_error(&answer, 404, "not_found");
+    }
+    assert_secret_works(&app, &live_key).await;
+    let listed = get(&app, &sandbox, "/v1/api-keys").await;
+    assert!(
+        listed.row_of(&live_key.client_id).is_none(),
+        "{}",
+        listed.text
+    );
+    assert!(listed.row_of(&made_id).is_some(), "{}", listed.text);
+    for row in listed.rows() {
+        assert_eq!(row["environment"], "test", "{row}");
+    }
+    let only_live = get(&app, &sandbox, "/v1/api-keys?environment=live").await;
+    assert_eq!(only_live.body["count"], 0, "{}", only_live.text);
+    let users = get(&app, &sandbox, "/v1/users").await;
+    assert_error(&users, 403, "forbidden");
+
+    let live_manager = Who::Token(
+        app.token_as(ADMIN, &["api_keys:read", "api_keys:manage"])
+            .await,
+    );
+    let everything = get(&app, &live_manager, "/v1/api-keys").await;
+    assert!(everything.row_of(&live_key.client_id).is_some());
+    assert!(everything.row_of(&made_id).is_some());
+}
+
 backend_tests!(
+    rotating_or_enabling_a_key_needs_every_scope_it_holds,
+    a_key_without_an_owner_is_nobodys_own,
+    a_test_key_acts_only_on_test_keys,
     without_api_keys_manage_a_colleagues_key_is_invisible_and_untouchable,
     api_keys_manage_sees_and_acts_on_every_key_of_the_organization,
     another_organizations_key_is_404_even_for_an_admin,

@@ -401,8 +401,14 @@ async fn cli_api_keys_of_an_organization_without_users_have_no_owner_and_exactly
         .expect(200);
     assert_eq!(strings(&permissions["scopes"]), scopes);
 
+    // Nobody's own, so only a key with api_keys:manage sees it.
     let path = format!("/v1/api-keys/{}", key.client_id);
-    let view = Reply::send(app.with_token(Method::GET, &path, &token))
+    Reply::send(app.with_token(Method::GET, &path, &token))
+        .await
+        .expect_error(404, "not_found");
+    let manager = app.create_key_with(&["api_keys:read", "api_keys:manage"], &["--org", "acme"]);
+    let manager_token = app.token_for(&manager).await;
+    let view = Reply::send(app.with_token(Method::GET, &path, &manager_token))
         .await
         .expect(200);
     assert!(view["created_by"].is_null(), "no owner: {view}");

@@ -1,5 +1,5 @@
 //! `keygate serve` (the default command) and `keygate migrate`: the binary as a server, its
-//! logs, and its graceful stop.
+//! logs, its graceful stop, and the master key it refuses to do without.
 
 use std::time::Duration;
 
@@ -7,8 +7,42 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    Backend, ServerProcess, TestDatabase, keygate_command, spawn_app, stderr, stdout,
+    Backend, ChildGuard, ServerProcess, TestDatabase, keygate_command, spawn_app, stderr, stdout,
 };
+
+/// `keygate serve` in the development profile, without `KEYGATE_MASTER_KEY`, from `dir`.
+fn serve_without_a_master_key(
+    dir: &std::path::Path,
+    db: &TestDatabase,
+    bind: &str,
+) -> std::process::Command {
+    let mut command = keygate_command();
+    command
+        .current_dir(dir)
+        .args(["--profile", "development", "--database", db.url()])
+        .args(["serve", "--bind", bind]);
+    command
+}
+
+/// Runs `command`, which must exit (within 30 s) with an error; its standard error.
+fn refused(command: &mut std::process::Command) -> String {
+    let mut child = ChildGuard::spawn(
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "keygate kept running instead of refusing to start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output();
+    assert!(!out.status.success(), "refused with an error status");
+    stderr(&out)
+}
 
 async fn migrate_is_idempotent(backend: Backend) {
     let db = TestDatabase::create(backend);
@@ -53,12 +87,7 @@ async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
     })
     .await;
     assert!(up, "the server did not come up");
-    // keygate's flusher writes once as the server starts (a tokio interval's first tick is
-    // immediate), and the server may already be answering then: it starts accepting before
-    // that task first runs. A token issued in that moment is written by that tick, not by the
-    // shutdown flush, and the check below fails. Let that tick pass first; it is over within
-    // a millisecond of the first answer (src/startup.rs, spawn_last_used_flusher).
-    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    // Asked for at once: the first periodic write is a whole period (an hour) away.
     let response = client
         .post(format!("{base}/v1/token"))
         .json(&json!({ "client_id": key.client_id, "client_secret": key.client_secret }))
@@ -164,7 +193,45 @@ async fn the_binary_serves_by_default_and_never_logs_secrets(backend: Backend) {
     }
 }
 
+/// Without `KEYGATE_MASTER_KEY`, the development profile generates a master key only while it
+/// listens on a loopback address (the file private to its owner); bound beyond this machine,
+/// or with a key file others can read, keygate refuses to start and says why.
+async fn a_generated_master_key_is_only_for_a_loopback_address(backend: Backend) {
+    let db = TestDatabase::create(backend);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("data/master.key");
+
+    let message = refused(&mut serve_without_a_master_key(
+        dir.path(),
+        &db,
+        "0.0.0.0:0",
+    ));
+    assert!(message.contains("KEYGATE_MASTER_KEY"), "{message}");
+    assert!(message.contains("loopback"), "{message}");
+    assert!(!key_file.exists(), "no key was written");
+
+    let server = ServerProcess::start(&mut serve_without_a_master_key(
+        dir.path(),
+        &db,
+        "127.0.0.1:0",
+    ));
+    let log = server.kill();
+    assert!(log.contains("generated a development master key"), "{log}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "private to its owner");
+
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let message = refused(&mut serve_without_a_master_key(
+        dir.path(),
+        &db,
+        "127.0.0.1:0",
+    ));
+    assert!(message.contains("chmod 600"), "{message}");
+}
+
 backend_tests!(
+    a_generated_master_key_is_only_for_a_loopback_address,
     migrate_is_idempotent,
     a_graceful_stop_writes_pending_last_used_times,
     the_binary_serves_by_default_and_never_logs_secrets,
