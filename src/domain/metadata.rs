@@ -1,4 +1,4 @@
-//! Key metadata (seed 002): up to 20 string values, names up to 40 characters, values up to
+//! Key metadata: up to 20 string values, names up to 40 characters, values up to
 //! 500.
 
 use std::collections::BTreeMap;

@@ -234,7 +234,7 @@ impl ScopeCatalog {
         holder.intersection(&self.api)
     }
 
-    /// "Read only": every API scope ending in `:read` that `holder` holds (seed 000).
+    /// "Read only": every API scope ending in `:read` that `holder` holds.
     pub fn read_only(&self, holder: &ScopeSet) -> ScopeSet {
         self.full_access(holder).filter(|s| s.ends_with(":read"))
     }

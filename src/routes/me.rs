@@ -1,5 +1,5 @@
 //! `GET /v1/me` (the API key behind the token) and `GET /v1/me/permissions` (what the token
-//! may do, seed 000's troubleshooting call).
+//! may do: the call to make when troubleshooting a 403).
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
