@@ -110,6 +110,7 @@ impl ChangeFeed {
         changes::prune(&mut conn, now.timestamp())?;
         db::sessions::prune(&mut conn, now.naive_utc())?;
         db::login_failures::prune(&mut conn, (now - chrono::Duration::days(1)).naive_utc())?;
+        db::reveals::prune(&mut conn, now.naive_utc())?;
         db::signing_keys::erase_retired_private_keys(&mut conn, now.naive_utc())?;
         Ok(())
     }
@@ -123,13 +124,11 @@ impl ChangeFeed {
             loop {
                 ticker.tick().await;
                 polls += 1;
-                let housekeeping = polls % HOUSEKEEPING_EVERY == 0;
+                let housekeeping = polls.is_multiple_of(HOUSEKEEPING_EVERY);
                 let result = actix_web::rt::task::spawn_blocking(move || {
                     let outcome = self.poll_once();
-                    if housekeeping {
-                        if let Err(e) = self.housekeeping() {
-                            log::warn!("housekeeping failed: {e:#}");
-                        }
+                    if housekeeping && let Err(e) = self.housekeeping() {
+                        log::warn!("housekeeping failed: {e:#}");
                     }
                     (self, outcome)
                 })

@@ -28,6 +28,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("routes", 6),
     ("openapi", 6),
     ("startup", 6),
+    ("console", 6),
     // The command line: another front end.
     ("cli", 7),
     ("layers", 8),

@@ -54,7 +54,7 @@ impl Application {
                     environments: vec![Environment::Live, Environment::Test],
                     cache_capacity: settings.cache.validated_tokens,
                 };
-                let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key))?;
+                let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key.clone()))?;
                 Ok((pool, feed))
             })
             .await??
@@ -68,6 +68,7 @@ impl Application {
             issuer.clone(),
             pool.clone(),
             validator.clone(),
+            Some(master_key),
         );
         let last_used = service.last_used.clone();
         spawn_last_used_flusher(
@@ -143,6 +144,7 @@ fn serve(
                 Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
                     .custom_request_replace("method", |req| req.method().to_string()),
             ))
+            .configure(crate::console::configure)
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })

@@ -152,10 +152,10 @@ fn body_kind(req: &HttpRequest) -> Result<BodyKind, CredentialError> {
         .mime_type()
         .map_err(|_| unsupported())?
         .ok_or_else(unsupported)?;
-    if let Some(charset) = mime.get_param("charset") {
-        if !charset.as_str().eq_ignore_ascii_case("utf-8") {
-            return Err(unsupported());
-        }
+    if let Some(charset) = mime.get_param("charset")
+        && !charset.as_str().eq_ignore_ascii_case("utf-8")
+    {
+        return Err(unsupported());
     }
     match (mime.type_().as_str(), mime.subtype().as_str()) {
         ("application", "x-www-form-urlencoded") => Ok(BodyKind::Form),

@@ -201,6 +201,7 @@ async fn list(org: &str, as_json: bool, service: &Service, caller: &Caller) -> R
             limit: 100,
             offset: 0,
             cursor,
+            only_own: false,
         };
         let page = key_lists::list(service, caller, organization.id, query).await?;
         keys.extend(page.keys.into_iter().map(|r| r.key));

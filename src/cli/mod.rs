@@ -116,7 +116,13 @@ fn open_service(settings: &Settings) -> anyhow::Result<(Service, Caller)> {
     let params = ValidationParams::new(tokens.issuer.clone(), tokens.audience.clone())
         .test_audience(tokens.test_audience.clone());
     let validator = TokenValidator::new(params, Keyring::default());
-    let service = Service::new(settings.clone(), tokens.issuer.clone(), pool, validator);
+    let service = Service::new(
+        settings.clone(),
+        tokens.issuer.clone(),
+        pool,
+        validator,
+        None,
+    );
     let caller = Caller::cli(&service.catalog);
     Ok((service, caller))
 }

@@ -2,14 +2,14 @@
 
 use std::process::ExitCode;
 
-use chrono::Duration;
+use std::sync::Arc;
+
 use clap::Subcommand;
 use serde_json::json;
 
-use super::open_database;
+use super::{block_on, open_service};
 use crate::config::Settings;
-use crate::service::Actor;
-use crate::service::signing_keys::{self, master_key, rotate};
+use crate::service::signing_keys::{self, master_key};
 
 #[derive(Debug, Subcommand)]
 pub enum SigningKeysCommand {
@@ -26,11 +26,10 @@ pub enum SigningKeysCommand {
 }
 
 pub fn run(command: SigningKeysCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let pool = open_database(settings)?;
-    let mut conn = pool.get()?;
+    let (mut service, caller) = open_service(settings)?;
     match command {
         SigningKeysCommand::List { json: as_json } => {
-            let keys = signing_keys::list(&mut conn)?;
+            let keys = block_on(signing_keys::list(&service, &caller))?;
             if as_json {
                 let rows: Vec<_> = keys
                     .iter()
@@ -64,11 +63,8 @@ pub fn run(command: SigningKeysCommand, settings: &Settings) -> anyhow::Result<E
             }
         }
         SigningKeysCommand::Rotate { json: as_json } => {
-            let master = master_key(settings)?;
-            let tokens = &settings.tokens;
-            let overlap =
-                Duration::seconds((tokens.lifetime_seconds + 2 * tokens.leeway_seconds) as i64);
-            let rotation = rotate(&mut conn, &master, tokens.algorithm, overlap, &Actor::cli())?;
+            service.master_key = Some(Arc::new(master_key(settings)?));
+            let rotation = block_on(signing_keys::rotate_now(&service, &caller))?;
             if as_json {
                 println!(
                     "{}",

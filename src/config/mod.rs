@@ -186,10 +186,10 @@ impl Settings {
                     .with_list_parse_key("scopes.catalog")
                     .with_list_parse_key("rate_limit.trusted_proxies"),
             );
-        if std::env::var_os("KEYGATE_DATABASE__URL").is_none() {
-            if let Ok(url) = std::env::var("DATABASE_URL") {
-                builder = builder.set_override("database.url", url)?;
-            }
+        if std::env::var_os("KEYGATE_DATABASE__URL").is_none()
+            && let Ok(url) = std::env::var("DATABASE_URL")
+        {
+            builder = builder.set_override("database.url", url)?;
         }
         builder = builder.set_override("profile", profile.clone())?;
         let settings: Settings = builder.build()?.try_deserialize()?;

@@ -14,10 +14,13 @@ use crate::domain::{Environment, KeyStatus};
 #[serde(rename_all = "snake_case")]
 pub enum KeyOrder {
     Name,
+    KeyPrefix,
     Environment,
+    Scopes,
     Status,
     CreatedAt,
     LastUsedAt,
+    ExpiresAt,
 }
 
 /// Where the previous page ended: its last row's sort value and id (keyset pagination, which
@@ -37,6 +40,9 @@ impl KeyCursor {
     pub fn after(key: &ApiKey, order: KeyOrder, descending: bool) -> KeyCursor {
         let (text, time) = match order {
             KeyOrder::Name => (Some(key.name.clone()), None),
+            KeyOrder::KeyPrefix => (Some(key.key_prefix.clone()), None),
+            KeyOrder::Scopes => (Some(key.scopes.clone()), None),
+            KeyOrder::ExpiresAt => (None, key.expires_at),
             KeyOrder::Environment => (Some(key.environment.as_str().to_owned()), None),
             KeyOrder::Status => (Some(key.status.as_str().to_owned()), None),
             KeyOrder::CreatedAt => (None, Some(key.created_at)),
@@ -109,12 +115,37 @@ macro_rules! after_value {
     }};
 }
 
+/// Rows after the cursor in an order on a column that may be null: rows with a value first
+/// (in either direction), then the nulls, by id.
+macro_rules! after_nullable {
+    ($query:expr, $column:expr, $cursor:expr) => {{
+        let (id, descending) = ($cursor.id, $cursor.descending);
+        match ($cursor.time, descending) {
+            (Some(at), false) => $query.filter(
+                $column
+                    .gt(at)
+                    .or($column.eq(at).and(api_keys::id.gt(id)))
+                    .or($column.is_null()),
+            ),
+            (Some(at), true) => $query.filter(
+                $column
+                    .lt(at)
+                    .or($column.eq(at).and(api_keys::id.lt(id)))
+                    .or($column.is_null()),
+            ),
+            (None, false) => $query.filter($column.is_null().and(api_keys::id.gt(id))),
+            (None, true) => $query.filter($column.is_null().and(api_keys::id.lt(id))),
+        }
+    }};
+}
+
 fn after<'a>(query: KeyQuery<'a>, cursor: &KeyCursor) -> KeyQuery<'a> {
-    let (id, descending) = (cursor.id, cursor.descending);
     let text = || cursor.text.clone().unwrap_or_default();
     match cursor.order {
         KeyOrder::Name => after_value!(query, api_keys::name, text(), cursor),
+        KeyOrder::KeyPrefix => after_value!(query, api_keys::key_prefix, text(), cursor),
         KeyOrder::Environment => after_value!(query, api_keys::environment, text(), cursor),
+        KeyOrder::Scopes => after_value!(query, api_keys::scopes, text(), cursor),
         KeyOrder::Status => after_value!(query, api_keys::status, text(), cursor),
         KeyOrder::CreatedAt => after_value!(
             query,
@@ -122,25 +153,8 @@ fn after<'a>(query: KeyQuery<'a>, cursor: &KeyCursor) -> KeyQuery<'a> {
             cursor.time.unwrap_or_default(),
             cursor
         ),
-        // Used keys first (in either direction), never-used keys after them, by id.
-        KeyOrder::LastUsedAt => match (cursor.time, descending) {
-            (Some(at), false) => query.filter(
-                api_keys::last_used_at
-                    .gt(at)
-                    .or(api_keys::last_used_at.eq(at).and(api_keys::id.gt(id)))
-                    .or(api_keys::last_used_at.is_null()),
-            ),
-            (Some(at), true) => query.filter(
-                api_keys::last_used_at
-                    .lt(at)
-                    .or(api_keys::last_used_at.eq(at).and(api_keys::id.lt(id)))
-                    .or(api_keys::last_used_at.is_null()),
-            ),
-            (None, false) => {
-                query.filter(api_keys::last_used_at.is_null().and(api_keys::id.gt(id)))
-            }
-            (None, true) => query.filter(api_keys::last_used_at.is_null().and(api_keys::id.lt(id))),
-        },
+        KeyOrder::LastUsedAt => after_nullable!(query, api_keys::last_used_at, cursor),
+        KeyOrder::ExpiresAt => after_nullable!(query, api_keys::expires_at, cursor),
     }
 }
 
@@ -158,35 +172,33 @@ pub fn page(
     if let Some(cursor) = &search.after {
         query = after(query, cursor);
     }
-    // Never-used keys sort last either way, on both backends; the id breaks ties so that
-    // pages never overlap.
-    query = match (search.order, search.descending) {
-        (KeyOrder::Name, false) => query.order((api_keys::name.asc(), api_keys::id.asc())),
-        (KeyOrder::Name, true) => query.order((api_keys::name.desc(), api_keys::id.desc())),
-        (KeyOrder::Environment, false) => {
-            query.order((api_keys::environment.asc(), api_keys::id.asc()))
-        }
-        (KeyOrder::Environment, true) => {
-            query.order((api_keys::environment.desc(), api_keys::id.desc()))
-        }
-        (KeyOrder::Status, false) => query.order((api_keys::status.asc(), api_keys::id.asc())),
-        (KeyOrder::Status, true) => query.order((api_keys::status.desc(), api_keys::id.desc())),
-        (KeyOrder::CreatedAt, false) => {
-            query.order((api_keys::created_at.asc(), api_keys::id.asc()))
-        }
-        (KeyOrder::CreatedAt, true) => {
-            query.order((api_keys::created_at.desc(), api_keys::id.desc()))
-        }
-        (KeyOrder::LastUsedAt, false) => query.order((
-            api_keys::last_used_at.is_null().asc(),
-            api_keys::last_used_at.asc(),
-            api_keys::id.asc(),
-        )),
-        (KeyOrder::LastUsedAt, true) => query.order((
-            api_keys::last_used_at.is_null().asc(),
-            api_keys::last_used_at.desc(),
-            api_keys::id.desc(),
-        )),
+    // Nulls (never used, never expiring) sort last either way, on both backends; the id
+    // breaks ties so that pages never overlap.
+    macro_rules! by {
+        ($column:expr) => {
+            if search.descending {
+                query.order(($column.desc(), api_keys::id.desc()))
+            } else {
+                query.order(($column.asc(), api_keys::id.asc()))
+            }
+        };
+        (nullable $column:expr) => {
+            if search.descending {
+                query.order(($column.is_null().asc(), $column.desc(), api_keys::id.desc()))
+            } else {
+                query.order(($column.is_null().asc(), $column.asc(), api_keys::id.asc()))
+            }
+        };
+    }
+    query = match search.order {
+        KeyOrder::Name => by!(api_keys::name),
+        KeyOrder::KeyPrefix => by!(api_keys::key_prefix),
+        KeyOrder::Environment => by!(api_keys::environment),
+        KeyOrder::Scopes => by!(api_keys::scopes),
+        KeyOrder::Status => by!(api_keys::status),
+        KeyOrder::CreatedAt => by!(api_keys::created_at),
+        KeyOrder::LastUsedAt => by!(nullable api_keys::last_used_at),
+        KeyOrder::ExpiresAt => by!(nullable api_keys::expires_at),
     };
     let keys = query
         .limit(search.limit)

@@ -9,6 +9,7 @@ mod connection;
 pub mod key_lists;
 pub mod login_failures;
 pub mod organizations;
+pub mod reveals;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;

@@ -35,6 +35,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    one_time_reveals (handle_hash) {
+        handle_hash -> Text,
+        session_id -> BigInt,
+        sealed -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> BigInt,
         token_hash -> Text,
@@ -126,11 +136,13 @@ diesel::joinable!(api_key_secrets -> api_keys (api_key_id));
 diesel::joinable!(audit_events -> organizations (organization_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(login_failures -> users (user_id));
+diesel::joinable!(one_time_reveals -> sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     users,
     login_failures,
+    one_time_reveals,
     sessions,
     api_keys,
     api_key_secrets,

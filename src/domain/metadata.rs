@@ -42,6 +42,11 @@ impl Metadata {
     pub fn to_stored(&self) -> String {
         serde_json::to_string(&self.0).expect("a string map serialises")
     }
+
+    /// Every name and value, ordered by name.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! rotate with a grace period, revoke (final) and delete (revoke and hide). Every action that
 //! ends tokens publishes a cut on the change feed, so every instance refuses them.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::audit::{self, Event};
 use super::policy::{self, KeyAction};
@@ -249,6 +249,40 @@ fn record_of(conn: &mut DbConnection, key: ApiKey) -> diesel::QueryResult<KeyRec
 pub async fn get(service: &Service, caller: &Caller, client_id: &str) -> Result<KeyRecord, Error> {
     let key = find(service, caller, client_id, KeyAction::Read).await?;
     service.db(move |conn| Ok(record_of(conn, key)?)).await
+}
+
+/// A secret of a key that still works: the current one, and those in their grace period.
+#[derive(Clone, Debug)]
+pub struct SecretRecord {
+    /// The public start of the secret.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    /// When a rotated-out secret stops working; `None` for the current one.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The key's secrets that still work, newest first (never their hashes).
+pub async fn secrets(
+    service: &Service,
+    caller: &Caller,
+    client_id: &str,
+) -> Result<Vec<SecretRecord>, Error> {
+    let key = find(service, caller, client_id, KeyAction::Read).await?;
+    if key.status == KeyStatus::Revoked {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now().naive_utc();
+    let rows = service
+        .db(move |conn| Ok(api_keys::live_secrets(conn, key.id, now)?))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|s| SecretRecord {
+            prefix: s.prefix,
+            created_at: s.created_at.and_utc(),
+            expires_at: s.expires_at.map(|t| t.and_utc()),
+        })
+        .collect())
 }
 
 pub struct KeyUpdate {

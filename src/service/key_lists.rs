@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use quick_cache::sync::Cache;
 
 use super::api_keys::KeyRecord;
@@ -15,7 +17,19 @@ use super::policy::{self, Listed};
 use super::{Caller, Error, Service};
 use crate::db::DbConnection;
 use crate::db::key_lists::{self, KeyCursor, KeyOrder, KeySearch};
-use crate::domain::{Environment, KeyStatus, ManagementPermission};
+use crate::domain::{Environment, KeyStatus, ManagementPermission, ValidationError};
+
+/// A cursor as front ends pass it around: opaque, URL-safe.
+pub fn encode_cursor(cursor: &KeyCursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("a cursor serialises"))
+}
+
+/// A cursor a list returned; anything else is refused, naming the `cursor` field.
+pub fn decode_cursor(text: &str) -> Result<KeyCursor, ValidationError> {
+    let refuse = || ValidationError::new("cursor", "is not a cursor this list returned");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| refuse())?;
+    serde_json::from_slice(&bytes).map_err(|_| refuse())
+}
 
 /// What a list asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +41,8 @@ pub struct KeyListQuery {
     pub limit: i64,
     pub offset: i64,
     pub cursor: Option<KeyCursor>,
+    /// Only the caller's own keys, even for a holder of `api_keys:manage`.
+    pub only_own: bool,
 }
 
 /// One page, how many keys match in all, and where the next page starts (when this one is
@@ -54,6 +70,10 @@ pub async fn list(
         next_cursor: None,
     };
     let created_by = match policy::listed_keys(caller) {
+        Listed::Every if query.only_own => match caller.owner_user_id {
+            Some(owner) => Some(owner),
+            None => return Ok(nothing()),
+        },
         Listed::Every => None,
         Listed::OwnedBy(owner) => Some(owner),
         Listed::Nothing => return Ok(nothing()),
@@ -131,10 +151,10 @@ impl ListCounts {
             environments: search.environments.clone(),
             statuses: search.statuses.clone(),
         };
-        if let Some((count, at)) = self.large.get(&key) {
-            if at.elapsed() < REUSE_FOR {
-                return Ok(count);
-            }
+        if let Some((count, at)) = self.large.get(&key)
+            && at.elapsed() < REUSE_FOR
+        {
+            return Ok(count);
         }
         let count = key_lists::count(conn, search)?;
         if count >= LARGE {

@@ -16,6 +16,7 @@ pub mod key_lists;
 pub mod login;
 pub mod organizations;
 pub mod policy;
+pub mod reveals;
 pub mod signing_keys;
 pub mod token_status;
 pub mod users;
@@ -34,7 +35,7 @@ use crate::db::{self, DbConnection, DbPool};
 use crate::domain::ScopeCatalog;
 use crate::hashing::{HashingLimits, SecretHasher};
 use crate::last_used::LastUsed;
-use crate::tokens::{Change, TokenValidator};
+use crate::tokens::{Change, MasterKey, TokenValidator};
 
 /// Everything the application layer works with, built once per process.
 pub struct Service {
@@ -43,6 +44,8 @@ pub struct Service {
     pub issuer: String,
     pub pool: DbPool,
     pub validator: TokenValidator,
+    /// Seals signing keys and one-time views; the CLI works without it.
+    pub master_key: Option<Arc<MasterKey>>,
     pub catalog: ScopeCatalog,
     pub hasher: SecretHasher,
     /// Failed client authentications.
@@ -61,6 +64,7 @@ impl Service {
         issuer: String,
         pool: DbPool,
         validator: TokenValidator,
+        master_key: Option<Arc<MasterKey>>,
     ) -> Service {
         let secrets = &settings.secrets;
         let hasher = SecretHasher::new(&HashingLimits {
@@ -86,6 +90,7 @@ impl Service {
             issuer,
             pool,
             validator,
+            master_key,
             settings,
         }
     }

@@ -224,14 +224,14 @@ pub fn check_new_key(
             "you do not hold `{missing}`, so a key you create cannot be granted it"
         )));
     }
-    if let Some((owner, held)) = owner {
-        if let Some(missing) = scopes.first_missing_from(held) {
-            return Err(Error::Forbidden(format!(
-                "the owner {} does not hold `{missing}`: a key can only be granted its \
+    if let Some((owner, held)) = owner
+        && let Some(missing) = scopes.first_missing_from(held)
+    {
+        return Err(Error::Forbidden(format!(
+            "the owner {} does not hold `{missing}`: a key can only be granted its \
                  owner's permissions",
-                owner.email
-            )));
-        }
+            owner.email
+        )));
     }
     Ok(())
 }
@@ -296,6 +296,28 @@ pub fn check_user_grant(
                 "this user holds `{missing}`, which you do not, so you cannot change them"
             )));
         }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing keys.
+// ---------------------------------------------------------------------------------------------
+
+/// Signing keys serve every organization: only the deployment's administrators (who hold
+/// everything, organizations too) see and rotate them.
+pub fn require_deployment_administrator(
+    caller: &Caller,
+    catalog: &ScopeCatalog,
+) -> Result<(), Error> {
+    require(caller, ManagementPermission::OrganizationsManage)?;
+    if let Some(missing) = catalog
+        .administrator(true)
+        .first_missing_from(&caller.permissions)
+    {
+        return Err(Error::Forbidden(format!(
+            "signing keys are for the deployment's administrators; you do not hold `{missing}`"
+        )));
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use diesel::RunQueryDsl;
 use secrecy::ExposeSecret;
 
 use super::audit::{self, Actor, Event};
+use super::{Caller, Error, Service, policy};
 use crate::config::Settings;
 use crate::db::changes;
 use crate::db::signing_keys::{self, NewSigningKey, SigningKeyRow};
@@ -83,8 +84,27 @@ fn insert_generated(
 }
 
 /// Every signing key ever made, newest first.
-pub fn list(conn: &mut DbConnection) -> diesel::QueryResult<Vec<SigningKeyRow>> {
-    signing_keys::all(conn)
+pub async fn list(service: &Service, caller: &Caller) -> Result<Vec<SigningKeyRow>, Error> {
+    policy::require_deployment_administrator(caller, &service.catalog)?;
+    service.db(|conn| Ok(signing_keys::all(conn)?)).await
+}
+
+/// Rotates now (see [`rotate`]), with the verification window this deployment's tokens need:
+/// their lifetime and twice the leeway.
+pub async fn rotate_now(service: &Service, caller: &Caller) -> Result<Rotation, Error> {
+    policy::require_deployment_administrator(caller, &service.catalog)?;
+    let master = service
+        .master_key
+        .clone()
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("rotation needs the master key")))?;
+    let tokens = &service.settings.tokens;
+    let algorithm = tokens.algorithm;
+    let overlap = Duration::seconds((tokens.lifetime_seconds + 2 * tokens.leeway_seconds) as i64);
+    let actor = caller.actor.clone();
+    // Every instance (this one too) reloads its keyring from the change feed.
+    service
+        .db(move |conn| rotate(conn, &master, algorithm, overlap, &actor).map_err(Error::Internal))
+        .await
 }
 
 /// Serialises key changes across instances (two rotations at once would leave two active

@@ -46,10 +46,10 @@ impl Keyring {
                 }
                 _ => None,
             };
-            if row.status == SigningKeyStatus::Active {
-                if let Some(private) = &private {
-                    keyring.signer = Some(Signer::from_private(row.kid, algorithm, private)?);
-                }
+            if row.status == SigningKeyStatus::Active
+                && let Some(private) = &private
+            {
+                keyring.signer = Some(Signer::from_private(row.kid, algorithm, private)?);
             }
             let verifier = if algorithm.is_symmetric() {
                 private

@@ -120,10 +120,9 @@ impl Drop for TestDatabase {
         if let TestDatabase::Postgres {
             admin_url, schema, ..
         } = self
+            && let Ok(mut conn) = PgConnection::establish(admin_url)
         {
-            if let Ok(mut conn) = PgConnection::establish(admin_url) {
-                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-            }
+            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
         }
     }
 }

@@ -27,6 +27,7 @@ async fn following_cursors_visits_every_key_once_in_every_order(backend: Backend
                 "api_keys:write",
                 "api_keys:manage",
                 "invoices:read",
+                "clients:read",
             ],
         )
         .await;
@@ -34,9 +35,21 @@ async fn following_cursors_visits_every_key_once_in_every_order(backend: Backend
     // so that ties and never-used keys (last_used_at null) are crossed by page boundaries.
     for (i, name) in ["b", "a", "b", "c", "a", "b", "d"].iter().enumerate() {
         let env = if i % 2 == 0 { "live" } else { "test" };
+        let scopes = if i % 3 == 1 {
+            json!(["invoices:read", "clients:read"])
+        } else {
+            json!(["invoices:read"])
+        };
+        let mut body = json!({ "name": name, "scopes": scopes, "environment": env });
+        if i % 3 != 0 {
+            // Some keys expire, at midnight of one of two dates (ties), the rest never
+            // (nulls): both to be crossed by page boundaries.
+            let on = chrono::Utc::now() + chrono::Duration::days(30 * (i as i64 % 3));
+            body["expires_on"] = json!(on.format("%Y-%m-%d").to_string());
+        }
         let created = app
             .with_token(Method::POST, "/v1/api-keys", &admin)
-            .json(&json!({ "name": name, "scopes": ["invoices:read"], "environment": env }))
+            .json(&body)
             .send()
             .await
             .unwrap();
@@ -79,10 +92,13 @@ async fn following_cursors_visits_every_key_once_in_every_order(backend: Backend
 
     for order_by in [
         "name",
+        "key_prefix",
         "environment",
+        "scopes",
         "status",
         "created_at",
         "last_used_at",
+        "expires_at",
     ] {
         for order in ["asc", "desc"] {
             let all: Value = app

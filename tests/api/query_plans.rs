@@ -42,6 +42,8 @@ fn queries() -> Vec<(&'static str, String, &'static str)> {
         ("list by name", list("name ASC, id ASC"), "api_keys_list_name"),
         ("list by status", list("status DESC, id DESC"), "api_keys_list_status"),
         ("list by environment", list("environment ASC, id ASC"), "api_keys_list_environment"),
+        ("list by key prefix", list("key_prefix ASC, id ASC"), "api_keys_list_prefix"),
+        ("list by scopes", list("scopes DESC, id DESC"), "api_keys_list_scopes"),
         (
             "a user's own keys by created_at",
             format!(

@@ -4,28 +4,16 @@
 //! keys as on the first page).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::ApiKeyView;
 use crate::auth::caller::{ApiKeysRead, Operator};
-use crate::db::key_lists::{KeyCursor, KeyOrder};
+use crate::db::key_lists::KeyOrder;
 use crate::domain::{Environment, KeyStatus, ValidationError};
 use crate::error::ApiError;
 use crate::routes::{Page, integer_parameter};
-use crate::service::key_lists::{self, KeyListQuery};
+use crate::service::key_lists::{self, KeyListQuery, decode_cursor, encode_cursor};
 use crate::service::policy;
 use crate::state::AppState;
-
-fn encode_cursor(cursor: &KeyCursor) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("a cursor serialises"))
-}
-
-fn decode_cursor(text: &str) -> Result<KeyCursor, ValidationError> {
-    let refuse = || ValidationError::new("cursor", "is not a cursor this list returned");
-    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| refuse())?;
-    serde_json::from_slice(&bytes).map_err(|_| refuse())
-}
 
 /// Parses the query string strictly: unknown parameters and bad values name themselves.
 fn parse_query(query: &str) -> Result<KeyListQuery, ValidationError> {
@@ -37,6 +25,7 @@ fn parse_query(query: &str) -> Result<KeyListQuery, ValidationError> {
         limit: 100,
         offset: 0,
         cursor: None,
+        only_own: false,
     };
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         let value = value.as_ref();
@@ -48,7 +37,7 @@ fn parse_query(query: &str) -> Result<KeyListQuery, ValidationError> {
                     .map_err(|_| {
                         ValidationError::new(
                             "order_by",
-                            "must be name, environment, status, created_at or last_used_at",
+                            "must be name, key_prefix, environment, scopes, status, created_at, last_used_at or expires_at",
                         )
                     })?;
             }
@@ -108,6 +97,7 @@ pub async fn list_api_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::key_lists::KeyCursor;
 
     #[test]
     fn defaults_and_repeated_filters() {

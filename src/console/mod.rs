@@ -1,0 +1,56 @@
+//! The operator console at `/console`: server-rendered pages over the application layer, which
+//! decides everything (the console adds no rule of its own). Forms post back to keygate (each
+//! carries the session's CSRF token), pages work without JavaScript but for the copy button,
+//! and every page goes out with a strict Content-Security-Policy, `X-Frame-Options: DENY` and
+//! `Cache-Control: no-store`.
+
+mod assets;
+mod audit;
+mod forms;
+mod keys;
+mod login;
+mod page;
+mod reveal;
+mod session;
+mod signing_keys;
+mod users;
+mod view;
+
+use actix_web::{HttpResponse, web};
+
+pub use page::ConsoleError;
+
+/// Registers the console's pages under `/console`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/console")
+            .route("", web::get().to(home))
+            .route("/", web::get().to(home))
+            .route("/login", web::get().to(login::form))
+            .route("/login", web::post().to(login::submit))
+            .route("/logout", web::post().to(login::log_out))
+            .route("/assets/{file}", web::get().to(assets::serve))
+            .route("/keys", web::get().to(keys::list))
+            .route("/keys", web::post().to(keys::create))
+            .route("/keys/new", web::get().to(keys::new))
+            .route("/keys/{client_id}", web::get().to(keys::detail))
+            .route("/keys/{client_id}/{action}", web::get().to(keys::confirm))
+            .route("/keys/{client_id}/{action}", web::post().to(keys::act))
+            .route("/reveal/{handle}", web::get().to(reveal::show))
+            .route("/users", web::get().to(users::list))
+            .route("/users", web::post().to(users::create))
+            .route("/users/new", web::get().to(users::new))
+            .route("/users/{id}", web::get().to(users::detail))
+            .route("/users/{id}", web::post().to(users::update))
+            .route("/audit", web::get().to(audit::list))
+            .route("/signing-keys", web::get().to(signing_keys::list))
+            .route("/signing-keys/rotate", web::get().to(signing_keys::confirm))
+            .route("/signing-keys/rotate", web::post().to(signing_keys::rotate))
+            .default_service(web::to(page::not_found)),
+    );
+}
+
+/// The page operators live on.
+async fn home() -> HttpResponse {
+    page::see_other("/console/keys")
+}

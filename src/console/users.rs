@@ -1,0 +1,264 @@
+//! The user pages (for holders of `users:manage`): the list, the create form (a generated
+//! password, shown once), and a user's page to change permissions or disable them, under the
+//! same rule as everywhere: nobody grants what they do not hold.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::forms::Form;
+use super::page::{self, ConsoleError, Nav};
+use super::reveal::stash;
+use super::session::ConsoleSession;
+use super::view::{self, Grid};
+use crate::domain::{Email, ScopeSet, UserStatus, ValidationError};
+use crate::service::reveals::Revealed;
+use crate::service::users::{self, NewUserRequest, UserRecord, UserUpdate};
+use crate::service::{self, policy};
+use crate::state::AppState;
+
+/// A user as the pages show them.
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub admin: bool,
+    pub permissions: Vec<String>,
+    pub status: &'static str,
+    pub last_login: String,
+}
+
+impl UserRow {
+    fn of(record: &UserRecord, state: &AppState) -> UserRow {
+        let user = &record.user;
+        UserRow {
+            id: user.public_id.clone().unwrap_or_default(),
+            email: user.email.clone(),
+            admin: user.is_admin,
+            permissions: record
+                .permissions(&state.service)
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            status: user.status.as_str(),
+            last_login: user
+                .last_login_at
+                .map(|t| view::when(t.and_utc()))
+                .unwrap_or_else(|| "never".into()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/users.html")]
+struct UsersPage {
+    nav: Nav,
+    rows: Vec<UserRow>,
+}
+
+pub async fn list(
+    session: ConsoleSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let organization_id = policy::home_organization(&session.caller)?;
+    let records = users::list(&state.service, &session.caller, organization_id).await?;
+    page::render(&UsersPage {
+        nav: Nav::of(&session, &state, "users"),
+        rows: records.iter().map(|r| UserRow::of(r, &state)).collect(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "console/user_new.html")]
+struct NewUserPage {
+    nav: Nav,
+    grid: Grid,
+    email: String,
+    admin: bool,
+    problem: Option<String>,
+}
+
+fn grid(session: &ConsoleSession, state: &AppState, ticked: &ScopeSet) -> Grid {
+    let caller = &session.caller;
+    Grid::for_users(
+        &state.service.catalog,
+        caller.deployment,
+        &caller.permissions,
+        ticked,
+    )
+}
+
+pub async fn new(
+    session: ConsoleSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    // Only for those who may make users at all.
+    policy::require(
+        &session.caller,
+        crate::domain::ManagementPermission::UsersManage,
+    )?;
+    page::render(&NewUserPage {
+        nav: Nav::of(&session, &state, "users"),
+        grid: grid(&session, &state, &ScopeSet::default()),
+        email: String::new(),
+        admin: false,
+        problem: None,
+    })
+}
+
+fn permissions(form: &Form) -> Result<ScopeSet, ValidationError> {
+    ScopeSet::from_items(form.all("permission"))
+        .map_err(|e| ValidationError::new("permissions", e.message))
+}
+
+pub async fn create(
+    session: ConsoleSession,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.check(&form)?;
+    let organization_id = policy::home_organization(&session.caller)?;
+    let request = Email::parse(form.get("email").unwrap_or_default()).and_then(|email| {
+        Ok(NewUserRequest {
+            organization_id,
+            email,
+            is_admin: form.ticked("admin"),
+            permissions: permissions(&form)?,
+            password: None,
+        })
+    });
+    let outcome = match request {
+        Ok(request) => users::create(&state.service, &session.caller, request).await,
+        Err(invalid) => Err(invalid.into()),
+    };
+    let (record, password) = match outcome {
+        Ok(made) => made,
+        Err(
+            err @ (service::Error::Validation(_)
+            | service::Error::Forbidden(_)
+            | service::Error::Conflict(_)),
+        ) => {
+            let ticked = permissions(&form).unwrap_or_default();
+            return page::render_with(
+                StatusCode::BAD_REQUEST,
+                &NewUserPage {
+                    nav: Nav::of(&session, &state, "users"),
+                    grid: grid(&session, &state, &ticked),
+                    email: form.get("email").unwrap_or_default().to_owned(),
+                    admin: form.ticked("admin"),
+                    problem: Some(page::describe(&err).1),
+                },
+            );
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let revealed = Revealed::Password {
+        user_id: record.user.public_id.clone().unwrap_or_default(),
+        email: record.user.email.clone(),
+        password: password
+            .map(|p| p.expose().to_owned())
+            .ok_or_else(|| ConsoleError::Render("no generated password".into()))?,
+    };
+    let handle = stash(&state, &session, &revealed).await?;
+    Ok(page::see_other(&format!("/console/reveal/{handle}")))
+}
+
+#[derive(Template)]
+#[template(path = "console/user.html")]
+struct UserPage {
+    nav: Nav,
+    user: UserRow,
+    grid: Grid,
+    enabled: bool,
+    problem: Option<String>,
+    done: Option<&'static str>,
+}
+
+#[derive(Default, serde::Deserialize)]
+pub struct DetailParams {
+    done: Option<String>,
+}
+
+fn user_page(
+    session: &ConsoleSession,
+    state: &AppState,
+    record: &UserRecord,
+    problem: Option<String>,
+    done: Option<&'static str>,
+) -> UserPage {
+    // The grid shows what the user holds as stored (an administrator holds everything).
+    let held =
+        policy::potential_permissions(&record.user, &record.organization, &state.service.catalog);
+    UserPage {
+        nav: Nav::of(session, state, "users"),
+        user: UserRow::of(record, state),
+        grid: grid(session, state, &held),
+        enabled: record.user.status == UserStatus::Enabled,
+        problem,
+        done,
+    }
+}
+
+pub async fn detail(
+    session: ConsoleSession,
+    path: web::Path<String>,
+    params: web::Query<DetailParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let record = users::get(&state.service, &session.caller, &path).await?;
+    let done = params.done.as_deref().and_then(view::done_message);
+    page::render(&user_page(&session, &state, &record, None, done))
+}
+
+pub async fn update(
+    session: ConsoleSession,
+    path: web::Path<String>,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    session.check(&form)?;
+    let (update, done) = match form.get("intent").unwrap_or_default() {
+        "permissions" => (
+            permissions(&form).map(|p| UserUpdate {
+                permissions: Some(p),
+                is_admin: None,
+                enabled: None,
+            }),
+            "user-updated",
+        ),
+        "disable" | "enable" => {
+            let enable = form.get("intent") == Some("enable");
+            let update = UserUpdate {
+                permissions: None,
+                is_admin: None,
+                enabled: Some(enable),
+            };
+            (
+                Ok(update),
+                if enable {
+                    "user-enabled"
+                } else {
+                    "user-disabled"
+                },
+            )
+        }
+        _ => return Ok(page::not_found().await),
+    };
+    let outcome = match update {
+        Ok(update) => users::update(&state.service, &session.caller, &path, update).await,
+        Err(invalid) => Err(invalid.into()),
+    };
+    match outcome {
+        Ok(_) => Ok(page::see_other(&format!(
+            "/console/users/{path}?done={done}"
+        ))),
+        Err(err @ (service::Error::Validation(_) | service::Error::Forbidden(_))) => {
+            let record = users::get(&state.service, &session.caller, &path).await?;
+            let problem = Some(page::describe(&err).1);
+            page::render_with(
+                StatusCode::FORBIDDEN,
+                &user_page(&session, &state, &record, problem, None),
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
+}

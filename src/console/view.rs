@@ -1,0 +1,271 @@
+//! What the console's tables and forms show, prepared for the templates: times in words,
+//! statuses with their styles, the permission grid.
+
+use chrono::{DateTime, Utc};
+
+use crate::db::audit::AuditEvent;
+use crate::domain::{Metadata, ScopeCatalog, ScopeSet, ValidationError};
+use crate::service::api_keys::{KeyRecord, SecretRecord};
+
+/// A time as the console shows it.
+pub fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// One row of the key list (and the facts of a key's page).
+pub struct KeyRow {
+    pub client_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub environment: &'static str,
+    pub scopes: Vec<String>,
+    pub created: String,
+    pub created_by: String,
+    pub last_used: String,
+    pub expires: String,
+    /// "expires in 3 days" inside a week of the expiry, "expired" after it.
+    pub expiry_warning: Option<String>,
+    pub status: &'static str,
+    pub revoked: bool,
+    pub enabled: bool,
+}
+
+impl KeyRow {
+    pub fn of(record: &KeyRecord, now: DateTime<Utc>) -> KeyRow {
+        let key = &record.key;
+        let expires_at = key.expires_at.map(|t| t.and_utc());
+        KeyRow {
+            client_id: key.client_id.clone(),
+            name: key.name.clone(),
+            prefix: key.key_prefix.clone(),
+            environment: key.environment.as_str(),
+            scopes: ScopeSet::from_stored(&key.scopes)
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            created: when(key.created_at.and_utc()),
+            created_by: record.created_by.clone().unwrap_or_else(|| "nobody".into()),
+            last_used: key
+                .last_used_at
+                .map(|t| when(t.and_utc()))
+                .unwrap_or_else(|| "never".into()),
+            expires: expires_at.map(when).unwrap_or_else(|| "never".into()),
+            expiry_warning: expires_at.and_then(|t| expiry_warning(t, now)),
+            status: key.status.as_str(),
+            revoked: key.status == crate::domain::KeyStatus::Revoked,
+            enabled: key.status == crate::domain::KeyStatus::Enabled,
+        }
+    }
+}
+
+/// A warning for an expiry within seven days, or past.
+pub fn expiry_warning(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
+    let left = expires_at - now;
+    if left <= chrono::Duration::zero() {
+        return Some("expired".into());
+    }
+    if left > chrono::Duration::days(7) {
+        return None;
+    }
+    Some(match left.num_days() {
+        0 => match left.num_hours() {
+            0 => "expires within the hour".into(),
+            1 => "expires in 1 hour".into(),
+            hours => format!("expires in {hours} hours"),
+        },
+        1 => "expires in 1 day".into(),
+        days => format!("expires in {days} days"),
+    })
+}
+
+/// A secret of a key's page.
+pub struct SecretRow {
+    pub prefix: String,
+    pub created: String,
+    pub state: String,
+}
+
+impl SecretRow {
+    pub fn of(secret: &SecretRecord, now: DateTime<Utc>) -> SecretRow {
+        SecretRow {
+            prefix: secret.prefix.clone(),
+            created: when(secret.created_at),
+            state: match secret.expires_at {
+                None => "current".into(),
+                Some(t) => format!(
+                    "works until {}{}",
+                    when(t),
+                    expiry_warning(t, now)
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default()
+                ),
+            },
+        }
+    }
+}
+
+/// An event of the audit trail.
+pub struct EventRow {
+    pub occurred: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub client_ip: String,
+}
+
+impl EventRow {
+    pub fn of(event: AuditEvent) -> EventRow {
+        EventRow {
+            occurred: when(event.occurred_at.and_utc()),
+            actor: event.actor,
+            action: event.action,
+            target: event.target.unwrap_or_default(),
+            outcome: event.outcome,
+            client_ip: event.client_ip.unwrap_or_default(),
+        }
+    }
+}
+
+/// One permission of the grid.
+pub struct GridItem {
+    pub value: String,
+    pub checked: bool,
+    /// The operator holds it, so may grant it; others are shown, but disabled.
+    pub grantable: bool,
+    /// An API scope (the shortcuts tick these), not a management permission.
+    pub api: bool,
+}
+
+pub struct GridGroup {
+    pub title: String,
+    pub items: Vec<GridItem>,
+}
+
+/// The permission grid of the create and user forms: every permission of the catalog, by
+/// resource.
+pub struct Grid {
+    pub groups: Vec<GridGroup>,
+    pub any_unavailable: bool,
+}
+
+impl Grid {
+    /// For a new key: every scope a key may be granted.
+    pub fn for_keys(catalog: &ScopeCatalog, holder: &ScopeSet, ticked: &ScopeSet) -> Grid {
+        Grid::new(
+            &catalog.administrator(false),
+            catalog.scopes(),
+            holder,
+            ticked,
+        )
+    }
+
+    /// For a user: every permission a user of this organization may hold.
+    pub fn for_users(
+        catalog: &ScopeCatalog,
+        deployment: bool,
+        holder: &ScopeSet,
+        ticked: &ScopeSet,
+    ) -> Grid {
+        Grid::new(
+            &catalog.administrator(deployment),
+            catalog.scopes(),
+            holder,
+            ticked,
+        )
+    }
+
+    fn new(entries: &ScopeSet, api: &ScopeSet, holder: &ScopeSet, ticked: &ScopeSet) -> Grid {
+        let mut groups: Vec<GridGroup> = Vec::new();
+        for scope in entries.iter() {
+            let value = scope.as_str();
+            let resource = value.split_once(':').map_or(value, |(r, _)| r);
+            let title = resource.replace(['_', '-'], " ");
+            let item = GridItem {
+                value: value.to_owned(),
+                checked: ticked.contains(value),
+                grantable: holder.contains(value),
+                api: api.contains(value),
+            };
+            match groups.iter_mut().find(|g| g.title == title) {
+                Some(group) => group.items.push(item),
+                None => groups.push(GridGroup {
+                    title,
+                    items: vec![item],
+                }),
+            }
+        }
+        // API scopes first, then keygate's own permissions.
+        groups.sort_by_key(|g| !g.items.iter().any(|i| i.api));
+        let any_unavailable = groups.iter().flat_map(|g| &g.items).any(|i| !i.grantable);
+        Grid {
+            groups,
+            any_unavailable,
+        }
+    }
+}
+
+/// Metadata typed as `name=value` lines.
+pub fn parse_metadata(text: &str) -> Result<Metadata, ValidationError> {
+    let mut object = serde_json::Map::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (name, value) = line
+            .split_once('=')
+            .ok_or_else(|| ValidationError::new("metadata", "write one name=value per line"))?;
+        object.insert(
+            name.trim().to_owned(),
+            serde_json::Value::String(value.trim().to_owned()),
+        );
+    }
+    Metadata::parse(&serde_json::Value::Object(object))
+}
+
+/// The sentence a page shows after an action that sent the operator to it.
+pub fn done_message(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "disabled" => "The key is disabled.",
+        "enabled" => "The key is enabled.",
+        "revoked" => "The key is revoked. Its tokens no longer work.",
+        "deleted" => "The key is deleted.",
+        "user-updated" => "The user is updated.",
+        "user-disabled" => "The user is disabled and logged out.",
+        "user-enabled" => "The user is enabled.",
+        "rotated" => "A new signing key signs from now on.",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_warnings_start_a_week_ahead() {
+        let now = Utc::now();
+        let days = |d: i64| now + chrono::Duration::days(d) + chrono::Duration::minutes(1);
+        assert_eq!(expiry_warning(days(8), now), None);
+        assert_eq!(expiry_warning(days(3), now).unwrap(), "expires in 3 days");
+        assert_eq!(expiry_warning(days(1), now).unwrap(), "expires in 1 day");
+        assert_eq!(
+            expiry_warning(now + chrono::Duration::hours(5), now).unwrap(),
+            "expires in 5 hours"
+        );
+        assert_eq!(expiry_warning(days(-1), now).unwrap(), "expired");
+    }
+
+    #[test]
+    fn metadata_lines_become_a_map() {
+        let m = parse_metadata("team = billing\n\nticket=OPS-1\n").unwrap();
+        assert_eq!(
+            m.entries(),
+            [
+                ("team".to_owned(), "billing".to_owned()),
+                ("ticket".to_owned(), "OPS-1".to_owned())
+            ]
+        );
+        assert_eq!(
+            parse_metadata("no equals sign").unwrap_err().field,
+            "metadata"
+        );
+    }
+}
