@@ -11,7 +11,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -34,6 +34,7 @@ pub struct Template {
     pub host: HeaderValue,
     pub content_type: Option<&'static str>,
     pub authorization: Option<HeaderValue>,
+    pub cookie: Option<HeaderValue>,
     pub body: Bytes,
 }
 
@@ -45,6 +46,7 @@ impl Template {
             host: HeaderValue::from_str(&addr.to_string()).expect("an address is a valid header"),
             content_type: None,
             authorization: None,
+            cookie: None,
             body: Bytes::new(),
         }
     }
@@ -61,6 +63,12 @@ impl Template {
     pub fn bearer(mut self, token: &str) -> Template {
         self.authorization =
             Some(HeaderValue::from_str(&format!("Bearer {token}")).expect("a JWT is header-safe"));
+        self
+    }
+
+    /// Sends `cookie` (a console session's `name=value`).
+    pub fn cookie(mut self, cookie: &str) -> Template {
+        self.cookie = Some(HeaderValue::from_str(cookie).expect("a cookie is header-safe"));
         self
     }
 
@@ -86,6 +94,9 @@ impl Template {
         }
         if let Some(authorization) = &self.authorization {
             builder = builder.header(AUTHORIZATION, authorization.clone());
+        }
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header(COOKIE, cookie.clone());
         }
         builder
             .body(Full::new(self.body.clone()))
@@ -299,6 +310,16 @@ pub async fn once(
     request: Request<Full<Bytes>>,
     limit: Duration,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
+    let (status, _, body) = once_with_headers(addr, request, limit).await?;
+    Ok((status, body))
+}
+
+/// [`once`], with the answer's headers.
+pub async fn once_with_headers(
+    addr: SocketAddr,
+    request: Request<Full<Bytes>>,
+    limit: Duration,
+) -> anyhow::Result<(StatusCode, hyper::HeaderMap, Bytes)> {
     timeout(limit, async {
         let stream = TcpStream::connect(addr).await?;
         let (mut sender, conn) =
@@ -308,9 +329,10 @@ pub async fn once(
         });
         let response = sender.send_request(request).await?;
         let status = response.status();
+        let headers = response.headers().clone();
         let body = response.into_body().collect().await?.to_bytes();
         driver.abort();
-        Ok::<_, anyhow::Error>((status, body))
+        Ok::<_, anyhow::Error>((status, headers, body))
     })
     .await
     .with_context(|| format!("no answer from {addr} within {limit:?}"))?

@@ -109,7 +109,7 @@ impl ListParams {
                 .collect(),
             order,
             descending,
-            limit: 50,
+            limit: 100,
             offset: 0,
             cursor,
             only_own: self.owner.as_deref() == Some("mine"),
