@@ -96,7 +96,9 @@ pub async fn submit(
     let logged_in = match login::log_in(&state.service, email, password, &origin).await {
         Ok(logged_in) => logged_in,
         Err(service::Error::InvalidCredentials) => {
-            let problem = "Wrong email or password.".to_owned();
+            let problem = "Wrong email or password. After five failures in a row, an account is \
+                           locked for 15 minutes from the address they came from."
+                .to_owned();
             return form_page(StatusCode::UNAUTHORIZED, next, email, Some(problem));
         }
         Err(service::Error::RateLimited {
