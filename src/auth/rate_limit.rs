@@ -31,6 +31,10 @@ enum Subject {
 
 pub struct FailureLimiter {
     enabled: bool,
+    /// A budget of one failure: every failure blocks its source for one refill.
+    single: Option<Duration>,
+    /// Attempts counted before they are judged (`admit`), `failure_burst` at once.
+    attempts: DefaultKeyedRateLimiter<IpAddr>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
     per_client: DefaultKeyedRateLimiter<(IpAddr, String)>,
     blocked: Mutex<HashMap<Subject, Instant>>,
@@ -61,12 +65,19 @@ pub fn source_key(address: IpAddr) -> IpAddr {
 impl FailureLimiter {
     pub fn new(settings: &RateLimitSettings) -> FailureLimiter {
         let per_minute = NonZeroU32::new(settings.failures_per_minute.max(1)).expect("non-zero");
-        let burst = NonZeroU32::new(settings.failure_burst.max(1)).expect("non-zero");
-        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        let burst = settings.failure_burst.max(1);
+        let attempts =
+            Quota::per_minute(per_minute).allow_burst(NonZeroU32::new(burst).expect("non-zero"));
+        // A source is blocked by the failure that spends its budget (the `failure_burst`-th),
+        // so the failures before it are one fewer than the budget.
+        let before_the_last = NonZeroU32::new(burst - 1).unwrap_or(NonZeroU32::MIN);
+        let failures = Quota::per_minute(per_minute).allow_burst(before_the_last);
         FailureLimiter {
             enabled: settings.enabled,
-            per_address: RateLimiter::keyed(quota),
-            per_client: RateLimiter::keyed(quota),
+            single: (burst == 1).then(|| failures.replenish_interval()),
+            attempts: RateLimiter::keyed(attempts),
+            per_address: RateLimiter::keyed(failures),
+            per_client: RateLimiter::keyed(failures),
             blocked: Mutex::new(HashMap::new()),
             failures: AtomicU64::new(0),
         }
@@ -102,7 +113,7 @@ impl FailureLimiter {
             return Ok(());
         }
         let clock = DefaultClock::default();
-        self.per_address
+        self.attempts
             .check_key(&source_key(address))
             .map_err(|wait| RetryAfter(wait.wait_time_from(clock.now()).as_secs().max(1)))
     }
@@ -115,20 +126,29 @@ impl FailureLimiter {
         let address = source_key(address);
         let clock = DefaultClock::default();
         let mut refused = Vec::new();
-        if let Err(wait) = self.per_address.check_key(&address) {
-            refused.push((Subject::Address(address), wait.wait_time_from(clock.now())));
-        }
         let pair = (address, client.to_owned());
-        if let Err(wait) = self.per_client.check_key(&pair) {
-            refused.push((
-                Subject::Client(address, client.to_owned()),
-                wait.wait_time_from(clock.now()),
-            ));
+        match self.single {
+            Some(period) => {
+                refused.push((Subject::Address(address), period));
+                refused.push((Subject::Client(address, client.to_owned()), period));
+            }
+            None => {
+                if let Err(wait) = self.per_address.check_key(&address) {
+                    refused.push((Subject::Address(address), wait.wait_time_from(clock.now())));
+                }
+                if let Err(wait) = self.per_client.check_key(&pair) {
+                    refused.push((
+                        Subject::Client(address, client.to_owned()),
+                        wait.wait_time_from(clock.now()),
+                    ));
+                }
+            }
         }
         // Now and then, forget sources whose budget has refilled, so memory stays bounded.
         if self.failures.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             self.per_address.retain_recent();
             self.per_client.retain_recent();
+            self.attempts.retain_recent();
             let now = Instant::now();
             self.blocked
                 .lock()
@@ -162,10 +182,29 @@ mod tests {
     }
 
     #[test]
-    fn blocks_a_source_once_its_failures_exceed_the_burst() {
+    fn a_burst_of_n_allows_exactly_n_failures() {
+        for burst in 1..=4 {
+            let limiter = FailureLimiter::new(&settings(burst));
+            let ip: IpAddr = "192.0.2.1".parse().unwrap();
+            for failure in 1..=burst {
+                assert!(
+                    limiter.check(ip, "c").is_ok(),
+                    "burst {burst}, before failure {failure}"
+                );
+                limiter.record_failure(ip, "c");
+            }
+            assert!(
+                limiter.check(ip, "c").is_err(),
+                "burst {burst}: refused after {burst}"
+            );
+        }
+    }
+
+    #[test]
+    fn blocks_a_source_once_its_failures_spend_the_burst() {
         let limiter = FailureLimiter::new(&settings(3));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for _ in 0..3 {
+        for _ in 0..2 {
             limiter.record_failure(ip, "c");
             assert!(limiter.check(ip, "c").is_ok());
         }

@@ -46,7 +46,8 @@ pub fn record(conn: &mut DbConnection, event: &NewAuditEvent<'_>) -> QueryResult
 /// Filters of the audit-event list; every one is optional but the organization.
 pub struct AuditSearch {
     pub organization_id: i64,
-    pub actor: Option<String>,
+    /// Any of these actors (empty: any actor).
+    pub actors: Vec<String>,
     pub action: Option<String>,
     pub target: Option<String>,
     pub since: Option<NaiveDateTime>,
@@ -59,8 +60,8 @@ fn filtered(search: &AuditSearch) -> audit_events::BoxedQuery<'_, super::MultiBa
     let mut query = audit_events::table
         .filter(audit_events::organization_id.eq(search.organization_id))
         .into_boxed();
-    if let Some(actor) = &search.actor {
-        query = query.filter(audit_events::actor.eq(actor));
+    if !search.actors.is_empty() {
+        query = query.filter(audit_events::actor.eq_any(&search.actors));
     }
     if let Some(action) = &search.action {
         query = query.filter(audit_events::action.eq(action));

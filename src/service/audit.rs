@@ -103,6 +103,17 @@ pub struct AuditFilter {
     pub offset: i64,
 }
 
+/// The actors an `actor` filter means: the label as given, or, for a bare email or
+/// client_id, that user or key however it acted (`user:`, `api_key:`, `client:`).
+fn actors(actor: &str) -> Vec<String> {
+    if actor.contains(':') {
+        return vec![actor.to_owned()];
+    }
+    let mut labels = vec![actor.to_owned()];
+    labels.extend(["user", "api_key", "client"].map(|kind| format!("{kind}:{actor}")));
+    labels
+}
+
 /// A page of the caller's organization's events, newest first, and how many match in all.
 pub async fn search(
     service: &Service,
@@ -115,7 +126,7 @@ pub async fn search(
         .db(move |conn| {
             let search = AuditSearch {
                 organization_id,
-                actor: filter.actor,
+                actors: filter.actor.as_deref().map(actors).unwrap_or_default(),
                 action: filter.action,
                 target: filter.target,
                 since: filter.since,

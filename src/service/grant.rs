@@ -49,7 +49,16 @@ pub async fn authenticate(
         service.limiter.record_failure(address, client_id.as_str());
         Error::InvalidClient
     };
-    let secret = ClientSecret::parse(client_secret).map_err(|_| fail())?;
+    let secret = ClientSecret::parse(client_secret).map_err(|_| {
+        record_denial_of(
+            service,
+            client_id.as_str(),
+            None,
+            Outcome::MalformedSecret,
+            origin,
+        );
+        fail()
+    })?;
     let now = Utc::now();
     let fingerprint = service
         .verified
@@ -259,12 +268,38 @@ fn key_refusal(key: &ApiKey, environment: Environment, now: DateTime<Utc>) -> Op
 /// response: waiting for the write would make a known client_id answer slower than an
 /// unknown one.
 fn record_denial(service: &Service, key: &ApiKey, reason: Outcome, origin: &Origin) {
+    let organization_id = key.organization_id;
+    record_denial_of(
+        service,
+        &key.client_id,
+        Some(organization_id),
+        reason,
+        origin,
+    );
+}
+
+/// The same for a client_id whose key was not read (a malformed secret): recorded only if the
+/// key exists, and looked up after the response too.
+fn record_denial_of(
+    service: &Service,
+    client_id: &str,
+    organization_id: Option<i64>,
+    reason: Outcome,
+    origin: &Origin,
+) {
     let pool = service.pool.clone();
-    let (organization_id, client_id) = (key.organization_id, key.client_id.clone());
+    let client_id = client_id.to_owned();
     let origin = origin.clone();
     actix_web::rt::spawn(async move {
         let actor = origin.actor(format!("client:{client_id}"));
         let written = db::run(&pool, move |conn| {
+            let organization_id = match organization_id {
+                Some(id) => id,
+                None => match db::api_keys::find_by_client_id(conn, &client_id)? {
+                    Some(key) => key.organization_id,
+                    None => return Ok(()),
+                },
+            };
             let event = Event {
                 organization_id: Some(organization_id),
                 action: AuditAction::TokenDenied,

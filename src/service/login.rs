@@ -15,6 +15,7 @@ use super::users::UserRecord;
 use super::{Actor, Error, Origin, Service, policy};
 use crate::auth::rate_limit::source_key;
 use crate::db::login_failures::{self, Attempts};
+use crate::db::organizations::DEFAULT_ORGANIZATION;
 use crate::db::sessions::NewSession;
 use crate::db::users::User;
 use crate::db::{self, write_transaction};
@@ -93,8 +94,9 @@ fn judge(
     }
 }
 
-/// Records a failed attempt in the audit trail (an unknown email too, outside any
-/// organization), and locks the account for this source once it has failed too often.
+/// Records a failed attempt in the audit trail (an unknown email in the deployment's own
+/// organization, whose administrators watch the whole deployment), and locks the account for
+/// this source once it has failed too often.
 async fn record_failure(
     service: &Service,
     user: Option<&User>,
@@ -112,8 +114,14 @@ async fn record_failure(
                     let until = now + Duration::minutes(LOCK_MINUTES);
                     login_failures::lock(conn, *id, &source, until.naive_utc())?;
                 }
+                let organization_id = match &user {
+                    Some((_, organization, _)) => Some(*organization),
+                    None => {
+                        db::organizations::find_by_name(conn, DEFAULT_ORGANIZATION)?.map(|o| o.id)
+                    }
+                };
                 let event = Event {
-                    organization_id: user.as_ref().map(|(_, organization, _)| *organization),
+                    organization_id,
                     action: AuditAction::SessionLogin,
                     target: user
                         .as_ref()

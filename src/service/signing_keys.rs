@@ -135,8 +135,12 @@ pub fn ensure(
             log::info!("created signing key {kid} ({algorithm})");
             created = true;
         }
-        if signing_keys::with_status(conn, SigningKeyStatus::Next)?.is_empty() {
-            insert_generated(conn, master, algorithm, SigningKeyStatus::Next, now)?;
+        // A next key of the configured algorithm: after an algorithm change, it is published
+        // beside the old one, so that it is in every verifier's keyring before it signs.
+        let next = signing_keys::with_status(conn, SigningKeyStatus::Next)?;
+        if !next.iter().any(|k| k.algorithm == algorithm) {
+            let kid = insert_generated(conn, master, algorithm, SigningKeyStatus::Next, now)?;
+            log::info!("published next signing key {kid} ({algorithm})");
             created = true;
         }
         if created {
@@ -152,8 +156,11 @@ pub struct Rotation {
     pub verify_until: DateTime<Utc>,
 }
 
-/// Promotes the next key (or, if the configured algorithm changed, a new one), retires the
-/// active key with a verification window of `overlap`, and publishes a new next key.
+/// Promotes the next key, retires the active key with a verification window of `overlap`, and
+/// publishes a new next key. Only a key published ahead of use ever starts signing: after an
+/// algorithm change, the newest next key of the configured algorithm is promoted if one was
+/// published (keygate publishes it at start); else the published next key of the old
+/// algorithm is, and the first key of the new algorithm is published for the next rotation.
 pub fn rotate(
     conn: &mut DbConnection,
     master: &MasterKey,
@@ -171,18 +178,32 @@ pub fn rotate(
             retired.push(active.kid);
         }
         let next: Vec<SigningKeyRow> = signing_keys::with_status(conn, SigningKeyStatus::Next)?;
-        let promoted = next.iter().rev().find(|k| k.algorithm == algorithm);
+        let promoted = next
+            .iter()
+            .rev()
+            .find(|k| k.algorithm == algorithm)
+            .or(next.last());
         let activated = match promoted {
             Some(key) => {
                 signing_keys::activate(conn, key.id, now.naive_utc())?;
                 key.kid.clone()
             }
+            // Nothing was ever published (a database without keys): nothing can verify yet.
             None => insert_generated(conn, master, algorithm, SigningKeyStatus::Active, now)?,
         };
-        for stale in next.iter().filter(|k| k.kid != activated) {
+        // Next keys of another algorithm were published but never signed: they go.
+        for stale in next
+            .iter()
+            .filter(|k| k.kid != activated && k.algorithm != algorithm)
+        {
             retire(conn, stale, now, now)?;
         }
-        insert_generated(conn, master, algorithm, SigningKeyStatus::Next, now)?;
+        let still_next = next
+            .iter()
+            .any(|k| k.kid != activated && k.algorithm == algorithm);
+        if !still_next {
+            insert_generated(conn, master, algorithm, SigningKeyStatus::Next, now)?;
+        }
         announce(conn, now)?;
         let event = Event {
             organization_id: None,

@@ -651,7 +651,41 @@ async fn audit_events_never_contain_a_password_or_secret(backend: Backend) {
     assert!(leaked.is_empty(), "the audit trail holds: {leaked:?}");
 }
 
+/// The `actor` filter takes the label as recorded (`user:…`, `api_key:…`) or just the email or
+/// client_id behind it.
+async fn the_actor_filter_takes_a_bare_email_or_client_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let key = app.create_key_with(&["audit:read", "users:manage"], &["--owner", ADMIN]);
+    let token = app.token_for(&key).await;
+    create_user_via_token(&app, &token, json!({ "email": "made-by-key@example.com" })).await;
+    app.log_in(ADMIN, &admin.password).await;
+
+    let actions_of = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let by_label = audit_events(
+        &app,
+        &token,
+        &query(&[("actor", &format!("api_key:{}", key.client_id))]),
+    )
+    .await;
+    let by_id = audit_events(&app, &token, &query(&[("actor", &key.client_id)])).await;
+    assert_eq!(actions_of(&by_id), ["user.created"], "{by_id}");
+    assert_eq!(by_id["data"], by_label["data"]);
+    let by_email = audit_events(&app, &token, &query(&[("actor", ADMIN)])).await;
+    assert_eq!(actions_of(&by_email), ["session.login"], "{by_email}");
+    let prefixed = audit_events(&app, &token, &query(&[("actor", &format!("user:{ADMIN}"))])).await;
+    assert_eq!(prefixed["data"], by_email["data"]);
+}
+
 backend_tests!(
+    the_actor_filter_takes_a_bare_email_or_client_id,
     audit_events_filter_by_actor_action_and_target_newest_first,
     audit_events_filter_by_time_range,
     audit_events_are_paged_with_limit_and_offset,

@@ -413,7 +413,30 @@ async fn logins_are_audited_with_their_outcome(backend: Backend) {
     }
 }
 
+/// A failed log-in with an email nobody has is recorded too, in the deployment's own
+/// organization, where its administrators watch the whole deployment.
+async fn a_failed_log_in_with_an_unknown_email_is_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user(ADMIN, &["--admin"]);
+    login(&app, "nobody@example.com", "a guessed password")
+        .await
+        .expect_error(401, "invalid_credentials");
+    let auditor = app.token_as(ADMIN, &["audit:read"]).await;
+    let page = audit_events(
+        &app,
+        &auditor,
+        &query(&[("action", "session.login"), ("actor", "nobody@example.com")]),
+    )
+    .await;
+    let events = page["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    assert_eq!(events[0]["outcome"], "unknown_email");
+    assert_eq!(events[0]["actor"], "user:nobody@example.com");
+    assert!(events[0]["target"].is_null());
+}
+
 backend_tests!(
+    a_failed_log_in_with_an_unknown_email_is_audited,
     login_sets_an_http_only_same_site_strict_cookie_without_secure_over_http,
     logging_out_needs_the_csrf_token_and_ends_the_session,
     a_state_changing_call_with_a_session_but_without_the_right_csrf_token_is_forbidden,

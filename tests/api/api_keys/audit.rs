@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::{
     USER_AGENT, actions, admin_session, assert_invalid_client, audit_trail, create, create_named,
     credentials, delete, get, key_path, management_key, patch, post, revoke_path, rotate_path,
+    sleep_ms,
 };
 use crate::backend_tests;
 use crate::helpers::{ADMIN, Backend, TestApp, TestKey, Who, eventually, spawn_app};
@@ -313,7 +314,35 @@ async fn no_audit_event_ever_contains_a_secret(backend: Backend) {
     }
 }
 
+/// A secret that is not even well-formed is refused before anything is read, and recorded as
+/// `malformed_secret` for a key that exists; an unknown client_id records nothing.
+async fn a_malformed_secret_for_an_existing_key_is_audited_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = admin_session(&app).await;
+    let (_, auditor) = management_key(&app, ADMIN, &["audit:read"]).await;
+    let key = create_named(&app, &admin, "target", &["invoices:read"]).await;
+    let mistyped = TestKey {
+        client_id: key.client_id.clone(),
+        client_secret: format!("{}x", &key.client_secret[..key.client_secret.len() - 1]),
+    };
+    assert_invalid_client(&app, &mistyped).await;
+    wait_for_denial(&app, &auditor, &key.client_id, "malformed_secret").await;
+
+    let unknown = TestKey {
+        client_id: "kgc_00000000000000000000".into(),
+        client_secret: "not a secret".into(),
+    };
+    assert_invalid_client(&app, &unknown).await;
+    sleep_ms(300).await;
+    assert!(
+        denial_outcomes(&app, &auditor, &unknown.client_id)
+            .await
+            .is_empty()
+    );
+}
+
 backend_tests!(
+    a_malformed_secret_for_an_existing_key_is_audited_too,
     every_lifecycle_action_appends_an_audit_event,
     a_failed_token_request_for_an_existing_key_is_audited_as_token_denied,
     a_revoked_or_deleted_keys_secret_is_audited_with_that_reason,

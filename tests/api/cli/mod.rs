@@ -3,4 +3,5 @@
 
 mod api_keys;
 mod serve;
+mod signing_keys;
 mod users_and_organizations;
