@@ -12,7 +12,9 @@ use crate::config::Settings;
 use crate::db::api_keys::ApiKey;
 use crate::db::key_lists::KeyOrder;
 use crate::db::organizations::DEFAULT_ORGANIZATION;
-use crate::domain::{Email, Environment, Expiry, GracePeriod, KeyName, Metadata, ScopeSet};
+use crate::domain::{
+    Email, Environment, Expiry, GracePeriod, KeyName, KeyStatus, Metadata, ScopeSet,
+};
 use crate::service::api_keys::{self, KeyOwner, KeyRecord, NewKey, ScopeChoice};
 use crate::service::key_lists::{self, KeyListQuery};
 use crate::service::{Caller, Error, Service};
@@ -22,13 +24,7 @@ pub enum ApiKeysCommand {
     /// Create an API key and print its client_id and client_secret (shown only this once)
     Create(CreateArgs),
     /// List an organization's API keys
-    List {
-        /// The organization whose keys to list
-        #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
-        org: String,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Show one API key
     Show {
         client_id: String,
@@ -58,6 +54,39 @@ pub enum ApiKeysCommand {
 /// `24h`, `30m`, `7d`, `0`: from none to 7 days.
 fn parse_grace(text: &str) -> Result<GracePeriod, String> {
     GracePeriod::parse_human(text).map_err(|e| e.message)
+}
+
+/// The filters and orders of `GET /v1/api-keys`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The organization whose keys to list
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
+    org: String,
+    /// Only keys of this environment (repeatable)
+    #[arg(long = "env", value_name = "ENV")]
+    environments: Vec<Environment>,
+    /// Only keys with this status: enabled, disabled, revoked (repeatable)
+    #[arg(long = "status", value_name = "STATUS")]
+    statuses: Vec<KeyStatus>,
+    /// name, key_prefix, environment, scopes, status, created_at, last_used_at, expires_at
+    #[arg(long, value_name = "COLUMN", default_value = "created_at", value_parser = parse_order)]
+    order_by: KeyOrder,
+    /// Ascending instead of the default (newest first for created_at, else ascending)
+    #[arg(long, conflicts_with = "desc")]
+    asc: bool,
+    /// Descending
+    #[arg(long)]
+    desc: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_order(text: &str) -> Result<KeyOrder, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
+        "one of name, key_prefix, environment, scopes, status, created_at, last_used_at, \
+         expires_at"
+            .to_owned()
+    })
 }
 
 #[derive(Debug, Args)]
@@ -97,7 +126,7 @@ pub fn run(command: ApiKeysCommand, settings: &Settings) -> anyhow::Result<ExitC
     let done = block_on(async {
         match command {
             ApiKeysCommand::Create(args) => create(args, &service, &caller).await,
-            ApiKeysCommand::List { org, json } => list(&org, json, &service, &caller).await,
+            ApiKeysCommand::List(args) => list(args, &service, &caller).await,
             ApiKeysCommand::Show { client_id, json } => {
                 let record = api_keys::get(&service, &caller, &client_id).await?;
                 show(&record, json)
@@ -187,17 +216,19 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
     Ok(())
 }
 
-/// Every key of the organization, newest first, read page by page.
-async fn list(org: &str, as_json: bool, service: &Service, caller: &Caller) -> Result<(), Error> {
-    let organization = organization_named(service, org).await?;
+/// Every key of the organization that the filters keep, in their order, read page by page.
+async fn list(args: ListArgs, service: &Service, caller: &Caller) -> Result<(), Error> {
+    let organization = organization_named(service, &args.org).await?;
+    let descending = args.desc || (!args.asc && args.order_by == KeyOrder::CreatedAt);
+    let as_json = args.json;
     let mut keys = Vec::new();
     let mut cursor = None;
     loop {
         let query = KeyListQuery {
-            environments: Vec::new(),
-            statuses: Vec::new(),
-            order: KeyOrder::CreatedAt,
-            descending: true,
+            environments: args.environments.clone(),
+            statuses: args.statuses.clone(),
+            order: args.order_by,
+            descending,
             limit: 100,
             offset: 0,
             cursor,

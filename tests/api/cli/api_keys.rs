@@ -420,7 +420,62 @@ async fn cli_api_keys_of_an_organization_without_users_have_no_owner_and_exactly
     assert_eq!(users["count"], 0);
 }
 
+/// `api-keys list` lists any organization (`--org`), with the API's filters and orders.
+async fn list_takes_the_organization_and_the_apis_filters_and_orders(backend: Backend) {
+    let app = spawn_app(backend).await;
+    crate::helpers::create_organization(&app, "acme");
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["api-keys", "list", "--json"];
+        all.extend_from_slice(args);
+        let out = app.cli(&all);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+        rows.iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (name, org, env) in [
+        ("b", "acme", "live"),
+        ("a", "acme", "test"),
+        ("c", "default", "live"),
+    ] {
+        let out = app.cli(&[
+            "api-keys",
+            "create",
+            "--name",
+            name,
+            "--scopes",
+            "invoices:read",
+            "--org",
+            org,
+            "--env",
+            env,
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(listed(&[]), ["c"]);
+    assert_eq!(listed(&["--org", "acme", "--order-by", "name"]), ["a", "b"]);
+    assert_eq!(
+        listed(&["--org", "acme", "--order-by", "name", "--desc"]),
+        ["b", "a"]
+    );
+    assert_eq!(listed(&["--org", "acme", "--env", "test"]), ["a"]);
+    assert!(listed(&["--org", "acme", "--status", "revoked"]).is_empty());
+    let refused = app.cli(&["api-keys", "list", "--status", "paused"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("enabled"), "{}", stderr(&refused));
+    let unknown = app.cli(&["api-keys", "list", "--org", "nobody"]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no organization"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
 backend_tests!(
+    list_takes_the_organization_and_the_apis_filters_and_orders,
     create_prints_the_secret_once_and_nothing_shows_it_again,
     create_refuses_bad_input_with_a_clear_message,
     expiry_on_a_date_means_midnight_utc_and_test_keys_are_tagged,
