@@ -33,8 +33,14 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         // Before anything listens: without a master key there is nothing to serve.
         let master_key = Arc::new(signing_keys::master_key(&settings)?);
-        let listener = TcpListener::bind(&settings.server.bind)
-            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let bind = &settings.server.bind;
+        let listener = TcpListener::bind(bind).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+                "cannot listen on {bind}: another program already does. Choose another address \
+                 with `keygate serve --bind 127.0.0.1:8081` or KEYGATE_SERVER__BIND"
+            ),
+            _ => anyhow::anyhow!("cannot listen on {bind}: {e}"),
+        })?;
         let address = listener.local_addr()?;
         let issuer = settings.issuer_for(address);
 
@@ -195,12 +201,20 @@ pub fn prepare_database(
     settings: &Settings,
     master_key: Option<&MasterKey>,
 ) -> anyhow::Result<DbPool> {
+    prepare(settings, master_key).map(|(pool, _)| pool)
+}
+
+/// [`prepare_database`], and how many migrations it applied.
+pub fn prepare(
+    settings: &Settings,
+    master_key: Option<&MasterKey>,
+) -> anyhow::Result<(DbPool, usize)> {
     let target = &settings.database.url;
     let pool = db::connect(&settings.database)?;
     let mut conn = pool
         .get()
         .with_context(|| format!("cannot connect to {target}"))?;
-    db::with_bootstrap_lock(&mut conn, |conn| {
+    let applied = db::with_bootstrap_lock(&mut conn, |conn| {
         let applied = db::run_migrations(conn)?;
         if applied > 0 {
             log::info!("applied {applied} migration(s) to {target}");
@@ -208,7 +222,8 @@ pub fn prepare_database(
         if let Some(master_key) = master_key {
             signing_keys::ensure(conn, master_key, settings.tokens.algorithm, Utc::now())?;
         }
-        Ok(())
+        Ok(applied)
     })?;
-    Ok(pool)
+    drop(conn);
+    Ok((pool, applied))
 }

@@ -194,7 +194,7 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
                 "name": key.name,
                 "environment": key.environment,
                 "scopes": ScopeSet::from_stored(&key.scopes),
-                "secret_prefix": created.secret.prefix(),
+                "key_prefix": created.secret.prefix(),
                 "expires_at": key.expires_at.map(|t| t.and_utc()),
             })
         );
@@ -302,7 +302,7 @@ async fn rotate(
             json!({
                 "client_id": key.client_id,
                 "client_secret": secret,
-                "secret_prefix": rotated.secret.prefix(),
+                "key_prefix": rotated.secret.prefix(),
                 "previous_secret_expires_at": rotated.previous_valid_until,
             })
         );

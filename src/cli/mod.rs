@@ -82,8 +82,11 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
-            prepare_database(&settings, None)?;
-            println!("database is up to date");
+            let target = settings.database.url.clone();
+            match crate::startup::prepare(&settings, None)?.1 {
+                0 => println!("{target} was up to date: no migration to apply"),
+                n => println!("applied {n} migration(s): {target} is up to date"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::ApiKeys(command) => api_keys::run(command, &settings),

@@ -2,6 +2,7 @@
 //! Every value is parsed here, once: the rest of keygate receives typed settings.
 
 mod database;
+mod names;
 
 use std::path::{Path, PathBuf};
 
@@ -169,6 +170,14 @@ impl Settings {
         if config_dir.is_some() && !dir.is_dir() {
             anyhow::bail!("configuration directory {} does not exist", dir.display());
         }
+        let profile_file = dir.join(format!("{profile}.toml"));
+        anyhow::ensure!(
+            built_in_profile(&profile).is_some() || profile_file.is_file(),
+            "there is no profile {profile:?}: keygate has development, test and production, \
+             and {} does not exist",
+            profile_file.display()
+        );
+        names::check(BUILT_IN_DEFAULTS, &[dir.join("default.toml"), profile_file])?;
         let mut builder = Config::builder()
             .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
             .add_source(File::from_str(

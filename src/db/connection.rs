@@ -72,6 +72,8 @@ pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
         conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
     }
     let pool = r2d2::Pool::builder()
+        // One clear error when the database cannot be reached, not one line per attempt.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
         .max_size(settings.pool_size)
         .connection_timeout(Duration::from_secs(settings.connect_timeout_seconds))
         .build(Manager {

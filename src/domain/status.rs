@@ -14,6 +14,7 @@ macro_rules! closed_set {
             serde::Serialize, serde::Deserialize, diesel::AsExpression, diesel::FromSqlRow,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
+        #[serde(try_from = "String")]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -39,6 +40,16 @@ macro_rules! closed_set {
                         format!("must be {}", $crate::domain::status::one_of(&[$($text),+])),
                     )),
                 }
+            }
+        }
+
+        /// Read through `FromStr`, so that a wrong value is refused naming the field and
+        /// every value it may take.
+        impl TryFrom<String> for $name {
+            type Error = $crate::domain::ValidationError;
+
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                text.parse()
             }
         }
 

@@ -121,7 +121,7 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
                     "name": key.name,
                     "environment": key.environment,
                     "scopes": stored_scopes,
-                    "secret_prefix": prefix,
+                    "key_prefix": prefix,
                 }));
                 audit::record(conn, &actor, event, now)?;
                 Ok(KeyRecord {
@@ -412,7 +412,7 @@ pub async fn rotate(
                 )
                 .with(serde_json::json!({
                     "grace_period_seconds": grace.as_seconds(),
-                    "secret_prefix": prefix,
+                    "key_prefix": prefix,
                 }));
                 audit::record(conn, &actor, event, now)?;
                 let key =

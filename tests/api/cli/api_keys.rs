@@ -145,7 +145,7 @@ async fn expiry_on_a_date_means_midnight_utc_and_test_keys_are_tagged(backend: B
             .starts_with("kgs_test_")
     );
     assert!(
-        created["secret_prefix"]
+        created["key_prefix"]
             .as_str()
             .unwrap()
             .starts_with("kgs_test_")

@@ -2,6 +2,7 @@
 //! `serve` and `migrate`.
 
 mod api_keys;
+mod configuration;
 mod serve;
 mod signing_keys;
 mod users_and_organizations;
