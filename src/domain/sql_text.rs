@@ -23,10 +23,7 @@ macro_rules! stored_as_text {
             String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                let text = <String as diesel::deserialize::FromSql<
-                            diesel::sql_types::Text,
-                            DB,
-                        >>::from_sql(bytes)?;
+                let text = $crate::domain::sql_text::text::<DB>(bytes)?;
                 text.parse::<$type>().map_err(|_| {
                     format!("unexpected {} {text:?} in the database", stringify!($type)).into()
                 })
@@ -36,3 +33,12 @@ macro_rules! stored_as_text {
 }
 
 pub(crate) use stored_as_text;
+
+/// A text column's value, as [`stored_as_text`] reads it.
+pub fn text<DB>(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<String>
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+{
+    <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)
+}
