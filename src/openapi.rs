@@ -113,7 +113,7 @@ impl Modify for SecuritySchemes {
 }
 
 /// An answer in the one error format, `{"error", "error_description", "field"?}`.
-pub fn error_response(description: &str) -> Response {
+fn error_response(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content(
