@@ -183,12 +183,47 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every value `ApiError::code` can take.
+pub const ERROR_CODES: [&str; 14] = [
+    "invalid_request",
+    "invalid_client",
+    "invalid_credentials",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "invalid_token",
+    "insufficient_scope",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "rate_limited",
+    "temporarily_unavailable",
+    "server_error",
+];
+
+/// The body of every error answer (RFC 6749 section 5.2).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    #[schema(schema_with = error_code_schema)]
     error: &'a str,
+    /// What went wrong, in the characters RFC 6749 section 5.2 allows.
+    #[schema(max_length = 300, pattern = r"^[ !#-\[\]-~]*$")]
     error_description: String,
+    /// The input at fault, for validation errors (e.g. `name`, `metadata`, `nested.count`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     field: Option<&'a str>,
+}
+
+fn error_code_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "An RFC 6749/6750 code, or keygate's own: invalid_credentials, forbidden, not_found, method_not_allowed, conflict, rate_limited",
+        ))
+        .enum_values(Some(ERROR_CODES))
+        .build()
 }
 
 impl ResponseError for ApiError {
@@ -351,6 +386,7 @@ mod tests {
             ),
         ];
         for (err, status, code) in table {
+            assert!(ERROR_CODES.contains(&err.code()), "{code} is documented");
             let (got, headers, body) = render(err).await;
             assert_eq!(got.as_u16(), status, "{code}");
             assert_eq!(body["error"], code);

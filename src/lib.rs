@@ -4,9 +4,6 @@
 //! The public surface for resource servers: [`Authenticated`], [`require_scopes!`],
 //! [`TokenValidator`] and [`connect_validator`]. For running keygate: [`Application`].
 
-// The OpenAPI document is written with serde_json::json!, whose expansion nests deeply.
-#![recursion_limit = "256"]
-
 pub mod auth;
 pub mod cli;
 pub mod config;

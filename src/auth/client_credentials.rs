@@ -67,16 +67,36 @@ impl std::fmt::Debug for TokenRequest {
     }
 }
 
-#[derive(Default)]
-struct BodyParams {
+/// The parameters of a token request, from either kind of body (documented as the form's).
+#[derive(Default, utoipa::ToSchema)]
+#[schema(
+    as = TokenForm,
+    description = "An RFC 6749 section 4.4.2 token request; unrecognised parameters are ignored"
+)]
+pub struct BodyParams {
+    #[schema(required = true, schema_with = client_credentials_grant)]
     grant_type: Option<String>,
+    /// `client_secret_post`: the API key's client_id. With HTTP Basic, it may repeat the
+    /// client_id sent there.
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    /// `client_secret_post`: the API key's secret.
+    #[schema(nullable = false)]
     client_secret: Option<String>,
+    /// Space-separated; narrows the token to these of the key's scopes.
+    #[schema(nullable = false)]
     scope: Option<String>,
 }
 
+fn client_credentials_grant() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["client_credentials"]))
+}
+
+/// keygate's JSON token request.
 #[derive(Deserialize)]
-struct JsonBody {
+pub struct JsonBody {
     #[serde(default, alias = "api_key")]
     client_id: Option<String>,
     #[serde(default, alias = "api_secret")]
@@ -85,6 +105,42 @@ struct JsonBody {
     scope: Option<String>,
     #[serde(default)]
     grant_type: Option<String>,
+}
+
+/// The JSON body, with the second names of the credentials; unknown members are ignored.
+impl utoipa::PartialSchema for JsonBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "The token request as JSON: the credentials in the body, by either name",
+            ))
+            .property("client_id", text("The API key's client_id"))
+            .property("client_secret", text("The API key's secret"))
+            .property("api_key", text("Alias of client_id"))
+            .property("api_secret", text("Alias of client_secret"))
+            .property(
+                "scope",
+                text("Space-separated; narrows the token to these of the key's scopes"),
+            )
+            .property(
+                "grant_type",
+                client_credentials_grant().description(Some("Optional in a JSON body")),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for JsonBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TokenJson".into()
+    }
 }
 
 const CREDENTIAL_NAMES: [&str; 4] = ["client_id", "client_secret", "api_key", "api_secret"];

@@ -10,7 +10,9 @@ use super::schema::api_keys;
 use crate::domain::{Environment, KeyStatus};
 
 /// Columns a key list may be ordered by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyOrder {
     Name,

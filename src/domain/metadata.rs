@@ -49,6 +49,38 @@ impl Metadata {
     }
 }
 
+/// The limits `parse` enforces, as an OpenAPI schema.
+impl utoipa::PartialSchema for Metadata {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Free-form labels: up to 20 string values, names of 1 to 40 characters, values of up to 500",
+            ))
+            .max_properties(Some(20))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(40)),
+            ))
+            .additional_properties(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(500)),
+            ))
+            .examples([serde_json::json!({ "team": "billing" })])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Metadata {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "KeyMetadata".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

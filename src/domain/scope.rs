@@ -156,6 +156,34 @@ impl Serialize for ScopeSet {
     }
 }
 
+/// A JSON array of distinct scope tokens, sorted, within the limits `from_items` enforces.
+impl utoipa::PartialSchema for ScopeSet {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        ArrayBuilder::new()
+            .description(Some(
+                "Scopes (RFC 6749 section 3.3), sorted: API scopes and keygate's management permissions",
+            ))
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(MAX_SCOPE_LEN))
+                    .pattern(Some(r"^[!#-\[\]-~]+$")),
+            )
+            .max_items(Some(MAX_SCOPES))
+            .unique_items(true)
+            .examples([serde_json::json!(["invoices:read", "invoices:write"])])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ScopeSet {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Scopes".into()
+    }
+}
+
 super::status::closed_set! {
     /// Permissions keygate's own management API checks. Users hold them like any other scope,
     /// and API keys may be granted them (never beyond what their creator holds).

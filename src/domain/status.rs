@@ -2,13 +2,14 @@
 //! request, and compared as an enum everywhere else.
 
 /// Declares a text-stored enum: its wire and column names, `as_str`, `FromStr` (naming the
-/// field and the accepted values on error), `Display` and the diesel mapping.
+/// field and the accepted values on error), `Display`, the diesel mapping and its OpenAPI
+/// schema (a string enum of the wire names).
 macro_rules! closed_set {
     (
-        $(#[$meta:meta])*
+        $(#[doc = $doc:literal])*
         $name:ident, field $field:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }
     ) => {
-        $(#[$meta])*
+        $(#[doc = $doc])*
         #[derive(
             Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
             serde::Serialize, serde::Deserialize, diesel::AsExpression, diesel::FromSqlRow,
@@ -58,6 +59,20 @@ macro_rules! closed_set {
                 f.write_str(self.as_str())
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let doc: &[&str] = &[$($doc),*];
+                let description = doc.iter().map(|line| line.trim()).collect::<Vec<_>>().join(" ");
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .description(Some(description).filter(|d| !d.is_empty()))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         $crate::domain::sql_text::stored_as_text!($name);
     };

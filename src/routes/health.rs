@@ -3,16 +3,48 @@
 
 use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::db;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// A probe's answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(schema_with = health_status)]
+    status: &'static str,
 }
 
+fn health_status() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["ok", "ready"]))
+        .description(Some("`ok` from /healthz, `ready` from /readyz"))
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    summary = "Liveness",
+    description = "Depends on nothing: answers while the process serves.",
+    responses((status = 200, description = "Serving", body = Health))
+)]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Readiness: the database answers and the change feed is followed",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready; see Retry-After", body = ErrorBody),
+    )
+)]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let service = &state.service;
     db::run(&service.pool, |conn| {
@@ -32,5 +64,5 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             retry_after_seconds: 1,
         });
     }
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }

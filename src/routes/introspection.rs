@@ -5,20 +5,112 @@
 
 use actix_web::http::header::{self};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use super::body::read_limited;
 use crate::auth::bearer_token;
 use crate::auth::client_credentials::{MAX_TOKEN_REQUEST_BYTES, basic_credentials};
-use crate::error::ApiError;
+use crate::domain::Environment;
+use crate::error::{ApiError, ErrorBody};
 use crate::routes::no_store;
 use crate::service::token_status::{self, Requester, RequesterCredentials};
 use crate::state::AppState;
+use crate::tokens::Audience;
 
-struct TokenForm {
+pub struct TokenForm {
     token: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+/// The form both endpoints read (RFC 7662 section 2.1, RFC 7009 section 2.1).
+impl utoipa::PartialSchema for TokenForm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "The token, and the caller's credentials unless they come by HTTP Basic or as a bearer token",
+            ))
+            .property("token", text("The access token in question"))
+            .required("token")
+            .property(
+                "token_type_hint",
+                text("Accepted and looked past: keygate only issues access tokens"),
+            )
+            .property("client_id", text("The calling API key's client_id"))
+            .property("client_secret", text("The calling API key's secret"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TokenForm {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TokenParameter".into()
+    }
+}
+
+/// An introspection answer (RFC 7662 section 2.2).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = Introspection)]
+pub enum IntrospectionResponse<'a> {
+    Active(ActiveToken<'a>),
+    /// Anything but a live token of the caller's organization: nothing more is said.
+    Inactive {
+        #[schema(schema_with = always_false)]
+        active: bool,
+    },
+}
+
+/// A live token's claims. Members in alphabetical order, as keygate has always sent them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(description = "A live token: `active` and the token's claims (RFC 7662 section 2.2)")]
+pub struct ActiveToken<'a> {
+    #[schema(schema_with = always_true)]
+    active: bool,
+    aud: &'a Audience,
+    client_id: &'a str,
+    env: Environment,
+    /// Expiry, Unix seconds.
+    exp: i64,
+    /// Issued at, Unix seconds.
+    iat: i64,
+    iss: &'a str,
+    jti: &'a str,
+    /// Not before, Unix seconds.
+    nbf: i64,
+    /// The organization of the token's key.
+    org: &'a str,
+    /// Space-separated, possibly empty.
+    scope: &'a str,
+    /// The token's client_id: a client-credentials token's subject is the client itself.
+    sub: &'a str,
+    #[schema(schema_with = bearer)]
+    token_type: &'static str,
+}
+
+fn constant(value: impl Into<serde_json::Value>, schema_type: Type) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .enum_values(Some([value.into()]))
+}
+
+fn always_true() -> ObjectBuilder {
+    constant(true, Type::Boolean)
+}
+
+fn always_false() -> ObjectBuilder {
+    constant(false, Type::Boolean)
+}
+
+fn bearer() -> ObjectBuilder {
+    constant("Bearer", Type::String)
 }
 
 fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<TokenForm, ApiError> {
@@ -113,35 +205,75 @@ async fn read_request(
 
 /// `POST /v1/introspect` (RFC 7662): `{"active": false}` for anything not a live token of the
 /// caller's organization, else the token's claims.
+#[utoipa::path(
+    post,
+    path = "/v1/introspect",
+    tag = "tokens",
+    summary = "Token introspection (RFC 7662); needs tokens:introspect",
+    description = "The caller authenticates as an API key holding `tokens:introspect`: by HTTP \
+        Basic, `client_id`/`client_secret` in the form, or a bearer token. Only tokens of the \
+        caller's organization are ever active.",
+    security(("clientBasic" = []), ("bearerAuth" = ["tokens:introspect"]), ()),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "`{\"active\": false}` or the token's claims; \
+            `Cache-Control: no-store`", body = IntrospectionResponse),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "No valid client credentials", body = ErrorBody),
+        (status = 403, description = "The caller lacks tokens:introspect", body = ErrorBody),
+        (status = 413, description = "The body is over 4 KiB", body = ErrorBody),
+    )
+)]
 pub async fn introspect(
     req: HttpRequest,
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (requester, token) = read_request(&req, &mut payload, &state).await?;
-    let body = match token_status::introspect(&state.service, &requester, token.as_deref())? {
-        Some(c) => json!({
-            "active": true,
-            "scope": c.scope,
-            "client_id": c.client_id,
-            "token_type": "Bearer",
-            "exp": c.exp,
-            "iat": c.iat,
-            "nbf": c.nbf,
-            "sub": c.sub,
-            "aud": c.aud,
-            "iss": c.iss,
-            "jti": c.jti,
-            "env": c.env,
-            "org": c.org,
+    let claims = token_status::introspect(&state.service, &requester, token.as_deref())?;
+    let body = match &claims {
+        Some(c) => IntrospectionResponse::Active(ActiveToken {
+            active: true,
+            aud: &c.aud,
+            client_id: &c.client_id,
+            env: c.env,
+            exp: c.exp,
+            iat: c.iat,
+            iss: &c.iss,
+            jti: &c.jti,
+            nbf: c.nbf,
+            org: &c.org,
+            scope: &c.scope,
+            sub: &c.sub,
+            token_type: "Bearer",
         }),
-        None => json!({ "active": false }),
+        None => IntrospectionResponse::Inactive { active: false },
     };
     Ok(no_store(HttpResponse::Ok()).json(body))
 }
 
 /// `POST /v1/revoke` (RFC 7009): refuses one token, by its `jti`, until it would have expired.
 /// Always 200 for a token that is invalid, already expired, or not the caller's to revoke.
+#[utoipa::path(
+    post,
+    path = "/v1/revoke",
+    tag = "tokens",
+    summary = "Token revocation (RFC 7009): the caller's own tokens, or any of its organization's \
+        with tokens:revoke",
+    description = "The caller authenticates as an API key: by HTTP Basic, \
+        `client_id`/`client_secret` in the form, or a bearer token. A revoked token is refused \
+        until it would have expired.",
+    security(("clientBasic" = []), ("bearerAuth" = []), ()),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (also for invalid tokens)"),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "No valid client credentials", body = ErrorBody),
+        (status = 413, description = "The body is over 4 KiB", body = ErrorBody),
+        (status = 429, description = "Too many revocations by this key; see Retry-After",
+            body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     req: HttpRequest,
     mut payload: web::Payload,

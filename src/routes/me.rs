@@ -7,37 +7,46 @@ use serde::Serialize;
 
 use crate::auth::Authenticated;
 use crate::domain::{Environment, KeyStatus, ScopeSet};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::service::api_keys;
 use crate::state::AppState;
 
-#[derive(Serialize)]
-struct Me {
+/// The API key behind the token, and the token.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
     client_id: String,
     name: String,
     environment: Environment,
     organization: String,
     status: KeyStatus,
+    /// What the key may ask for.
     scopes: ScopeSet,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
     token: TokenInfo,
 }
 
-#[derive(Serialize)]
-struct TokenInfo {
+/// The token the request carried.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// What the token may do (a subset of the key's scopes).
     scopes: Vec<String>,
+    /// Unix seconds.
     issued_at: i64,
+    /// Unix seconds.
     expires_at: i64,
 }
 
-#[derive(Serialize)]
-struct Permissions<'a> {
+/// What a token may do, from the token alone.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Permissions<'a> {
     client_id: &'a str,
+    #[schema(value_type = Environment)]
     environment: &'a str,
     organization: &'a str,
     /// What this token may do.
     scopes: Vec<&'a str>,
+    /// The token's expiry, Unix seconds.
     expires_at: i64,
 }
 
@@ -47,6 +56,21 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 
 /// The key behind the token, read fresh: this route reads the row anyway, so it also refuses
 /// a key revoked or disabled a moment ago, before the change feed says so.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "me",
+    summary = "The API key behind the token",
+    description = "Reads the key afresh, so a key revoked or disabled a moment ago is refused \
+        here at once.",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The key and the token", body = Me),
+        (status = 400, description = "A malformed Authorization header", body = ErrorBody),
+        (status = 401, description = "invalid_token, with WWW-Authenticate: Bearer",
+            body = ErrorBody),
+    )
+)]
 pub async fn me(
     caller: Authenticated,
     state: web::Data<AppState>,
@@ -72,6 +96,19 @@ pub async fn me(
 
 /// Answers from the token alone (validated from memory, no database read): this is the
 /// route that shows what validation costs. What the key may ask for is `GET /v1/me`.
+#[utoipa::path(
+    get,
+    path = "/v1/me/permissions",
+    tag = "me",
+    summary = "What this token may do (from the token alone; the key's grants are in /v1/me)",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Scopes", body = Permissions),
+        (status = 400, description = "A malformed Authorization header", body = ErrorBody),
+        (status = 401, description = "invalid_token, with WWW-Authenticate: Bearer",
+            body = ErrorBody),
+    )
+)]
 pub async fn permissions(caller: Authenticated) -> HttpResponse {
     let claims = &caller.claims;
     HttpResponse::Ok().json(Permissions {

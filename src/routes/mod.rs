@@ -1,16 +1,17 @@
 //! HTTP routes. Handlers are thin: parse, call a plain function, render.
 
+// Visible to the crate so that `openapi` can list each handler's `#[utoipa::path]`.
 pub mod api_keys;
-mod audit;
+pub(crate) mod audit;
 pub mod body;
-mod health;
-mod introspection;
-mod me;
-mod organizations;
-mod session;
-mod token;
-mod users;
-mod well_known;
+pub(crate) mod health;
+pub(crate) mod introspection;
+pub(crate) mod me;
+pub(crate) mod organizations;
+pub(crate) mod session;
+pub(crate) mod token;
+pub(crate) mod users;
+pub(crate) mod well_known;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -80,14 +81,29 @@ fn resource(path: &str, methods: &[&str]) -> actix_web::Resource {
 
 /// One page of a list: `{data, count, limit, offset}`, `count` being how many match in all,
 /// and `next_cursor` where a list can continue by keyset.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
+    /// How many match in all.
     pub count: i64,
     pub limit: i64,
     pub offset: i64,
+    /// Where a full page of keys ends; pass it as `cursor` to continue after it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub next_cursor: Option<String>,
+}
+
+/// The query parameters that page a list, as `integer_parameter` reads them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParameters {
+    /// 1 to 100
+    #[param(minimum = 1, maximum = 100, default = 100)]
+    pub limit: Option<i64>,
+    /// rows to skip
+    #[param(minimum = 0, maximum = 10_000_000, default = 0)]
+    pub offset: Option<i64>,
 }
 
 impl<T> Page<T> {

@@ -11,27 +11,46 @@ use serde::{Deserialize, Serialize};
 use super::body::JsonBody;
 use super::users::UserView;
 use crate::auth::caller::{SESSION_COOKIE, csrf_presented, live_session};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::routes::no_store;
 use crate::service::login::{self, SESSION_HOURS};
 use crate::service::users::UserRecord;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
-struct SessionView {
+/// A console session; its token is in the HttpOnly cookie only.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
+pub struct SessionView {
     user: UserView,
     /// Send it back in `X-CSRF-Token` on every POST, PATCH and DELETE.
     csrf_token: String,
     expires_at: DateTime<Utc>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/session",
+    tag = "session",
+    summary = "Log in to the console: sets the HttpOnly, SameSite=Strict session cookie",
+    description = "The cookie is `Secure` in production, or behind a trusted proxy that says the \
+        request came over HTTPS.",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The session, with its CSRF token; `Cache-Control: no-store`",
+            body = SessionView),
+        (status = 400, description = "Malformed body; `field` names the culprit", body = ErrorBody),
+        (status = 401, description = "invalid_credentials", body = ErrorBody),
+        (status = 429, description = "Locked after repeated failures; see Retry-After",
+            body = ErrorBody),
+    )
+)]
 pub async fn log_in(
     req: HttpRequest,
     body: JsonBody<LoginRequest>,
@@ -56,6 +75,17 @@ pub async fn log_in(
         }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    tag = "session",
+    summary = "The current console session",
+    security(("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "The session; `Cache-Control: no-store`", body = SessionView),
+        (status = 401, description = "No live session", body = ErrorBody),
+    )
+)]
 pub async fn current_session(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -72,6 +102,18 @@ pub async fn current_session(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/session",
+    tag = "session",
+    summary = "Log out",
+    security(("sessionCookie" = [], "csrfHeader" = [])),
+    responses(
+        (status = 204, description = "The session ended; the cookie is cleared"),
+        (status = 401, description = "No live session", body = ErrorBody),
+        (status = 403, description = "Missing X-CSRF-Token", body = ErrorBody),
+    )
+)]
 pub async fn log_out(
     req: HttpRequest,
     state: web::Data<AppState>,

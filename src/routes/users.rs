@@ -8,15 +8,21 @@ use super::Page;
 use super::body::JsonBody;
 use crate::auth::caller::{Operator, UsersManage};
 use crate::domain::{Email, Password, ScopeSet, UserStatus, ValidationError};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::ManagementErrors;
 use crate::routes::no_store;
 use crate::service::users::{self, NewUserRequest, UserRecord, UserUpdate};
 use crate::service::{Service, policy};
 use crate::state::AppState;
 
-#[derive(Serialize)]
+/// An operator of an organization: logs in to the console, owns API keys.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
+    /// Null for a user made before users had public ids.
+    #[schema(example = "usr_3kQ9xL2mP8aB7cD1")]
     pub id: Option<String>,
+    #[schema(example = "ada@example.com")]
     pub email: String,
     pub organization: String,
     pub admin: bool,
@@ -48,6 +54,15 @@ fn permissions(list: &[String]) -> Result<ScopeSet, ValidationError> {
         .map_err(|e| ValidationError::new("permissions", e.message))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "users",
+    summary = "List the organization's users",
+    description = "Needs `users:manage`.",
+    security(("bearerAuth" = ["users:manage"]), ("sessionCookie" = [])),
+    responses(ManagementErrors, (status = 200, description = "Users", body = Page<UserView>))
+)]
 pub async fn list_users(
     operator: Operator<UsersManage>,
     state: web::Data<AppState>,
@@ -61,26 +76,48 @@ pub async fn list_users(
     Ok(HttpResponse::Ok().json(Page::all(data)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
+    /// Scopes and management permissions to hold (none by default).
     #[serde(default)]
     permissions: Vec<String>,
+    /// An administrator holds every permission of the organization.
     #[serde(default)]
+    #[schema(default = false)]
     admin: bool,
+    /// 12 characters to 72 bytes. Omit to have one generated.
+    #[schema(min_length = 12)]
     password: Option<String>,
 }
 
-#[derive(Serialize)]
-struct CreatedUser {
+/// A new user; a generated password is in this answer only.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedUser {
     #[serde(flatten)]
     user: UserView,
     /// The generated password, shown this once (absent when the request gave one).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     password: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "users",
+    summary = "Create a user; a generated password is in this answer only",
+    description = "Needs `users:manage`.",
+    security(("bearerAuth" = ["users:manage"]), ("sessionCookie" = [], "csrfHeader" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        ManagementErrors,
+        (status = 201, description = "The user; Cache-Control: no-store", body = CreatedUser),
+        (status = 409, description = "The email is taken", body = ErrorBody),
+    )
+)]
 pub async fn create_user(
     operator: Operator<UsersManage>,
     body: JsonBody<CreateUserRequest>,
@@ -105,6 +142,16 @@ pub async fn create_user(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}",
+    tag = "users",
+    summary = "Retrieve a user",
+    description = "Needs `users:manage`.",
+    security(("bearerAuth" = ["users:manage"]), ("sessionCookie" = [])),
+    params(("user_id" = String, Path, description = "The user's id (usr_…)")),
+    responses(ManagementErrors, (status = 200, description = "The user", body = UserView))
+)]
 pub async fn retrieve_user(
     operator: Operator<UsersManage>,
     path: web::Path<String>,
@@ -114,11 +161,16 @@ pub async fn retrieve_user(
     Ok(HttpResponse::Ok().json(UserView::of(&record, &state.service)))
 }
 
-#[derive(Deserialize)]
+/// Give at least one of permissions, admin, status.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateUserRequest {
+    /// Replaces the user's permissions.
     permissions: Option<Vec<String>>,
     admin: Option<bool>,
+    /// A disabled user cannot log in, and their keys hold nothing.
+    #[schema(value_type = Option<UserStatus>)]
     status: Option<String>,
 }
 
@@ -144,6 +196,17 @@ impl UpdateUserRequest {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{user_id}",
+    tag = "users",
+    summary = "Change a user's permissions, administrator flag or status",
+    description = "Needs `users:manage`.",
+    security(("bearerAuth" = ["users:manage"]), ("sessionCookie" = [], "csrfHeader" = [])),
+    params(("user_id" = String, Path, description = "The user's id (usr_…)")),
+    request_body = UpdateUserRequest,
+    responses(ManagementErrors, (status = 200, description = "The user", body = UserView))
+)]
 pub async fn update_user(
     operator: Operator<UsersManage>,
     path: web::Path<String>,

@@ -22,7 +22,7 @@ pub struct AccessTokenClaims {
 }
 
 /// `aud` is a string in tokens keygate issues; an array is accepted when validating (RFC 7519).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Audience {
     One(String),

@@ -19,6 +19,48 @@ pub struct StoredSigningKey<'a> {
     pub verify_until: Option<i64>,
 }
 
+/// A JWK Set (RFC 7517 section 5): the public half of every key that may verify a live token.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Jwks)]
+pub struct JwkSet {
+    #[schema(schema_with = public_keys)]
+    keys: Vec<serde_json::Value>,
+}
+
+/// The members of the public JWKs keygate publishes (never a private one).
+fn public_keys() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let text = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    };
+    let one_of = |values: &[&str]| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values.to_vec()))
+    };
+    let key = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "A public key (RFC 7517 section 4): EC P-256 for ES256, OKP Ed25519 for EdDSA, RSA for RS256",
+        ))
+        .property("kid", text("The key id, as in the `kid` header of the tokens it signs"))
+        .property("kty", one_of(&["EC", "OKP", "RSA"]))
+        .property("alg", one_of(&["ES256", "EdDSA", "RS256"]))
+        .property("use", one_of(&["sig"]))
+        .property("crv", one_of(&["P-256", "Ed25519"]))
+        .property("x", text("EC and OKP keys, base64url"))
+        .property("y", text("EC keys, base64url"))
+        .property("n", text("RSA keys: the modulus, base64url"))
+        .property("e", text("RSA keys: the exponent, base64url"))
+        .required("kid")
+        .required("kty")
+        .required("alg")
+        .required("use");
+    ArrayBuilder::new().items(key).build()
+}
+
 #[derive(Default)]
 pub struct Keyring {
     signer: Option<Signer>,
@@ -68,7 +110,7 @@ impl Keyring {
                 keyring.verifiers.insert(row.kid.to_owned(), verifier);
             }
         }
-        keyring.jwks = serde_json::json!({ "keys": published }).to_string();
+        keyring.jwks = serde_json::to_string(&JwkSet { keys: published })?;
         Ok(keyring)
     }
 

@@ -12,7 +12,7 @@ mod validate;
 pub use crate::domain::SigningAlgorithm;
 pub use claims::{AccessTokenClaims, Audience};
 pub use issue::{IssuedToken, TokenSubject, issue};
-pub use keyring::{Keyring, StoredSigningKey};
+pub use keyring::{JwkSet, Keyring, StoredSigningKey};
 pub use master_key::MasterKey;
 pub use material::{GeneratedKey, Signer, Verifier, generate};
 pub use revocations::{Change, ChangeKind, Revocations};

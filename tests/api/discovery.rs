@@ -1,7 +1,10 @@
 //! Discovery and signing keys: the JWKS, RFC 8414 metadata, rotation with overlap.
 
+use std::collections::BTreeSet;
+
 use jsonwebtoken::decode_header;
-use serde_json::Value;
+use reqwest::{Method, RequestBuilder};
+use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{Backend, eventually, spawn_app};
@@ -183,54 +186,6 @@ async fn a_retired_key_stops_verifying_when_its_window_closes(backend: Backend) 
     assert!(!kids(&app.get_json("/.well-known/jwks.json").await).contains(&old_kid));
 }
 
-/// The properties a documented schema requires (following `$ref` and `allOf`).
-fn required(doc: &Value, schema: &Value) -> Vec<String> {
-    if let Some(reference) = schema["$ref"].as_str() {
-        let name = reference.trim_start_matches("#/components/schemas/");
-        return required(doc, &doc["components"]["schemas"][name]);
-    }
-    let mut fields: Vec<String> = schema["required"]
-        .as_array()
-        .map(|r| r.iter().map(|f| f.as_str().unwrap().to_owned()).collect())
-        .unwrap_or_default();
-    for part in schema["allOf"].as_array().into_iter().flatten() {
-        fields.extend(required(doc, part));
-    }
-    fields
-}
-
-/// The answer of `method path` for `status` has every property its documented schema requires.
-fn assert_matches_document(doc: &Value, method: &str, path: &str, status: u16, body: &Value) {
-    let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]
-        ["schema"];
-    assert!(
-        !schema.is_null(),
-        "{method} {path} {status} is not documented"
-    );
-    let object = if body["data"].is_array() && !body["data"].as_array().unwrap().is_empty() {
-        // A page: check the page and its first row.
-        let item = &doc["components"]["schemas"][schema["$ref"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("#/components/schemas/")]["properties"]["data"]["items"];
-        for field in required(doc, item) {
-            assert!(
-                body["data"][0].get(&field).is_some(),
-                "{method} {path}: rows lack documented `{field}`"
-            );
-        }
-        body
-    } else {
-        body
-    };
-    for field in required(doc, schema) {
-        assert!(
-            object.get(&field).is_some(),
-            "{method} {path} {status}: the answer lacks documented `{field}`: {body}"
-        );
-    }
-}
-
 async fn the_openapi_document_describes_what_the_server_answers(backend: Backend) {
     let app = spawn_app(backend).await;
     let doc = app.get_json("/openapi.json").await;
@@ -267,69 +222,462 @@ async fn the_openapi_document_describes_what_the_server_answers(backend: Backend
         );
         assert_ne!(status, 405, "{method} {path} is not routed");
     }
+}
 
-    let key = app.create_key(&["invoices:read"]);
-    let response = app
-        .post_token_json(
-            serde_json::json!({ "client_id": key.client_id, "client_secret": key.client_secret }),
-        )
-        .await;
-    let token_body: Value = response.json().await.unwrap();
-    assert_matches_document(&doc, "post", "/v1/token", 200, &token_body);
-    let token = token_body["access_token"].as_str().unwrap();
-    for path in ["/v1/me", "/v1/me/permissions"] {
-        let body: Value = app.get_with_token(path, token).await.json().await.unwrap();
-        assert_matches_document(&doc, "get", path, 200, &body);
+/// The OpenAPI document's answers, checked with a JSON Schema validator (OpenAPI 3.1 schemas
+/// are JSON Schema 2020-12). For the check every object schema is closed
+/// (`unevaluatedProperties: false` where the document leaves it open), so an answer may carry
+/// no member the document does not describe; the members of an `allOf` stay open, as each
+/// describes only part of the object.
+struct Contract {
+    doc: Value,
+    /// The document's schemas, closed, as `$defs` of every schema the validator builds.
+    closed: serde_json::Map<String, Value>,
+    /// Every (METHOD, path, status) an answer was checked for.
+    checked: BTreeSet<(String, String, u16)>,
+}
+
+impl Contract {
+    fn new(doc: Value) -> Contract {
+        let closed = doc["components"]["schemas"]
+            .as_object()
+            .expect("the document has schemas")
+            .iter()
+            .map(|(name, schema)| (name.clone(), closed(schema, false)))
+            .collect();
+        Contract {
+            doc,
+            closed,
+            checked: BTreeSet::new(),
+        }
     }
-    let metadata = app
-        .get_json("/.well-known/oauth-authorization-server")
-        .await;
-    assert_matches_document(
-        &doc,
-        "get",
-        "/.well-known/oauth-authorization-server",
-        200,
-        &metadata,
-    );
 
-    app.create_user("admin@example.com", &["--admin"]);
-    let admin = app
-        .token_as(
-            "admin@example.com",
-            &["api_keys:read", "api_keys:write", "invoices:read"],
-        )
+    /// `schema`, with the document's schemas beside it for its references to resolve.
+    fn validator(&self, schema: &Value) -> jsonschema::Validator {
+        let mut root = closed(schema, false);
+        root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+        root["$defs"] = Value::Object(self.closed.clone());
+        root["components"] = json!({ "schemas": self.doc["components"]["schemas"] });
+        jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("unusable schema {schema}: {e}"))
+    }
+
+    /// Sends `request` (for the operation `method path`), asserts the answer's status, and
+    /// checks its body against what the document says of that status: the schema of its JSON
+    /// content, or no body at all. Returns the body (Null when empty).
+    async fn expect(
+        &mut self,
+        method: Method,
+        path: &str,
+        request: RequestBuilder,
+        status: u16,
+    ) -> Value {
+        let response = request.send().await.expect("request sent");
+        let got = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = response.text().await.unwrap();
+        assert_eq!(got, status, "{method} {path}: {text}");
+        let operation = method.as_str().to_lowercase();
+        let documented = &self.doc["paths"][path][&operation]["responses"][status.to_string()];
+        assert!(
+            documented.is_object(),
+            "{method} {path} answered {status}, which the document does not list"
+        );
+        self.checked
+            .insert((method.to_string(), path.to_owned(), status));
+        let Some(schema) = documented["content"]["application/json"].get("schema") else {
+            assert!(
+                documented.get("content").is_none() && text.is_empty(),
+                "{method} {path} {status}: the document describes no body, the answer has {text:?}"
+            );
+            return Value::Null;
+        };
+        assert!(
+            content_type.is_some_and(|t| t.starts_with("application/json")),
+            "{method} {path} {status} is documented as JSON"
+        );
+        let body: Value = serde_json::from_str(&text).expect("a JSON body");
+        let errors: Vec<String> = self
+            .validator(schema)
+            .iter_errors(&body)
+            .map(|e| format!("{e} at `{}`", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {path} {status} does not match the document:\n{}\nanswer: {body}",
+            errors.join("\n")
+        );
+        body
+    }
+
+    /// Every operation of the document had a success answer checked.
+    fn assert_every_operation_succeeded(&self) {
+        for (method, path) in keygate::openapi::operations(&self.doc) {
+            assert!(
+                self.checked
+                    .iter()
+                    .any(|(m, p, s)| *m == method && *p == path && (200..300).contains(s)),
+                "no success answer of {method} {path} was checked"
+            );
+        }
+    }
+}
+
+/// `schema` with its object schemas closed (see `Contract`) and its references pointing to the
+/// closed copies, except in an `allOf`, whose members stay as the document has them.
+fn closed(schema: &Value, all_of_member: bool) -> Value {
+    let Some(object) = schema.as_object() else {
+        return schema.clone();
+    };
+    let each = |members: &Value, all_of_member: bool| {
+        let members = members.as_array().unwrap().iter();
+        Value::Array(members.map(|m| closed(m, all_of_member)).collect())
+    };
+    let mut out = serde_json::Map::new();
+    for (keyword, value) in object {
+        let value = match keyword.as_str() {
+            "$ref" if !all_of_member => {
+                json!(
+                    value
+                        .as_str()
+                        .unwrap()
+                        .replace("#/components/schemas/", "#/$defs/")
+                )
+            }
+            "properties" => Value::Object(
+                value
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(name, property)| (name.clone(), closed(property, false)))
+                    .collect(),
+            ),
+            "items" | "additionalProperties" | "propertyNames" => closed(value, false),
+            "oneOf" | "anyOf" => each(value, false),
+            "allOf" => each(value, true),
+            _ => value.clone(),
+        };
+        out.insert(keyword.clone(), value);
+    }
+    let describes_members = object.contains_key("properties") || object.contains_key("allOf");
+    let open = !object.contains_key("additionalProperties")
+        && !object.contains_key("unevaluatedProperties");
+    if describes_members && open && !all_of_member {
+        out.insert("unevaluatedProperties".into(), json!(false));
+    }
+    Value::Object(out)
+}
+
+#[test]
+fn the_contract_closes_objects_but_not_the_parts_of_an_all_of() {
+    let contract = Contract::new(json!({ "components": { "schemas": {
+        "Key": {
+            "type": "object",
+            "required": ["id"],
+            "properties": {
+                "id": { "type": "string" },
+                "labels": { "type": "object", "additionalProperties": { "type": "string" } },
+                "seen": { "type": ["string", "null"], "format": "date-time" },
+            },
+        },
+        "NewKey": { "allOf": [
+            { "$ref": "#/components/schemas/Key" },
+            { "type": "object", "properties": { "secret": { "type": "string" } } },
+        ] },
+    } } }));
+    let key = contract.validator(&json!({ "$ref": "#/components/schemas/Key" }));
+    assert!(key.is_valid(&json!({ "id": "a", "labels": { "any": "x" }, "seen": null })));
+    assert!(!key.is_valid(&json!({ "id": "a", "extra": 1 })));
+    assert!(!key.is_valid(&json!({ "id": 1 })));
+    assert!(!key.is_valid(&json!({ "id": "a", "seen": "yesterday" })));
+    let new_key = contract.validator(&json!({ "$ref": "#/components/schemas/NewKey" }));
+    assert!(new_key.is_valid(&json!({ "id": "a", "secret": "s" })));
+    assert!(!new_key.is_valid(&json!({ "id": "a", "secret": "s", "extra": 1 })));
+    assert!(!new_key.is_valid(&json!({ "secret": "s" })));
+}
+
+/// A form body (the values here need no escaping).
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Exercises every operation, and some of each one's errors, checking every answer against
+/// the document.
+async fn every_answer_matches_its_documented_schema(backend: Backend) {
+    const ADMIN: &str = "admin@example.com";
+    let app = spawn_app(backend).await;
+    let mut api = Contract::new(app.get_json("/openapi.json").await);
+    let get = |path: &str| app.client.get(app.url(path));
+    let post_form = |path: &str, body: String| {
+        app.client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+
+    // Discovery and probes.
+    for path in [
+        "/openapi.json",
+        "/.well-known/jwks.json",
+        "/.well-known/oauth-authorization-server",
+        "/healthz",
+        "/readyz",
+    ] {
+        api.expect(Method::GET, path, get(path), 200).await;
+    }
+
+    // The token endpoint, by both bodies, and its RFC 6749 errors.
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let reader = app.create_key(&["invoices:read"]);
+    let by_json = app.client.post(app.url("/v1/token")).json(&json!({
+        "api_key": reader.client_id, "api_secret": reader.client_secret,
+    }));
+    let issued = api.expect(Method::POST, "/v1/token", by_json, 200).await;
+    let reader_token = issued["access_token"].as_str().unwrap().to_owned();
+    let by_form = post_form("/v1/token", form(&[("grant_type", "client_credentials")]))
+        .basic_auth(&reader.client_id, Some(&reader.client_secret));
+    api.expect(Method::POST, "/v1/token", by_form, 200).await;
+    let grant = ("grant_type", "client_credentials");
+    let refusals = [
+        (
+            form(&[("grant_type", "password")]),
+            Some(&reader.client_secret),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            form(&[grant, ("scope", "payouts:write")]),
+            Some(&reader.client_secret),
+            400,
+            "invalid_scope",
+        ),
+        (
+            form(&[grant]),
+            Some(&"kgs_live_wrong".to_owned()),
+            401,
+            "invalid_client",
+        ),
+        ("x".repeat(5000), None, 413, "invalid_request"),
+    ];
+    for (body, secret, status, code) in refusals {
+        let mut request = post_form("/v1/token", body);
+        if let Some(secret) = secret {
+            request = request.basic_auth(&reader.client_id, Some(secret));
+        }
+        let error = api.expect(Method::POST, "/v1/token", request, status).await;
+        assert_eq!(error["error"], code);
+    }
+
+    // The key behind a token.
+    for path in ["/v1/me", "/v1/me/permissions"] {
+        let with_token = app.with_token(Method::GET, path, &reader_token);
+        api.expect(Method::GET, path, with_token, 200).await;
+        api.expect(Method::GET, path, get(path), 401).await;
+        let malformed = get(path).header("authorization", "Bearer");
+        api.expect(Method::GET, path, malformed, 400).await;
+    }
+
+    // API keys, with a bearer token of the administrator's.
+    let permissions = [
+        "api_keys:read",
+        "api_keys:write",
+        "api_keys:manage",
+        "users:manage",
+        "audit:read",
+        "organizations:manage",
+        "tokens:introspect",
+        "invoices:read",
+    ];
+    let token = app.token_as(ADMIN, &permissions).await;
+    let with = |method: Method, path: &str| app.with_token(method, path, &token);
+    let create = with(Method::POST, "/v1/api-keys").json(&json!({
+        "name": "Billing sync",
+        "scopes": ["invoices:read"],
+        "environment": "test",
+        "expires_in_days": 30,
+        "metadata": { "team": "billing" },
+    }));
+    let created = api.expect(Method::POST, "/v1/api-keys", create, 201).await;
+    let key = format!("/v1/api-keys/{}", created["client_id"].as_str().unwrap());
+    let one_key = "/v1/api-keys/{client_id}";
+    for query in [
+        "",
+        "?limit=1&order_by=name&order=desc",
+        "?status=enabled&environment=test",
+    ] {
+        let list = with(Method::GET, &format!("/v1/api-keys{query}"));
+        api.expect(Method::GET, "/v1/api-keys", list, 200).await;
+    }
+    api.expect(Method::GET, one_key, with(Method::GET, &key), 200)
         .await;
-    let created: Value = app
-        .with_token(reqwest::Method::POST, "/v1/api-keys", &admin)
-        .json(&serde_json::json!({ "name": "doc", "scopes": ["invoices:read"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_matches_document(&doc, "post", "/v1/api-keys", 201, &created);
-    let page: Value = app
-        .with_token(reqwest::Method::GET, "/v1/api-keys", &admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_matches_document(&doc, "get", "/v1/api-keys", 200, &page);
-    let unknown = app
-        .with_token(
-            reqwest::Method::GET,
-            "/v1/api-keys/kgc_00000000000000000000",
-            &admin,
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 404);
-    let error: Value = unknown.json().await.unwrap();
-    assert_matches_document(&doc, "get", "/v1/api-keys/{client_id}", 404, &error);
+    for change in [
+        json!({ "name": "Billing", "metadata": {} }),
+        json!({ "status": "disabled" }),
+        json!({ "status": "enabled" }),
+    ] {
+        let update = with(Method::PATCH, &key).json(&change);
+        api.expect(Method::PATCH, one_key, update, 200).await;
+    }
+    let rotate = format!("{key}/rotate");
+    let rotate_key = "/v1/api-keys/{client_id}/rotate";
+    let grace = with(Method::POST, &rotate).json(&json!({ "grace_period_seconds": 60 }));
+    let rotated = api.expect(Method::POST, rotate_key, grace, 200).await;
+    assert!(rotated["previous_secret_expires_at"].is_string());
+    let revoke = with(Method::POST, &format!("{key}/revoke"));
+    api.expect(Method::POST, "/v1/api-keys/{client_id}/revoke", revoke, 200)
+        .await;
+    let revoked = with(Method::PATCH, &key).json(&json!({ "name": "again" }));
+    api.expect(Method::PATCH, one_key, revoked, 409).await;
+    let revoked = with(Method::POST, &rotate).json(&json!({}));
+    api.expect(Method::POST, rotate_key, revoked, 409).await;
+    let deleted = api
+        .expect(Method::DELETE, one_key, with(Method::DELETE, &key), 200)
+        .await;
+    assert_eq!(deleted, json!({ "deleted": true }));
+    api.expect(Method::GET, one_key, with(Method::GET, &key), 404)
+        .await;
+    let unknown_field =
+        with(Method::POST, "/v1/api-keys").json(&json!({ "name": "x", "colour": 1 }));
+    let error = api
+        .expect(Method::POST, "/v1/api-keys", unknown_field, 400)
+        .await;
+    assert_eq!(error["field"], "colour");
+    let bad_query = with(Method::GET, "/v1/api-keys?order=up");
+    api.expect(Method::GET, "/v1/api-keys", bad_query, 400)
+        .await;
+    let without_permission = app.with_token(Method::GET, "/v1/users", &reader_token);
+    let error = api
+        .expect(Method::GET, "/v1/users", without_permission, 403)
+        .await;
+    assert_eq!(error["error"], "insufficient_scope");
+
+    // Users.
+    api.expect(
+        Method::GET,
+        "/v1/users",
+        with(Method::GET, "/v1/users"),
+        200,
+    )
+    .await;
+    let generated = with(Method::POST, "/v1/users").json(&json!({
+        "email": "grace@example.com", "permissions": ["api_keys:read"],
+    }));
+    let user = api.expect(Method::POST, "/v1/users", generated, 201).await;
+    assert!(user["password"].is_string());
+    let given = with(Method::POST, "/v1/users").json(&json!({
+        "email": "alan@example.com", "password": "correct horse battery",
+    }));
+    let given = api.expect(Method::POST, "/v1/users", given, 201).await;
+    assert!(given.get("password").is_none());
+    let taken = with(Method::POST, "/v1/users").json(&json!({ "email": "grace@example.com" }));
+    api.expect(Method::POST, "/v1/users", taken, 409).await;
+    let one_user = "/v1/users/{user_id}";
+    let user = format!("/v1/users/{}", user["id"].as_str().unwrap());
+    api.expect(Method::GET, one_user, with(Method::GET, &user), 200)
+        .await;
+    let change = with(Method::PATCH, &user).json(&json!({ "status": "disabled", "admin": false }));
+    api.expect(Method::PATCH, one_user, change, 200).await;
+    let nobody = with(Method::GET, "/v1/users/usr_0000000000000000");
+    api.expect(Method::GET, one_user, nobody, 404).await;
+
+    // Organizations.
+    let organizations = "/v1/organizations";
+    let list = with(Method::GET, organizations);
+    api.expect(Method::GET, organizations, list, 200).await;
+    for status in [201, 409] {
+        let create = with(Method::POST, organizations).json(&json!({ "name": "acme" }));
+        api.expect(Method::POST, organizations, create, status)
+            .await;
+    }
+    let one = "/v1/organizations/{name}";
+    let acme = with(Method::GET, "/v1/organizations/acme");
+    api.expect(Method::GET, one, acme, 200).await;
+    let nope = with(Method::GET, "/v1/organizations/nope");
+    api.expect(Method::GET, one, nope, 404).await;
+
+    // The audit trail, which by now holds events of many kinds.
+    let audit = "/v1/audit-events";
+    for query in [
+        "",
+        "?action=api_key.revoked&limit=5",
+        "?since=2020-01-01T00:00:00Z&offset=1",
+    ] {
+        let search = with(Method::GET, &format!("{audit}{query}"));
+        let events = api.expect(Method::GET, audit, search, 200).await;
+        assert!(!events["data"].as_array().unwrap().is_empty(), "{query}");
+    }
+    let bad_time = with(Method::GET, "/v1/audit-events?since=yesterday");
+    api.expect(Method::GET, audit, bad_time, 400).await;
+
+    // Introspection and revocation (RFC 7662, RFC 7009).
+    let introspect = |bearer: Option<&str>, token: &str| {
+        let request = post_form("/v1/introspect", form(&[("token", token)]));
+        match bearer {
+            Some(bearer) => request.bearer_auth(bearer),
+            None => request,
+        }
+    };
+    for inspected in [reader_token.as_str(), "not-a-token"] {
+        let request = introspect(Some(&token), inspected);
+        api.expect(Method::POST, "/v1/introspect", request, 200)
+            .await;
+    }
+    let anonymous = introspect(None, &reader_token);
+    api.expect(Method::POST, "/v1/introspect", anonymous, 401)
+        .await;
+    let not_allowed = introspect(Some(&reader_token), &token);
+    api.expect(Method::POST, "/v1/introspect", not_allowed, 403)
+        .await;
+    let own = form(&[("token", &reader_token)]);
+    let revoke = post_form("/v1/revoke", own.clone()).bearer_auth(&reader_token);
+    api.expect(Method::POST, "/v1/revoke", revoke, 200).await;
+    api.expect(
+        Method::POST,
+        "/v1/revoke",
+        post_form("/v1/revoke", own),
+        401,
+    )
+    .await;
+
+    // A console session.
+    let session_path = "/v1/session";
+    let log_in = |password: &str| {
+        let credentials = json!({ "email": ADMIN, "password": password });
+        app.client.post(app.url(session_path)).json(&credentials)
+    };
+    api.expect(Method::POST, session_path, log_in("not the password"), 401)
+        .await;
+    api.expect(Method::POST, session_path, log_in(&admin.password), 200)
+        .await;
+    let session = app.log_in(ADMIN, &admin.password).await;
+    let current = app.with_session(Method::GET, session_path, &session);
+    api.expect(Method::GET, session_path, current, 200).await;
+    let cookie_only = |method: Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .header("cookie", &session.cookie)
+    };
+    let list = cookie_only(Method::GET, "/v1/api-keys");
+    api.expect(Method::GET, "/v1/api-keys", list, 200).await;
+    let no_csrf = cookie_only(Method::POST, "/v1/api-keys").json(&json!({ "name": "x" }));
+    api.expect(Method::POST, "/v1/api-keys", no_csrf, 403).await;
+    let no_csrf = cookie_only(Method::DELETE, session_path);
+    api.expect(Method::DELETE, session_path, no_csrf, 403).await;
+    let log_out = app.with_session(Method::DELETE, session_path, &session);
+    api.expect(Method::DELETE, session_path, log_out, 204).await;
+    let gone = app.with_session(Method::GET, session_path, &session);
+    api.expect(Method::GET, session_path, gone, 401).await;
+
+    api.assert_every_operation_succeeded();
 }
 
 backend_tests!(
@@ -338,4 +686,5 @@ backend_tests!(
     rotation_signs_with_the_published_next_key_and_old_tokens_keep_working,
     a_retired_key_stops_verifying_when_its_window_closes,
     the_openapi_document_describes_what_the_server_answers,
+    every_answer_matches_its_documented_schema,
 );

@@ -8,30 +8,46 @@ use serde::{Deserialize, Serialize};
 use super::ApiKeyView;
 use crate::auth::caller::{ApiKeysWrite, Operator};
 use crate::domain::{Environment, Expiry, KeyName, Metadata, ScopeSet, ValidationError};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::ManagementErrors;
 use crate::routes::body::JsonBody;
 use crate::routes::no_store;
 use crate::service::api_keys::{self, KeyOwner, NewKey, ScopeChoice};
 use crate::service::policy;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// Exactly one of scopes, read_only, full_access; at most one of expires_on, expires_in_days.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
+    /// Surrounding whitespace is trimmed.
+    #[schema(min_length = 1, max_length = 100, example = "Billing sync")]
     name: String,
+    /// The scopes to grant, each held by the creator.
+    #[schema(example = json!(["invoices:read"]))]
     scopes: Option<Vec<String>>,
+    /// Every :read API scope the creator holds.
     #[serde(default)]
+    #[schema(default = false)]
     read_only: bool,
+    /// Every API scope the creator holds.
     #[serde(default)]
+    #[schema(default = false)]
     full_access: bool,
+    #[schema(value_type = Option<Environment>, default = "live")]
     environment: Option<String>,
+    /// Expires at 00:00 UTC on this date.
+    #[schema(format = Date, example = "2027-01-01")]
     expires_on: Option<String>,
+    #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<u64>,
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
-struct CreatedApiKey {
+/// A new key, with its secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedApiKey {
     #[serde(flatten)]
     key: ApiKeyView,
     /// Shown this once; keygate keeps only its bcrypt hash.
@@ -88,6 +104,24 @@ impl CreateApiKeyRequest {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    summary = "Create an API key; its secret is in this answer only",
+    description = "Needs `api_keys:write`. A key is never granted a scope its creator does not \
+        hold.",
+    security(("bearerAuth" = ["api_keys:write"]), ("sessionCookie" = [], "csrfHeader" = [])),
+    request_body = CreateApiKeyRequest,
+    responses(
+        ManagementErrors,
+        (status = 201, description = "The key and its secret; Cache-Control: no-store; \
+            Location: the key's URL", body = CreatedApiKey),
+        (status = 403, description = "Missing permission (`insufficient_scope`); a scope the \
+            caller does not hold; a key of another environment than the calling test key's; or \
+            a session request without its CSRF token", body = ErrorBody),
+    )
+)]
 pub async fn create_api_key(
     operator: Operator<ApiKeysWrite>,
     body: JsonBody<CreateApiKeyRequest>,

@@ -10,10 +10,47 @@ use crate::auth::caller::{ApiKeysRead, Operator};
 use crate::db::key_lists::KeyOrder;
 use crate::domain::{Environment, KeyStatus, ValidationError};
 use crate::error::ApiError;
-use crate::routes::{Page, integer_parameter};
+use crate::openapi::ManagementErrors;
+use crate::routes::{Page, PageParameters, integer_parameter};
 use crate::service::key_lists::{self, KeyListQuery, decode_cursor, encode_cursor};
 use crate::service::policy;
 use crate::state::AppState;
+
+/// The query parameters `parse_query` reads, besides `PageParameters`; a test holds the two
+/// together.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "only its shape is read, by the OpenAPI document")]
+pub struct ListParameters {
+    /// repeatable filter
+    pub environment: Option<Vec<Environment>>,
+    /// repeatable filter
+    pub status: Option<Vec<KeyStatus>>,
+    #[param(schema_with = sort_column)]
+    pub order_by: Option<KeyOrder>,
+    #[param(schema_with = sort_direction)]
+    pub order: Option<String>,
+    /// the previous page's next_cursor: continue after it (keyset pagination; not with offset)
+    pub cursor: Option<String>,
+}
+
+fn sort_column() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::{RefOr, schema::Schema};
+    let mut schema = <KeyOrder as utoipa::PartialSchema>::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        object.description = Some("sort column".into());
+        object.default = Some("created_at".into());
+    }
+    schema
+}
+
+fn sort_direction() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["asc", "desc"]))
+        .default(Some("asc".into()))
+        .description(Some("sort direction"))
+}
 
 /// Parses the query string strictly: unknown parameters and bad values name themselves.
 fn parse_query(query: &str) -> Result<KeyListQuery, ValidationError> {
@@ -76,6 +113,18 @@ fn parse_query(query: &str) -> Result<KeyListQuery, ValidationError> {
     Ok(parsed)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    summary = "List API keys (holders of api_keys:manage see the organization's, others their own)",
+    description = "Needs `api_keys:read`. Unknown query parameters are refused. Page with `limit` \
+        and either `offset` or the `cursor` the previous page returned as `next_cursor` (keyset \
+        pagination: as fast deep in a million keys as on the first page).",
+    security(("bearerAuth" = ["api_keys:read"]), ("sessionCookie" = [])),
+    params(ListParameters, PageParameters),
+    responses(ManagementErrors, (status = 200, description = "A page of keys", body = Page<ApiKeyView>))
+)]
 pub async fn list_api_keys(
     operator: Operator<ApiKeysRead>,
     req: HttpRequest,
@@ -132,6 +181,45 @@ mod tests {
         ] {
             assert_eq!(parse_query(query).unwrap_err().field, field, "{query}");
         }
+    }
+
+    #[test]
+    fn every_documented_parameter_is_read() {
+        use utoipa::IntoParams;
+        let cursor = encode_cursor(&KeyCursor {
+            order: KeyOrder::Name,
+            descending: true,
+            text: Some("a".into()),
+            time: None,
+            id: 7,
+        });
+        let samples = [
+            ("environment", "test"),
+            ("status", "disabled"),
+            ("order_by", "name"),
+            ("order", "desc"),
+            ("cursor", &cursor),
+            ("limit", "7"),
+            ("offset", "0"),
+        ];
+        let mut documented: Vec<String> = ListParameters::into_params(|| None)
+            .into_iter()
+            .chain(PageParameters::into_params(|| None))
+            .map(|p| p.name)
+            .collect();
+        documented.sort();
+        let mut sampled: Vec<&str> = samples.iter().map(|(name, _)| *name).collect();
+        sampled.sort();
+        assert_eq!(documented, sampled);
+        let query: Vec<String> = samples.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let q = parse_query(&query.join("&")).unwrap();
+        assert_eq!(q.environments, [Environment::Test]);
+        assert_eq!(q.statuses, [KeyStatus::Disabled]);
+        assert_eq!(
+            (q.order, q.descending, q.limit, q.offset),
+            (KeyOrder::Name, true, 7, 0)
+        );
+        assert_eq!(q.cursor.unwrap().id, 7);
     }
 
     #[test]

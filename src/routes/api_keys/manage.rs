@@ -3,17 +3,27 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::ApiKeyView;
 use crate::auth::caller::{ApiKeysRead, ApiKeysWrite, Operator};
 use crate::domain::{GracePeriod, KeyName, KeyStatus, Metadata, ValidationError};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::ManagementErrors;
 use crate::routes::body::JsonBody;
 use crate::routes::no_store;
 use crate::service::api_keys::{self, KeyUpdate};
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys/{client_id}",
+    tag = "api-keys",
+    summary = "Retrieve an API key",
+    description = "Needs `api_keys:read` (and `api_keys:manage` for a key of someone else).",
+    security(("bearerAuth" = ["api_keys:read"]), ("sessionCookie" = [])),
+    params(("client_id" = String, Path, description = "The key's client_id")),
+    responses(ManagementErrors, (status = 200, description = "The key", body = ApiKeyView))
+)]
 pub async fn retrieve_api_key(
     operator: Operator<ApiKeysRead>,
     path: web::Path<String>,
@@ -23,12 +33,31 @@ pub async fn retrieve_api_key(
     Ok(HttpResponse::Ok().json(ApiKeyView::from(record)))
 }
 
-#[derive(Deserialize)]
+/// Give at least one of name, status, metadata.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateApiKeyRequest {
+    /// Surrounding whitespace is trimmed.
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
+    #[schema(schema_with = enabled_or_disabled)]
     status: Option<String>,
+    /// Replaces the key's metadata.
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<serde_json::Value>,
+}
+
+fn enabled_or_disabled() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some([
+            KeyStatus::Enabled.as_str(),
+            KeyStatus::Disabled.as_str(),
+        ]))
+        .description(Some(
+            "Disable or enable the key; revoking is final and has its own operation",
+        ))
 }
 
 impl UpdateApiKeyRequest {
@@ -58,6 +87,24 @@ impl UpdateApiKeyRequest {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/api-keys/{client_id}",
+    tag = "api-keys",
+    summary = "Rename, disable or enable a key, or replace its metadata",
+    description = "Needs `api_keys:write` (and `api_keys:manage` for a key of someone else).",
+    security(("bearerAuth" = ["api_keys:write"]), ("sessionCookie" = [], "csrfHeader" = [])),
+    params(("client_id" = String, Path, description = "The key's client_id")),
+    request_body = UpdateApiKeyRequest,
+    responses(
+        ManagementErrors,
+        (status = 200, description = "The key", body = ApiKeyView),
+        (status = 403, description = "Missing permission (`insufficient_scope`); enabling a key \
+            that holds a permission the caller lacks; or a session request without its CSRF \
+            token", body = ErrorBody),
+        (status = 409, description = "The key is revoked", body = ErrorBody),
+    )
+)]
 pub async fn update_api_key(
     operator: Operator<ApiKeysWrite>,
     path: web::Path<String>,
@@ -69,6 +116,17 @@ pub async fn update_api_key(
     Ok(HttpResponse::Ok().json(ApiKeyView::from(record)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys/{client_id}/revoke",
+    tag = "api-keys",
+    summary = "Revoke a key at once; final",
+    description = "Needs `api_keys:write` (and `api_keys:manage` for a key of someone else). Its \
+        tokens are refused from now on.",
+    security(("bearerAuth" = ["api_keys:write"]), ("sessionCookie" = [], "csrfHeader" = [])),
+    params(("client_id" = String, Path, description = "The key's client_id")),
+    responses(ManagementErrors, (status = 200, description = "The revoked key", body = ApiKeyView))
+)]
 pub async fn revoke_api_key(
     operator: Operator<ApiKeysWrite>,
     path: web::Path<String>,
@@ -78,24 +136,50 @@ pub async fn revoke_api_key(
     Ok(HttpResponse::Ok().json(ApiKeyView::from(record)))
 }
 
+/// The answer to a deletion.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    #[schema(schema_with = always_true)]
+    deleted: bool,
+}
+
+fn always_true() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([true]))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{client_id}",
+    tag = "api-keys",
+    summary = "Delete a key: revoke it and hide it (its row and audit trail stay)",
+    description = "Needs `api_keys:write` (and `api_keys:manage` for a key of someone else).",
+    security(("bearerAuth" = ["api_keys:write"]), ("sessionCookie" = [], "csrfHeader" = [])),
+    params(("client_id" = String, Path, description = "The key's client_id")),
+    responses(ManagementErrors, (status = 200, description = "`{\"deleted\": true}`", body = Deleted))
+)]
 pub async fn delete_api_key(
     operator: Operator<ApiKeysWrite>,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     api_keys::delete(&state.service, &operator, &path).await?;
-    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+    Ok(HttpResponse::Ok().json(Deleted { deleted: true }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateApiKeyRequest {
+    /// How long the old secret keeps working (up to 7 days).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800, default = 0)]
     grace_period_seconds: i64,
 }
 
-#[derive(Serialize)]
-struct RotatedApiKey {
+/// The key, with its new secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RotatedApiKey {
     #[serde(flatten)]
     key: ApiKeyView,
     /// Shown this once.
@@ -104,6 +188,25 @@ struct RotatedApiKey {
     previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys/{client_id}/rotate",
+    tag = "api-keys",
+    summary = "Issue a new secret; the old one works for the grace period",
+    description = "Needs `api_keys:write` (and `api_keys:manage` for a key of someone else).",
+    security(("bearerAuth" = ["api_keys:write"]), ("sessionCookie" = [], "csrfHeader" = [])),
+    params(("client_id" = String, Path, description = "The key's client_id")),
+    request_body = RotateApiKeyRequest,
+    responses(
+        ManagementErrors,
+        (status = 200, description = "The key and its new secret; Cache-Control: no-store",
+            body = RotatedApiKey),
+        (status = 403, description = "Missing permission (`insufficient_scope`); a key that holds \
+            a permission the caller lacks; or a session request without its CSRF token",
+            body = ErrorBody),
+        (status = 409, description = "The key is revoked", body = ErrorBody),
+    )
+)]
 pub async fn rotate_api_key(
     operator: Operator<ApiKeysWrite>,
     path: web::Path<String>,

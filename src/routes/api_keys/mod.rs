@@ -1,8 +1,8 @@
 //! `/v1/api-keys`: the management API for keys.
 
-mod create;
-mod list;
-mod manage;
+pub(crate) mod create;
+pub(crate) mod list;
+pub(crate) mod manage;
 
 pub use create::create_api_key;
 pub use list::list_api_keys;
@@ -17,10 +17,15 @@ use crate::domain::{Environment, KeyStatus, Metadata, ScopeSet};
 use crate::service::api_keys::KeyRecord;
 
 /// An API key as the management API shows it: never a secret, only its public prefix.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKey)]
 pub struct ApiKeyView {
+    #[schema(example = "kgc_8fK2mQ9xL3aBk2Pq7Rt1")]
     pub client_id: String,
+    #[schema(example = "Billing sync")]
     pub name: String,
+    /// The public start of the current secret.
+    #[schema(example = "kgs_live_8fK2mQ9x")]
     pub key_prefix: Option<String>,
     pub environment: Environment,
     pub scopes: ScopeSet,
