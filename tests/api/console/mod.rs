@@ -12,6 +12,7 @@
 
 mod keys;
 mod login;
+mod users;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
