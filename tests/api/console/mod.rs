@@ -12,6 +12,7 @@
 
 mod keys;
 mod login;
+mod screenshots;
 mod users;
 
 use std::io::{BufRead, BufReader, Read, Write};
