@@ -264,6 +264,8 @@ impl Browser {
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
             "unhandledPromptBehavior": "ignore",
+            // A page or a script that hangs fails the test instead of stalling it.
+            "timeouts": { "pageLoad": 30_000, "script": 10_000, "implicit": 0 },
             "goog:chromeOptions": {
                 "binary": tools.chromium,
                 "args": args,

@@ -10,7 +10,7 @@ use super::{Browser, DESKTOP, PHONE, Theme, tools};
 use crate::backend_tests;
 use crate::helpers::{ADMIN, Backend, Reply, TestApp, assert_cli_ok, spawn_app};
 
-/// The pages, in the order they are taken: `NAME-THEME.png`.
+/// The pages saved in each theme, as `NAME-THEME.png`.
 pub const PAGES: [&str; 12] = [
     "login",
     "keys",
