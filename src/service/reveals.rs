@@ -25,6 +25,13 @@ pub enum Revealed {
         name: String,
         client_secret: String,
         /// After a rotation: when the previous secret stops working (`None`: it already has).
+        /// Kept apart from "not a rotation" when stored: a missing field is no rotation, `null`
+        /// a rotation without grace.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
         rotated: Option<Option<DateTime<Utc>>>,
     },
     /// A new user's generated password.
@@ -33,6 +40,15 @@ pub enum Revealed {
         email: String,
         password: String,
     },
+}
+
+/// A field that is present, even as `null`: `Some` of what it holds.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 impl std::fmt::Debug for Revealed {
@@ -111,4 +127,31 @@ pub async fn take(
     serde_json::from_slice(&plain)
         .map(Some)
         .map_err(Error::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rotated(revealed: &Revealed) -> Option<Option<DateTime<Utc>>> {
+        let stored = serde_json::to_vec(revealed).unwrap();
+        match serde_json::from_slice(&stored).unwrap() {
+            Revealed::ApiKey { rotated, .. } => rotated,
+            Revealed::Password { .. } => panic!("a key"),
+        }
+    }
+
+    #[test]
+    fn a_rotation_without_grace_stays_one_when_stored() {
+        let key = |rotated| Revealed::ApiKey {
+            client_id: "kgc_1".into(),
+            name: "n".into(),
+            client_secret: "s".into(),
+            rotated,
+        };
+        let until = Utc::now();
+        assert_eq!(rotated(&key(None)), None, "a new key");
+        assert_eq!(rotated(&key(Some(None))), Some(None), "no grace");
+        assert_eq!(rotated(&key(Some(Some(until)))), Some(Some(until)));
+    }
 }

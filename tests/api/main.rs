@@ -14,6 +14,7 @@ mod sessions;
 mod users;
 
 mod cli;
+mod console;
 mod discovery;
 mod external_app;
 mod instances;

@@ -1,0 +1,370 @@
+//! The API-key pages, worked as an operator would: create a key with a permission grid, read
+//! its secret once, rotate it with and without a grace period, disable, enable and revoke it;
+//! each outcome checked where apps see it, at `/v1/token` and `/v1/me/permissions`.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::{Browser, assert_never_in_an_address, tools};
+use crate::backend_tests;
+use crate::helpers::{
+    ADMIN, Backend, Reply, TestApp, TestKey, assert_oauth_error, eventually, spawn_app,
+    token_reply, token_response,
+};
+
+/// An operator who may make keys with two API scopes, and nothing more.
+const OPS: &str = "ops@example.com";
+const OPS_PERMISSIONS: &str = "api_keys:read,api_keys:write,invoices:read,clients:read";
+
+fn key(client_id: &str, client_secret: &str) -> TestKey {
+    TestKey {
+        client_id: client_id.to_owned(),
+        client_secret: client_secret.to_owned(),
+    }
+}
+
+/// A token for `key`, which must be issued.
+async fn token(app: &TestApp, key: &TestKey) -> Value {
+    let reply = token_reply(app, key).await;
+    assert_eq!(
+        reply.status, 200,
+        "a token for {}: {}",
+        key.client_id, reply.text
+    );
+    reply.body
+}
+
+async fn assert_refused(app: &TestApp, key: &TestKey) {
+    assert_oauth_error(token_response(app, key).await, 401, "invalid_client").await;
+}
+
+async fn permissions_status(app: &TestApp, token: &str) -> StatusCode {
+    app.get_with_token("/v1/me/permissions", token)
+        .await
+        .status()
+}
+
+/// The values of the ticked boxes of the permission grid.
+async fn ticked(browser: &Browser) -> Vec<String> {
+    let values = browser
+        .js("return [...document.querySelectorAll('input[name=scope]:checked')].map(b => b.value);")
+        .await;
+    let mut values: Vec<String> = serde_json::from_value(values).unwrap();
+    values.sort();
+    values
+}
+
+fn scope_box(scope: &str) -> String {
+    format!("input[name=scope][value='{scope}']")
+}
+
+/// The status the key list shows for a key.
+async fn listed_status(browser: &Browser, client_id: &str) -> String {
+    browser.goto("/console/keys").await;
+    browser
+        .text(&format!("tr[data-client-id='{client_id}'] .status"))
+        .await
+}
+
+async fn a_new_key_shows_its_secret_once_and_gets_tokens(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let ops = app.create_user(OPS, &["--permissions", OPS_PERMISSIONS]);
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(OPS, &ops.password).await;
+    assert!(browser.page_text().await.contains("No keys here yet"));
+
+    browser.follow("#new-key").await;
+    assert_eq!(browser.path().await, "/console/keys/new");
+    for held in ["invoices:read", "clients:read"] {
+        let field = browser.find(&scope_box(held)).await;
+        assert!(field.is_enabled().await.unwrap(), "{held} may be granted");
+    }
+    for lacking in [
+        "invoices:write",
+        "payouts:read",
+        "api_keys:manage",
+        "audit:read",
+    ] {
+        let field = browser.find(&scope_box(lacking)).await;
+        assert!(
+            !field.is_enabled().await.unwrap(),
+            "{lacking} is not held, so shown disabled"
+        );
+        let label = browser
+            .find(&format!("label:has(> {})", scope_box(lacking)))
+            .await;
+        assert_eq!(
+            label.attr("title").await.unwrap().as_deref(),
+            Some(format!("You do not hold {lacking}").as_str())
+        );
+    }
+    browser.screenshot("new-key-limited").await;
+    // The shortcuts tick, in place, what the operator may grant.
+    browser.click("#full-access").await;
+    assert_eq!(ticked(&browser).await, ["clients:read", "invoices:read"]);
+    assert_eq!(browser.path().await, "/console/keys/new", "no round trip");
+
+    browser.goto("/console/keys/new").await;
+    assert!(ticked(&browser).await.is_empty());
+    browser.fill("#name", "Nightly export").await;
+    browser.click(&scope_box("invoices:read")).await;
+    browser.click(&scope_box("clients:read")).await;
+    browser.follow("#create").await;
+
+    let reveal = browser.path().await;
+    assert!(reveal.starts_with("/console/reveal/"), "{reveal}");
+    assert_eq!(browser.text("h1").await, "Nightly export");
+    let client_id = browser.text("#client-id").await;
+    let secret = browser.text("#client-secret").await;
+    assert!(client_id.starts_with("kgc_"), "{client_id}");
+    assert!(secret.starts_with("kgs_live_"), "{secret}");
+    assert!(
+        browser
+            .find("#copy-secret")
+            .await
+            .is_displayed()
+            .await
+            .unwrap(),
+        "the console's script runs (it shows the copy buttons)"
+    );
+    assert!(browser.text("#curl-line").await.contains(&client_id));
+
+    let issued = token(&app, &key(&client_id, &secret)).await;
+    assert_eq!(issued["scope"], "clients:read invoices:read");
+    let access = issued["access_token"].as_str().unwrap();
+    let granted = Reply::send(
+        app.client
+            .get(app.url("/v1/me/permissions"))
+            .bearer_auth(access),
+    )
+    .await
+    .expect(200);
+    assert_eq!(granted["client_id"], client_id.as_str());
+    assert_eq!(
+        granted["scopes"],
+        serde_json::json!(["clients:read", "invoices:read"])
+    );
+
+    browser.reload().await;
+    assert_eq!(browser.text("h1").await, "Shown once, already");
+    assert!(!browser.exists("#client-secret").await);
+    assert!(!browser.page_text().await.contains(&secret));
+
+    assert_eq!(listed_status(&browser, &client_id).await, "enabled");
+    let row = format!("tr[data-client-id='{client_id}']");
+    assert_eq!(
+        browser.text(&format!("{row} .key-link")).await,
+        "Nightly export"
+    );
+    let scopes = browser
+        .js_with(
+            "return [...arguments[0].querySelectorAll('code')].map(c => c.textContent);",
+            vec![browser.element_json(&format!("{row} .scopes")).await],
+        )
+        .await;
+    assert_eq!(scopes, serde_json::json!(["clients:read", "invoices:read"]));
+
+    let visited = browser.close().await;
+    assert!(
+        visited.iter().any(|url| url.contains(&reveal)),
+        "the one-time view is in the history: {visited:?}"
+    );
+    assert_never_in_an_address(&visited, &[&secret]);
+}
+
+async fn rotation_keeps_the_old_secret_for_the_grace_chosen(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let first = app.create_key_with(&["invoices:read"], &["--owner", ADMIN]);
+    let page = format!("/console/keys/{}", first.client_id);
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+
+    browser.goto(&page).await;
+    browser.select("#grace", "3600").await;
+    browser.follow("#rotate-key").await;
+    assert!(browser.path().await.starts_with("/console/reveal/"));
+    assert!(
+        browser
+            .page_text()
+            .await
+            .contains("The previous secret keeps working until "),
+        "the grace is said"
+    );
+    assert_eq!(browser.text("#client-id").await, first.client_id);
+    let second = key(&first.client_id, &browser.text("#client-secret").await);
+    assert_ne!(second.client_secret, first.client_secret);
+    token(&app, &first).await;
+    token(&app, &second).await;
+
+    browser.follow(&format!("main a[href='{page}']")).await;
+    assert_eq!(browser.path().await, page);
+    let states: Vec<String> = {
+        let mut states = Vec::new();
+        for cell in browser.find_all("#secrets tbody td:nth-child(3)").await {
+            states.push(cell.text().await.unwrap());
+        }
+        states
+    };
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert!(states.iter().any(|s| s == "current"), "{states:?}");
+    assert!(
+        states.iter().any(|s| s.starts_with("works until ")),
+        "{states:?}"
+    );
+
+    browser.select("#grace", "0").await;
+    browser.follow("#rotate-key").await;
+    let said = browser.page_text().await;
+    assert!(
+        said.contains("The previous secret no longer works."),
+        "no grace is said: {said}"
+    );
+    let third = key(&first.client_id, &browser.text("#client-secret").await);
+    token(&app, &third).await;
+    assert_refused(&app, &second).await;
+    assert_refused(&app, &first).await;
+
+    let visited = browser.close().await;
+    assert_never_in_an_address(
+        &visited,
+        &[
+            &first.client_secret,
+            &second.client_secret,
+            &third.client_secret,
+        ],
+    );
+}
+
+async fn disable_enable_and_revoke_show_at_once_in_the_list_and_at_the_token_endpoint(
+    backend: Backend,
+) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let created = app.create_key_with(&["invoices:read", "clients:read"], &["--owner", ADMIN]);
+    let id = created.client_id.clone();
+    let page = format!("/console/keys/{id}");
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+    assert_eq!(listed_status(&browser, &id).await, "enabled");
+
+    browser
+        .follow(&format!("tr[data-client-id='{id}'] .key-link"))
+        .await;
+    assert_eq!(browser.path().await, page);
+    browser.follow("#disable-key").await;
+    assert_eq!(browser.path().await, format!("{page}/disable"));
+    assert_eq!(
+        browser.text("#question").await,
+        format!("Disable the API key \"test key\" ({id})?"),
+        "the confirmation names the key"
+    );
+    browser.follow("#confirm").await;
+    assert_eq!(browser.path().await, format!("{page}?done=disabled"));
+    assert_eq!(browser.text("[role=status]").await, "The key is disabled.");
+    assert_eq!(browser.text("#key-status").await, "disabled");
+    assert_refused(&app, &created).await;
+    assert_eq!(listed_status(&browser, &id).await, "disabled");
+
+    browser.goto(&page).await;
+    browser.follow("#enable-key").await;
+    assert!(browser.text("#question").await.contains(&id));
+    browser.follow("#confirm").await;
+    assert_eq!(browser.text("#key-status").await, "enabled");
+    let issued = token(&app, &created).await;
+    let access = issued["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(permissions_status(&app, &access).await, 200);
+    assert_eq!(listed_status(&browser, &id).await, "enabled");
+
+    browser.goto(&page).await;
+    browser.follow("#revoke-key").await;
+    let confirm = browser.find("#confirm").await;
+    assert_eq!(
+        confirm.attr("class").await.unwrap().as_deref(),
+        Some("danger")
+    );
+    browser.follow("#confirm").await;
+    assert_eq!(browser.text("#key-status").await, "revoked");
+    assert_eq!(
+        browser.text("[role=status]").await,
+        "The key is revoked. Its tokens no longer work."
+    );
+    assert!(
+        !browser.exists("#rotate").await,
+        "a revoked key is not rotated"
+    );
+    let refused = eventually(5, || async {
+        permissions_status(&app, &access).await == 401
+    })
+    .await;
+    assert!(refused, "a token issued before the revocation is refused");
+    assert_refused(&app, &created).await;
+    assert_eq!(listed_status(&browser, &id).await, "revoked");
+
+    let visited = browser.close().await;
+    assert_never_in_an_address(&visited, &[&created.client_secret, &access]);
+}
+
+async fn a_key_name_with_html_in_it_shows_as_text(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+    let name = "<script>alert(1)</script>";
+
+    browser.goto("/console/keys/new").await;
+    browser.fill("#name", name).await;
+    browser.click(&scope_box("invoices:read")).await;
+    browser.follow("#create").await;
+    assert_eq!(browser.text("h1").await, name, "the one-time view");
+    let id = browser.text("#client-id").await;
+    assert_only_the_console_script(&browser).await;
+
+    browser.goto(&format!("/console/keys/{id}")).await;
+    assert_eq!(browser.text("#key-name").await, name, "the key's page");
+    assert_eq!(
+        browser.js("return document.title;").await,
+        format!("{name} · keygate")
+    );
+    assert_only_the_console_script(&browser).await;
+
+    browser.goto("/console/keys").await;
+    assert_eq!(
+        browser
+            .text(&format!("tr[data-client-id='{id}'] .key-link"))
+            .await,
+        name,
+        "the list"
+    );
+    assert_only_the_console_script(&browser).await;
+
+    browser.goto(&format!("/console/keys/{id}/disable")).await;
+    assert!(browser.text("h1").await.contains(name), "the confirmation");
+    assert_only_the_console_script(&browser).await;
+    browser.close().await;
+}
+
+/// No dialog opened, and the page has no script but the console's own.
+async fn assert_only_the_console_script(browser: &Browser) {
+    assert!(!browser.dialog_open().await, "no dialog");
+    let sources = browser
+        .js("return [...document.scripts].map(s => s.getAttribute('src'));")
+        .await;
+    assert_eq!(
+        sources,
+        serde_json::json!(["/console/assets/console.js"]),
+        "on {}",
+        browser.path().await
+    );
+}
+
+backend_tests!(
+    a_new_key_shows_its_secret_once_and_gets_tokens,
+    rotation_keeps_the_old_secret_for_the_grace_chosen,
+    disable_enable_and_revoke_show_at_once_in_the_list_and_at_the_token_endpoint,
+    a_key_name_with_html_in_it_shows_as_text,
+);
