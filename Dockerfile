@@ -24,10 +24,11 @@ COPY --from=build /src/target/release/keygate /usr/local/bin/keygate
 COPY config /etc/keygate
 USER keygate
 WORKDIR /var/lib/keygate
-# SQLite lives in ./data unless DATABASE_URL points at PostgreSQL.
+# SQLite lives in the volume unless DATABASE_URL points at PostgreSQL.
 VOLUME ["/var/lib/keygate"]
 ENV KEYGATE_PROFILE=production \
     KEYGATE_SERVER__BIND=0.0.0.0:8080 \
+    KEYGATE_DATABASE__URL=/var/lib/keygate/keygate.db \
     RUST_LOG=info
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

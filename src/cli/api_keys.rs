@@ -51,6 +51,12 @@ pub enum ApiKeysCommand {
     },
 }
 
+impl ApiKeysCommand {
+    pub fn reads_only(&self) -> bool {
+        matches!(self, ApiKeysCommand::List(_) | ApiKeysCommand::Show { .. })
+    }
+}
+
 /// `24h`, `30m`, `7d`, `0`: from none to 7 days.
 fn parse_grace(text: &str) -> Result<GracePeriod, String> {
     GracePeriod::parse_human(text).map_err(|e| e.message)

@@ -73,7 +73,21 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(url) = cli.database {
         settings.database.url = url.parse()?;
     }
-    match cli.command.unwrap_or(Command::Serve { bind: None }) {
+    let command = cli.command.unwrap_or(Command::Serve { bind: None });
+    if !matches!(command, Command::Serve { .. }) {
+        let target = &settings.database.url;
+        // Which database a command used, every time: a command run from another directory or
+        // with other settings must not be mistaken for one on the server's.
+        eprintln!("keygate: using {target}");
+        if command.reads_only() && !target.exists() {
+            anyhow::bail!(
+                "there is no database yet ({target}), and this command only reads: start \
+                 keygate (`cargo run --release`) or run `keygate migrate` first, or name the \
+                 database with --database"
+            );
+        }
+    }
+    match command {
         Command::Serve { bind } => {
             if let Some(bind) = bind {
                 settings.server.bind = bind;
@@ -93,6 +107,19 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SigningKeys(command) => signing_keys::run(command, &settings),
         Command::Users(command) => users::run_users(command, &settings),
         Command::Organizations(command) => users::run_organizations(command, &settings),
+    }
+}
+
+impl Command {
+    /// Whether the command only reads (and so must never create a database).
+    fn reads_only(&self) -> bool {
+        match self {
+            Command::ApiKeys(c) => c.reads_only(),
+            Command::SigningKeys(c) => c.reads_only(),
+            Command::Users(c) => matches!(c, users::UsersCommand::List { .. }),
+            Command::Organizations(c) => matches!(c, users::OrganizationsCommand::List),
+            Command::Serve { .. } | Command::Migrate => false,
+        }
     }
 }
 

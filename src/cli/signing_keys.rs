@@ -25,6 +25,12 @@ pub enum SigningKeysCommand {
     },
 }
 
+impl SigningKeysCommand {
+    pub fn reads_only(&self) -> bool {
+        matches!(self, SigningKeysCommand::List { .. })
+    }
+}
+
 pub fn run(command: SigningKeysCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (mut service, caller) = open_service(settings)?;
     match command {

@@ -14,10 +14,13 @@ pub enum DatabaseTarget {
 
 impl DatabaseTarget {
     /// `postgres://` and `postgresql://` URLs select PostgreSQL; `sqlite://PATH`, `sqlite:PATH`
-    /// or a bare path select SQLite.
+    /// or a bare path select SQLite; empty selects `keygate.db` in the user's data directory.
     pub fn parse(url: &str) -> anyhow::Result<DatabaseTarget> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(DatabaseTarget::Postgres(url.to_owned()));
+        }
+        if url.is_empty() {
+            return Ok(DatabaseTarget::Sqlite(data_directory().join("keygate.db")));
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -34,6 +37,22 @@ impl DatabaseTarget {
     pub fn is_postgres(&self) -> bool {
         matches!(self, DatabaseTarget::Postgres(_))
     }
+
+    /// Whether the database is there already (a SQLite file is made on first use).
+    pub fn exists(&self) -> bool {
+        match self {
+            DatabaseTarget::Sqlite(path) => path.is_file(),
+            DatabaseTarget::Postgres(_) => true,
+        }
+    }
+}
+
+/// Where keygate keeps its files by default: `keygate` in the user's data directory
+/// (`$XDG_DATA_HOME` or `~/.local/share` on Linux), or `./data` where there is none.
+pub fn data_directory() -> PathBuf {
+    dirs::data_dir()
+        .map(|dir| dir.join("keygate"))
+        .unwrap_or_else(|| PathBuf::from("data"))
 }
 
 impl FromStr for DatabaseTarget {
@@ -102,7 +121,10 @@ mod tests {
             ));
         }
         assert!(DatabaseTarget::parse("mysql://h/db").is_err());
-        assert!(DatabaseTarget::parse("").is_err());
+        assert_eq!(
+            DatabaseTarget::parse("").unwrap(),
+            DatabaseTarget::Sqlite(data_directory().join("keygate.db"))
+        );
     }
 
     #[test]

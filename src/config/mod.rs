@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
-pub use database::DatabaseTarget;
+pub use database::{DatabaseTarget, data_directory};
 
 use crate::domain::{ScopeCatalog, SigningAlgorithm};
 use crate::tokens::{MAX_LEEWAY_SECONDS, MAX_LIFETIME_SECONDS, default_test_audience};
@@ -207,6 +207,9 @@ impl Settings {
 
     /// Fills in what is derived from other settings, and checks what depends on several.
     fn resolved(mut self) -> anyhow::Result<Settings> {
+        if self.signing.master_key_file.as_os_str().is_empty() {
+            self.signing.master_key_file = data_directory().join("master.key");
+        }
         if self.tokens.test_audience.is_empty() {
             self.tokens.test_audience = default_test_audience(&self.tokens.audience);
         }

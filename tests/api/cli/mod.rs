@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod configuration;
+mod database;
 mod serve;
 mod signing_keys;
 mod users_and_organizations;

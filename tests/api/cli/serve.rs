@@ -17,8 +17,11 @@ fn serve_without_a_master_key(
     bind: &str,
 ) -> std::process::Command {
     let mut command = keygate_command();
+    // `dir` is also the home whose data directory keeps a generated key.
     command
         .current_dir(dir)
+        .env("HOME", dir)
+        .env_remove("XDG_DATA_HOME")
         .args(["--profile", "development", "--database", db.url()])
         .args(["serve", "--bind", bind]);
     command
@@ -199,7 +202,7 @@ async fn the_binary_serves_by_default_and_never_logs_secrets(backend: Backend) {
 async fn a_generated_master_key_is_only_for_a_loopback_address(backend: Backend) {
     let db = TestDatabase::create(backend);
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("data/master.key");
+    let key_file = dir.path().join(".local/share/keygate/master.key");
 
     let message = refused(&mut serve_without_a_master_key(
         dir.path(),
