@@ -22,9 +22,14 @@ async fn a_page_visited_logged_out_comes_back_after_logging_in(backend: Backend)
     assert_eq!(browser.text("h1").await, "Log in to keygate");
 
     browser.submit_login(ADMIN, "not the password").await;
-    assert_eq!(
-        browser.text("[role=alert]").await,
-        "Wrong email or password."
+    let alert = browser.text("[role=alert]").await;
+    assert!(
+        alert.starts_with("Wrong email or password."),
+        "the refusal says what went wrong: {alert}"
+    );
+    assert!(
+        alert.contains("locked"),
+        "and warns of the lock-out: {alert}"
     );
     assert!(browser.path().await.starts_with("/console/login"));
     let email = browser.find("#email").await.prop("value").await.unwrap();
