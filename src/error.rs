@@ -28,6 +28,10 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("only the client_credentials grant is supported")]
     UnsupportedGrantType,
+    /// RFC 6749 `unauthorized_client`: an authenticated client asked for something it may not
+    /// do (RFC 7009: revoking a token issued to another client).
+    #[error("{0}")]
+    UnauthorizedClient(String),
     /// RFC 6749 `invalid_scope`.
     #[error("{0}")]
     InvalidScope(String),
@@ -42,8 +46,9 @@ pub enum ApiError {
     /// RFC 6750 `invalid_request` on a protected route (a malformed Authorization header).
     #[error("{0}")]
     MalformedAuthorization(&'static str),
-    /// RFC 6750 `insufficient_scope`, naming the scopes the route needs.
-    #[error("the access token lacks a required scope")]
+    /// RFC 6750 `insufficient_scope`, naming the scope or management permission the request
+    /// needs (the credentials may be a bearer token, HTTP Basic or a console session).
+    #[error("the credentials sent lack the required scope {required}")]
     InsufficientScope { required: String },
     /// A field of a management request failed validation.
     #[error("{0}")]
@@ -79,6 +84,7 @@ impl From<service::Error> for ApiError {
             E::Forbidden(message) => ApiError::Forbidden(message),
             E::Conflict(message) => ApiError::Conflict(message),
             E::InvalidClient => ApiError::InvalidClient,
+            E::UnauthorizedClient(message) => ApiError::UnauthorizedClient(message),
             E::InvalidScope(message) => ApiError::InvalidScope(message),
             E::InvalidCredentials => ApiError::InvalidCredentials,
             E::MissingCredentials => ApiError::MissingToken,
@@ -133,6 +139,7 @@ impl ApiError {
             ApiError::InvalidClient => "invalid_client",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::UnsupportedGrantType => "unsupported_grant_type",
+            ApiError::UnauthorizedClient(_) => "unauthorized_client",
             ApiError::InvalidScope(_) => "invalid_scope",
             ApiError::MissingToken | ApiError::InvalidToken(_) => "invalid_token",
             ApiError::InsufficientScope { .. } => "insufficient_scope",
@@ -184,11 +191,12 @@ impl ApiError {
 }
 
 /// Every value `ApiError::code` can take.
-pub const ERROR_CODES: [&str; 14] = [
+pub const ERROR_CODES: [&str; 15] = [
     "invalid_request",
     "invalid_client",
     "invalid_credentials",
     "unsupported_grant_type",
+    "unauthorized_client",
     "invalid_scope",
     "invalid_token",
     "insufficient_scope",
@@ -231,6 +239,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidRequest(_)
             | ApiError::UnsupportedGrantType
+            | ApiError::UnauthorizedClient(_)
             | ApiError::InvalidScope(_)
             | ApiError::MalformedAuthorization(_)
             | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
@@ -331,6 +340,11 @@ mod tests {
                 "unsupported_grant_type",
             ),
             (ApiError::InvalidScope("x".into()), 400, "invalid_scope"),
+            (
+                ApiError::UnauthorizedClient("x".into()),
+                400,
+                "unauthorized_client",
+            ),
             (
                 ApiError::PayloadTooLarge { limit: 1 },
                 413,

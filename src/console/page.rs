@@ -198,6 +198,7 @@ pub fn describe(err: &service::Error) -> (&'static str, String) {
             )
         }
         E::InvalidClient
+        | E::UnauthorizedClient(_)
         | E::InvalidScope(_)
         | E::InvalidCredentials
         | E::MissingCredentials

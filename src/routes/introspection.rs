@@ -267,7 +267,8 @@ pub async fn introspect(
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke (also for invalid tokens)"),
-        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 400, description = "Malformed request, or `unauthorized_client`: a token \
+            issued to another client, without tokens:revoke", body = ErrorBody),
         (status = 401, description = "No valid client credentials", body = ErrorBody),
         (status = 413, description = "The body is over 4 KiB", body = ErrorBody),
         (status = 429, description = "Too many revocations by this key; see Retry-After",

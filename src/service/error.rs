@@ -28,6 +28,10 @@ pub enum Error {
     /// Client authentication failed: one answer for every reason.
     #[error("client authentication failed")]
     InvalidClient,
+    /// An authenticated client asked for what it may not do (revoking another client's token
+    /// without `tokens:revoke`).
+    #[error("{0}")]
+    UnauthorizedClient(String),
     /// A requested scope is malformed or was not granted.
     #[error("{0}")]
     InvalidScope(String),

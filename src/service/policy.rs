@@ -333,6 +333,16 @@ pub fn reaches_token(caller: &Caller, organization: &str, claims: &AccessTokenCl
 
 /// Whether the caller may revoke this token: its own, or any of its organization's with
 /// `tokens:revoke`.
-pub fn may_revoke_token(caller: &Caller, own_client_id: &str, claims: &AccessTokenClaims) -> bool {
-    claims.client_id == own_client_id || caller.holds(ManagementPermission::TokensRevoke)
+pub fn may_revoke_token(
+    caller: &Caller,
+    own_client_id: &str,
+    claims: &AccessTokenClaims,
+) -> Result<(), Error> {
+    if claims.client_id == own_client_id || caller.holds(ManagementPermission::TokensRevoke) {
+        return Ok(());
+    }
+    Err(Error::UnauthorizedClient(format!(
+        "the token was issued to another client: revoking it needs the {} scope",
+        ManagementPermission::TokensRevoke.as_str()
+    )))
 }

@@ -101,7 +101,9 @@ pub fn introspect(
 }
 
 /// RFC 7009: refuses one token, by its `jti`, until it would have expired. A token that is
-/// invalid, already expired, or not the requester's to revoke is left as it is.
+/// invalid, already expired, or of another organization is left as it is (answered as done, so
+/// the answer reveals nothing); a live token of the requester's organization issued to another
+/// client is refused unless the requester holds `tokens:revoke` (RFC 7009 section 2.1).
 pub async fn revoke(
     service: &Service,
     requester: Requester,
@@ -111,11 +113,10 @@ pub async fn revoke(
     let Ok(claims) = service.validator.validate(token) else {
         return Ok(());
     };
-    let allowed = policy::reaches_token(&requester.caller, &requester.organization, &claims)
-        && policy::may_revoke_token(&requester.caller, &requester.client_id, &claims);
-    if !allowed {
+    if !policy::reaches_token(&requester.caller, &requester.organization, &claims) {
         return Ok(());
     }
+    policy::may_revoke_token(&requester.caller, &requester.client_id, &claims)?;
     service.revocation_quota.admit(&requester.client_id)?;
     if service.validator.revocations().revoked_tokens() >= MAX_REVOKED_TOKENS {
         log::warn!("{MAX_REVOKED_TOKENS} tokens are revoked already: refusing more");

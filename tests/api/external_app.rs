@@ -78,7 +78,7 @@ async fn a_route_declares_its_scope_and_the_extractor_enforces_it(backend: Backe
     assert_eq!(forbidden.status(), 403);
     assert_eq!(
         forbidden.headers()["www-authenticate"],
-        "Bearer realm=\"keygate\", error=\"insufficient_scope\", error_description=\"the access token lacks a required scope\", scope=\"invoices:write\""
+        "Bearer realm=\"keygate\", error=\"insufficient_scope\", error_description=\"the credentials sent lack the required scope invoices:write\", scope=\"invoices:write\""
     );
     let body: serde_json::Value = forbidden.json().await.unwrap();
     assert_eq!(body["error"], "insufficient_scope");

@@ -187,7 +187,12 @@ async fn introspection_needs_credentials_holding_tokens_introspect(backend: Back
         ClientAuth::Bearer(&plain_token),
     ] {
         let reply = introspect(&app, auth, &token).await;
-        reply.expect_error(403, "insufficient_scope");
+        let body = reply.expect_error(403, "insufficient_scope");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(
+            description.contains("tokens:introspect") && !description.contains("access token"),
+            "{auth:?}: names the scope, and no token where none was sent: {description}"
+        );
         assert_no_store(&reply);
         assert!(!reply.text.contains("active"), "{auth:?}: {}", reply.text);
     }

@@ -88,7 +88,16 @@ async fn revoking_another_clients_token_needs_tokens_revoke(backend: Backend) {
         ClientAuth::Form(&bystander),
         ClientAuth::Bearer(&bystander_token),
     ] {
-        revoke(&app, auth, &token).await.expect_status_only(200);
+        let refused = revoke(&app, auth, &token).await;
+        refused.expect_error(400, "unauthorized_client");
+        assert_no_store(&refused);
+        assert!(
+            refused.json()["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("tokens:revoke")),
+            "the refusal names the scope it needs: {}",
+            refused.text
+        );
     }
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -96,6 +105,11 @@ async fn revoking_another_clients_token_needs_tokens_revoke(backend: Backend) {
         200,
         "revoked by a client without tokens:revoke"
     );
+    // A token of the bystander's own is still its to revoke.
+    revoke(&app, ClientAuth::Basic(&bystander), &bystander_token)
+        .await
+        .expect_status_only(200);
+    assert_eq!(me_status(&app, &bystander_token).await, 401);
 
     let revoker = app.create_key(&["tokens:revoke"]);
     revoke(&app, ClientAuth::Basic(&revoker), &token)
