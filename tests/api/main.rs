@@ -16,6 +16,7 @@ mod users;
 mod cli;
 mod console;
 mod discovery;
+mod docs_examples;
 mod external_app;
 mod instances;
 mod interop;
