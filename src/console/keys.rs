@@ -328,7 +328,9 @@ pub async fn create(
         };
         return page::render(&NewKeyPage::from_form(&session, &state, &form, &ticked));
     }
-    let ticked = ScopeSet::from_items(form.all("scope")).unwrap_or_default();
+    let ticked = ScopeSet::from_items(form.all("scope"))
+        .unwrap_or_default()
+        .intersection(&session.caller.permissions);
     let organization_id = policy::home_organization(&session.caller)?;
     let outcome = match parse_new_key(&form, organization_id) {
         Ok(new) => api_keys::create(service, &session.caller, new).await,

@@ -166,17 +166,24 @@ impl ResponseError for ConsoleError {
 pub fn describe(err: &service::Error) -> (&'static str, String) {
     use service::Error as E;
     match err {
-        E::Validation(v) => ("That did not work", format!("{}: {}", v.field, v.message)),
+        E::Validation(v) => (
+            "That did not work",
+            sentence(&format!(
+                "{}: {}",
+                v.field.replace(['_', '.'], " "),
+                v.message
+            )),
+        ),
         E::NotFound => (
             "Not found",
             "There is nothing here, or nothing you may see.".to_owned(),
         ),
         E::MissingPermission(p) => (
             "Not allowed",
-            format!("This needs the `{p}` permission, which you do not hold."),
+            format!("This needs the {p} permission, which you do not hold."),
         ),
-        E::Forbidden(message) => ("Not allowed", message.clone()),
-        E::Conflict(message) => ("That did not work", message.clone()),
+        E::Forbidden(message) => ("Not allowed", sentence(message)),
+        E::Conflict(message) => ("That did not work", sentence(message)),
         E::RateLimited {
             retry_after_seconds,
         } => (
@@ -202,8 +209,24 @@ pub fn describe(err: &service::Error) -> (&'static str, String) {
         | E::InvalidScope(_)
         | E::InvalidCredentials
         | E::MissingCredentials
-        | E::InvalidToken(_) => ("Not allowed", err.to_string()),
+        | E::InvalidToken(_) => ("Not allowed", sentence(&err.to_string())),
     }
+}
+
+/// The application layer's messages (`the caller lacks `users:manage``) as a sentence for a
+/// page: no code quotes, a capital letter, a full stop.
+pub fn sentence(message: &str) -> String {
+    let text = message.replace('`', "");
+    let text = text.trim();
+    let mut chars = text.chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// `N seconds`, `N minutes`.
@@ -229,4 +252,19 @@ pub async fn not_found() -> HttpResponse {
         StatusCode::NOT_FOUND,
         page.render().unwrap_or_else(|_| "Not found".to_owned()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentence;
+
+    #[test]
+    fn messages_become_sentences() {
+        assert_eq!(
+            sentence("the caller lacks `users:manage`"),
+            "The caller lacks users:manage."
+        );
+        assert_eq!(sentence("Already a sentence."), "Already a sentence.");
+        assert_eq!(sentence("  "), "");
+    }
 }

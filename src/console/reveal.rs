@@ -76,7 +76,7 @@ pub async fn show(
             ..
         }) => {
             let curl = format!(
-                "curl -s -u '{client_id}:{client_secret}' -d grant_type=client_credentials {}/v1/token",
+                "curl -s -u '{client_id}:{client_secret}' \\\n  -d grant_type=client_credentials \\\n  {}/v1/token",
                 state.service.issuer
             );
             key = Some(ShownKey {

@@ -137,7 +137,10 @@ pub async fn create(
             | service::Error::Forbidden(_)
             | service::Error::Conflict(_)),
         ) => {
-            let ticked = permissions(&form).unwrap_or_default();
+            // A refused form comes back as sent, less what the operator cannot tick.
+            let ticked = permissions(&form)
+                .unwrap_or_default()
+                .intersection(&session.caller.permissions);
             return page::render_with(
                 StatusCode::BAD_REQUEST,
                 &NewUserPage {

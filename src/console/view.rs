@@ -127,6 +127,9 @@ impl EventRow {
     }
 }
 
+/// The grid's group of keygate's own permissions.
+pub const MANAGEMENT_GROUP: &str = "managing keygate";
+
 /// One permission of the grid.
 pub struct GridItem {
     pub value: String,
@@ -179,13 +182,19 @@ impl Grid {
         let mut groups: Vec<GridGroup> = Vec::new();
         for scope in entries.iter() {
             let value = scope.as_str();
-            let resource = value.split_once(':').map_or(value, |(r, _)| r);
-            let title = resource.replace(['_', '-'], " ");
             let item = GridItem {
                 value: value.to_owned(),
                 checked: ticked.contains(value),
                 grantable: holder.contains(value),
                 api: api.contains(value),
+            };
+            // API scopes by resource; keygate's own permissions together, even when a
+            // resource of the API shares a name with one of keygate's.
+            let title = if item.api {
+                let resource = value.split_once(':').map_or(value, |(r, _)| r);
+                resource.replace(['_', '-'], " ")
+            } else {
+                MANAGEMENT_GROUP.to_owned()
             };
             match groups.iter_mut().find(|g| g.title == title) {
                 Some(group) => group.items.push(item),
@@ -251,6 +260,33 @@ mod tests {
             "expires in 5 hours"
         );
         assert_eq!(expiry_warning(days(-1), now).unwrap(), "expired");
+    }
+
+    #[test]
+    fn the_grid_keeps_keygates_permissions_apart_from_api_scopes_of_the_same_name() {
+        let catalog =
+            ScopeCatalog::new(&["invoices:read".to_owned(), "webhooks:read".to_owned()]).unwrap();
+        let holder = ScopeSet::from_items(["invoices:read", "webhooks:manage"]).unwrap();
+        let grid = Grid::for_keys(&catalog, &holder, &holder);
+        let titles: Vec<&str> = grid.groups.iter().map(|g| g.title.as_str()).collect();
+        assert_eq!(titles, ["invoices", "webhooks", MANAGEMENT_GROUP]);
+        assert!(
+            grid.groups[..2]
+                .iter()
+                .all(|g| g.items.iter().all(|i| i.api))
+        );
+        let management = &grid.groups[2];
+        assert!(management.items.iter().all(|i| !i.api));
+        assert!(
+            management
+                .items
+                .iter()
+                .any(|i| i.value == "webhooks:manage" && i.checked)
+        );
+        assert!(
+            grid.any_unavailable,
+            "the permissions not held are shown, disabled"
+        );
     }
 
     #[test]

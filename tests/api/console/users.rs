@@ -57,6 +57,18 @@ async fn nobody_grants_a_permission_they_lack_even_with_a_changed_form(backend: 
         problem.contains("invoices:write"),
         "the refusal names the permission: {problem}"
     );
+    assert!(
+        !problem.contains('`') && problem.starts_with(char::is_uppercase) && problem.ends_with('.'),
+        "a sentence, not a code message: {problem}"
+    );
+    let ticked = browser
+        .js("return [...document.querySelectorAll('input[name=permission]:checked')].map(b => b.value);")
+        .await;
+    assert_eq!(
+        ticked,
+        serde_json::json!(["invoices:read"]),
+        "what may be granted stays ticked; the box that may not is no longer ticked"
+    );
     let kept = browser.find("#email").await.prop("value").await.unwrap();
     assert_eq!(kept.as_deref(), Some(NEWCOMER), "what was typed is kept");
     assert!(
