@@ -119,6 +119,9 @@ pub struct CreateArgs {
     /// first administrator; none while the organization has no users]
     #[arg(long, value_name = "EMAIL")]
     owner: Option<String>,
+    /// Create the key disabled: it gets no token until enabled
+    #[arg(long)]
+    disabled: bool,
     /// Print one JSON object
     #[arg(long, conflicts_with = "shell")]
     json: bool,
@@ -188,6 +191,7 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
             Some(email) => KeyOwner::User(Email::parse(email)?),
             None => KeyOwner::FirstAdministrator,
         },
+        enabled: !args.disabled,
     };
     let created = api_keys::create(service, caller, new).await?;
     let key = &created.record.key;
@@ -199,6 +203,7 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
                 "client_secret": created.secret.expose(),
                 "name": key.name,
                 "environment": key.environment,
+                "status": key.status,
                 "scopes": ScopeSet::from_stored(&key.scopes),
                 "key_prefix": created.secret.prefix(),
                 "expires_at": key.expires_at.map(|t| t.and_utc()),
@@ -210,8 +215,11 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
         println!("export CLIENT_SECRET={}", created.secret.expose());
     } else {
         eprintln!(
-            "Created API key {:?} ({}) with scopes: {}",
-            key.name, key.environment, key.scopes
+            "Created API key {:?} ({}{}) with scopes: {}",
+            key.name,
+            key.environment,
+            if args.disabled { ", disabled" } else { "" },
+            key.scopes
         );
         println!("client_id:     {}", key.client_id);
         println!("client_secret: {}", created.secret.expose());

@@ -291,6 +291,7 @@ fn parse_new_key(form: &Form, organization_id: i64) -> Result<NewKey, Validation
         ));
     }
     Ok(NewKey {
+        enabled: true,
         organization_id,
         name: KeyName::parse(form.get("name").unwrap_or_default())?,
         environment: form

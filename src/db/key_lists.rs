@@ -17,6 +17,8 @@ use crate::domain::{Environment, KeyStatus};
 pub enum KeyOrder {
     Name,
     KeyPrefix,
+    /// Also `kind`, the name some other services give the environment.
+    #[serde(alias = "kind")]
     Environment,
     Scopes,
     Status,

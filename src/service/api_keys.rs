@@ -53,6 +53,9 @@ pub struct NewKey {
     pub expiry: Expiry,
     pub metadata: Metadata,
     pub owner: KeyOwner,
+    /// `false` makes the key disabled from the start: it exists, but gets no token until
+    /// enabled.
+    pub enabled: bool,
 }
 
 pub struct CreatedKey {
@@ -102,7 +105,11 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
                         name: new.name.as_str(),
                         environment: new.environment,
                         scopes: &stored_scopes,
-                        status: KeyStatus::Enabled,
+                        status: if new.enabled {
+                            KeyStatus::Enabled
+                        } else {
+                            KeyStatus::Disabled
+                        },
                         expires_at: new.expiry.at().map(|t| t.naive_utc()),
                         metadata: &new.metadata.to_stored(),
                         created_by: owner.as_ref().map(|o| o.id),
@@ -120,6 +127,7 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
                 .with(serde_json::json!({
                     "name": key.name,
                     "environment": key.environment,
+                    "status": key.status,
                     "scopes": stored_scopes,
                     "key_prefix": prefix,
                 }));

@@ -36,6 +36,12 @@ pub struct CreateApiKeyRequest {
     full_access: bool,
     #[schema(value_type = Option<Environment>, default = "live")]
     environment: Option<String>,
+    /// A synonym of `environment`; give one of the two.
+    #[schema(value_type = Option<Environment>)]
+    kind: Option<String>,
+    /// `disabled` creates the key disabled: it gets no token until enabled.
+    #[schema(value_type = Option<String>, default = "enabled", pattern = "^(enabled|disabled)$")]
+    status: Option<String>,
     /// Expires at 00:00 UTC on this date.
     #[schema(format = Date, example = "2027-01-01")]
     expires_on: Option<String>,
@@ -59,9 +65,28 @@ impl CreateApiKeyRequest {
     fn parse(self, organization_id: i64) -> Result<NewKey, ValidationError> {
         let now = Utc::now();
         let name = KeyName::parse(&self.name)?;
-        let environment = match self.environment {
-            Some(text) => text.parse()?,
-            None => Environment::Live,
+        let environment = match (self.environment, self.kind) {
+            (Some(_), Some(_)) => {
+                return Err(ValidationError::new(
+                    "kind",
+                    "give environment or its synonym kind, not both",
+                ));
+            }
+            (Some(text), None) => text.parse()?,
+            (None, Some(text)) => text
+                .parse::<Environment>()
+                .map_err(|e| ValidationError::new("kind", e.message))?,
+            (None, None) => Environment::Live,
+        };
+        let enabled = match self.status.as_deref() {
+            None | Some("enabled") => true,
+            Some("disabled") => false,
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "status",
+                    "must be enabled or disabled (a key is revoked after it is made)",
+                ));
+            }
         };
         let scopes = match (self.scopes, self.read_only, self.full_access) {
             (Some(list), false, false) => ScopeChoice::Listed(
@@ -100,6 +125,7 @@ impl CreateApiKeyRequest {
             expiry,
             metadata,
             owner: KeyOwner::Caller,
+            enabled,
         })
     }
 }

@@ -24,6 +24,8 @@ use crate::state::AppState;
 pub struct ListParameters {
     /// repeatable filter
     pub environment: Option<Vec<Environment>>,
+    /// a synonym of environment (repeatable filter)
+    pub kind: Option<Vec<Environment>>,
     /// repeatable filter
     pub status: Option<Vec<KeyStatus>>,
     #[param(schema_with = sort_column)]
@@ -38,7 +40,10 @@ fn sort_column() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::{RefOr, schema::Schema};
     let mut schema = <KeyOrder as utoipa::PartialSchema>::schema();
     if let RefOr::T(Schema::Object(object)) = &mut schema {
-        object.description = Some("sort column".into());
+        object.description = Some("sort column (`kind` is a synonym of `environment`)".into());
+        if let Some(values) = &mut object.enum_values {
+            values.push("kind".into());
+        }
         object.default = Some("created_at".into());
     }
     schema
@@ -68,13 +73,18 @@ fn parse_query(query: &str) -> Result<KeyListQuery, ValidationError> {
         let value = value.as_ref();
         match name.as_ref() {
             "environment" => parsed.environments.push(value.parse::<Environment>()?),
+            "kind" => parsed.environments.push(
+                value
+                    .parse::<Environment>()
+                    .map_err(|e| ValidationError::new("kind", e.message))?,
+            ),
             "status" => parsed.statuses.push(value.parse::<KeyStatus>()?),
             "order_by" => {
                 parsed.order = serde_json::from_value(serde_json::Value::String(value.to_owned()))
                     .map_err(|_| {
                         ValidationError::new(
                             "order_by",
-                            "must be name, key_prefix, environment, scopes, status, created_at, last_used_at or expires_at",
+                            "must be name, key_prefix, environment (or kind), scopes, status, created_at, last_used_at or expires_at",
                         )
                     })?;
             }
@@ -162,6 +172,13 @@ mod tests {
             (q.order, q.descending, q.limit, q.offset),
             (KeyOrder::LastUsedAt, true, 5, 10)
         );
+        let q = parse_query("kind=test&order_by=kind").unwrap();
+        assert_eq!(
+            (q.environments, q.order),
+            (vec![Environment::Test], KeyOrder::Environment),
+            "kind is a synonym of environment"
+        );
+        assert_eq!(parse_query("kind=prod").unwrap_err().field, "kind");
     }
 
     #[test]
@@ -195,6 +212,7 @@ mod tests {
         });
         let samples = [
             ("environment", "test"),
+            ("kind", "live"),
             ("status", "disabled"),
             ("order_by", "name"),
             ("order", "desc"),
@@ -213,7 +231,7 @@ mod tests {
         assert_eq!(documented, sampled);
         let query: Vec<String> = samples.iter().map(|(n, v)| format!("{n}={v}")).collect();
         let q = parse_query(&query.join("&")).unwrap();
-        assert_eq!(q.environments, [Environment::Test]);
+        assert_eq!(q.environments, [Environment::Test, Environment::Live]);
         assert_eq!(q.statuses, [KeyStatus::Disabled]);
         assert_eq!(
             (q.order, q.descending, q.limit, q.offset),

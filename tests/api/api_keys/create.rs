@@ -6,8 +6,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{
-    admin_session, assert_invalid_field, assert_secret_works, create, create_named, credentials,
-    get, key_path, management_key, patch, post, request, time,
+    admin_session, assert_invalid_client, assert_invalid_field, assert_secret_works, create,
+    create_named, credentials, get, key_path, management_key, patch, post, request, time,
 };
 use crate::backend_tests;
 use crate::helpers::{ADMIN, Backend, Reply, TestApp, Who, assert_error, spawn_app};
@@ -630,7 +630,57 @@ async fn metadata_with_a_nul_character_is_kept_or_refused_never_a_server_error(b
     }
 }
 
+/// The names other key services use: `kind` for the environment, and a key created
+/// `disabled`, which exists but gets no token until enabled.
+async fn kind_is_a_synonym_of_environment_and_a_key_can_be_created_disabled(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = admin_session(&app).await;
+    let created = create(
+        &app,
+        &admin,
+        json!({ "name": "Staging sync", "scopes": ["invoices:read"], "kind": "test", "status": "disabled" }),
+    )
+    .await;
+    assert_eq!(created["environment"], "test", "{created}");
+    assert_eq!(created["status"], "disabled", "{created}");
+    let key = credentials(&created);
+    assert!(key.client_secret.starts_with("kgs_test_"));
+    assert_invalid_client(&app, &key).await;
+    let enabled = patch(
+        &app,
+        &admin,
+        &key_path(&key.client_id),
+        json!({ "status": "enabled" }),
+    )
+    .await;
+    assert_eq!(enabled.status, 200, "{}", enabled.text);
+    assert_secret_works(&app, &key).await;
+
+    for (body, field) in [
+        (
+            json!({ "name": "x", "scopes": ["invoices:read"], "kind": "prod" }),
+            "kind",
+        ),
+        (
+            json!({ "name": "x", "scopes": ["invoices:read"], "kind": "test", "environment": "test" }),
+            "kind",
+        ),
+        (
+            json!({ "name": "x", "scopes": ["invoices:read"], "status": "revoked" }),
+            "status",
+        ),
+        (
+            json!({ "name": "x", "scopes": ["invoices:read"], "status": 1 }),
+            "status",
+        ),
+    ] {
+        let refused = post(&app, &admin, "/v1/api-keys", body.clone()).await;
+        assert_invalid_field(&refused, field);
+    }
+}
+
 backend_tests!(
+    kind_is_a_synonym_of_environment_and_a_key_can_be_created_disabled,
     creating_a_key_answers_201_with_its_secret_once_and_no_store,
     a_test_environment_key_gets_a_kgs_test_secret_and_test_tokens,
     expires_on_means_midnight_utc_and_expires_in_days_counts_from_now,

@@ -121,6 +121,10 @@ async fn the_list_filters_by_environment_and_status_repeatably(backend: Backend)
             vec!["c", "d"],
         ),
         ("environment=live&status=revoked", vec![]),
+        // `kind` is a synonym of `environment`, as a filter and as an order.
+        ("kind=test", vec!["c", "d"]),
+        ("kind=live&environment=test", vec!["a", "b", "c", "d"]),
+        ("kind=live&status=disabled&order_by=kind", vec!["b"]),
     ] {
         let listed = get(&app, &admin, &format!("/v1/api-keys?{query}")).await;
         let mut names = listed.names();

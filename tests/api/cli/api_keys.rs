@@ -160,6 +160,43 @@ async fn expiry_on_a_date_means_midnight_utc_and_test_keys_are_tagged(backend: B
     assert_eq!(claims["env"], "test");
 }
 
+/// `--disabled`: the key exists, but gets no token until it is enabled.
+async fn a_key_created_disabled_gets_no_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let out = app.cli(&[
+        "api-keys",
+        "create",
+        "--name",
+        "later",
+        "--scopes",
+        "invoices:read",
+        "--disabled",
+        "--json",
+    ]);
+    assert_cli_ok(&out);
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["status"], "disabled", "{created}");
+    let shown = app.cli(&[
+        "api-keys",
+        "show",
+        created["client_id"].as_str().unwrap(),
+        "--json",
+    ]);
+    assert_cli_ok(&shown);
+    assert!(
+        stdout(&shown).contains("\"disabled\""),
+        "{}",
+        stdout(&shown)
+    );
+    let response = app
+        .post_token_json(json!({
+            "client_id": created["client_id"],
+            "client_secret": created["client_secret"],
+        }))
+        .await;
+    assert_eq!(response.status(), 401);
+}
+
 /// The README walkthrough evaluates `--shell` output; it must be exactly two export lines.
 async fn shell_output_exports_the_credentials(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -475,6 +512,7 @@ async fn list_takes_the_organization_and_the_apis_filters_and_orders(backend: Ba
 }
 
 backend_tests!(
+    a_key_created_disabled_gets_no_token,
     list_takes_the_organization_and_the_apis_filters_and_orders,
     create_prints_the_secret_once_and_nothing_shows_it_again,
     create_refuses_bad_input_with_a_clear_message,
