@@ -90,7 +90,7 @@ impl Modify for SecuritySchemes {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "An access token from /v1/token (RFC 6750); a requirement's list names the permission it needs",
+                        "An access token from /v1/token (RFC 6750), or an API key's secret itself (kgs_…, unless validation.accept_api_keys is off); a requirement's list names the permission it needs",
                     ))
                     .build(),
             ),

@@ -728,6 +728,13 @@ async fn measure_keygate(
     bench
         .measure("validate", algorithm, addr, validate.clone().repeat())
         .await;
+    // The same route, the warm key's secret itself as the bearer credential: verified once,
+    // then found in the verified-secret cache on every call.
+    let direct = Template::get(addr, "/v1/me/permissions").bearer(&seeded.secret);
+    expect_ok(addr, "GET /v1/me/permissions with the key itself", &direct).await?;
+    bench
+        .measure("validate_direct_key", algorithm, addr, direct.repeat())
+        .await;
 
     let management_token = access_token(
         &expect_ok(

@@ -13,15 +13,21 @@
 //! ```
 //!
 //! The app registers a [`TokenValidator`] with `.app_data(web::Data::new(validator))`.
+//!
+//! On keygate's own routes an API key's secret is accepted too (`Authorization: Bearer
+//! kgs_…`, unless `validation.accept_api_keys` is off), checked against the key's current
+//! state on every call.
 
-use std::future::{Ready, ready};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use futures_util::future::LocalBoxFuture;
 
 use crate::error::ApiError;
+use crate::service::direct_keys;
+use crate::state::AppState;
 use crate::tokens::{AccessTokenClaims, TokenValidator};
 
 /// The scopes a route needs, declared on a type (see [`crate::require_scopes!`]).
@@ -59,12 +65,25 @@ impl<S: ScopeRequirement> Authenticated<S> {
     }
 }
 
-impl<S: ScopeRequirement> FromRequest for Authenticated<S> {
+impl<S: ScopeRequirement + 'static> FromRequest for Authenticated<S> {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate::<S>(req))
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        match (bearer_token(req), state) {
+            (Ok(token), Some(state)) if direct_keys::is_api_key(token) => {
+                let (token, origin) = (token.to_owned(), state.origin(req));
+                Box::pin(async move {
+                    let claims = direct_keys::authenticate(&state.service, &token, &origin).await?;
+                    authorized::<S>(claims)
+                })
+            }
+            _ => {
+                let result = authenticate::<S>(req);
+                Box::pin(async move { result })
+            }
+        }
     }
 }
 
@@ -82,6 +101,13 @@ fn authenticate<S: ScopeRequirement>(req: &HttpRequest) -> Result<Authenticated<
     let claims = validator
         .validate(token)
         .map_err(|r| ApiError::InvalidToken(r.description()))?;
+    authorized::<S>(claims)
+}
+
+/// The caller, if `claims` hold every scope `S` needs.
+fn authorized<S: ScopeRequirement>(
+    claims: Arc<AccessTokenClaims>,
+) -> Result<Authenticated<S>, ApiError> {
     if S::SCOPES.iter().any(|needed| !claims.has_scope(needed)) {
         return Err(ApiError::InsufficientScope {
             required: S::SCOPES.join(" "),

@@ -44,6 +44,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub feed: FeedSettings,
     pub signing: SigningSettings,
+    pub validation: ValidationSettings,
     /// `KEYGATE_MASTER_KEY`: 32 random bytes, base64. Never printed (`SecretString`).
     #[serde(default)]
     pub master_key: Option<SecretString>,
@@ -98,6 +99,13 @@ pub struct SecretSettings {
 #[derive(Clone, Debug, Deserialize)]
 pub struct ScopeSettings {
     pub catalog: ScopeCatalog,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ValidationSettings {
+    /// Accept an API key's secret itself as a bearer credential (`Authorization: Bearer
+    /// kgs_…`), besides access tokens.
+    pub accept_api_keys: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

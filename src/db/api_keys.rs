@@ -135,6 +135,22 @@ pub fn find_credentials(
     }))
 }
 
+/// The client_ids of the keys holding an unrevoked secret with this prefix (an API key
+/// presented alone names no client_id); at most a few, as prefixes are 48 random bits.
+pub fn client_ids_with_secret_prefix(
+    conn: &mut DbConnection,
+    prefix: &str,
+) -> QueryResult<Vec<String>> {
+    api_key_secrets::table
+        .inner_join(api_keys::table)
+        .filter(api_key_secrets::prefix.eq(prefix))
+        .filter(api_key_secrets::revoked_at.is_null())
+        .select(api_keys::client_id)
+        .distinct()
+        .limit(4)
+        .load(conn)
+}
+
 /// Every key of an organization that has not been deleted, newest first.
 pub fn list(conn: &mut DbConnection, organization_id: i64) -> QueryResult<Vec<ApiKey>> {
     api_keys::table

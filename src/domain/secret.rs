@@ -30,6 +30,9 @@ pub struct ClientSecret {
 }
 
 impl ClientSecret {
+    /// How every secret begins.
+    pub const TAG: &'static str = TAG;
+
     /// A new secret from the OS CSPRNG.
     pub fn generate(environment: Environment) -> ClientSecret {
         let body = format!("{TAG}{}_{}", environment, random::base62(RANDOM_LEN));

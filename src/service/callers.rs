@@ -73,10 +73,14 @@ impl Caller {
 /// The caller behind an access token. The token is validated from memory; the key is then read,
 /// so a key revoked or disabled a moment ago is refused before the change feed says so.
 pub async fn from_token(service: &Service, token: &str, origin: &Origin) -> Result<Caller, Error> {
-    let claims = service
-        .validator
-        .validate(token)
-        .map_err(|r| Error::InvalidToken(r.description()))?;
+    let claims = if super::direct_keys::is_api_key(token) {
+        super::direct_keys::authenticate(service, token, origin).await?
+    } else {
+        service
+            .validator
+            .validate(token)
+            .map_err(|r| Error::InvalidToken(r.description()))?
+    };
     let client_id = claims.client_id.clone();
     let found = service
         .db(move |conn| Ok(db::api_keys::find_with_owner(conn, &client_id)?))

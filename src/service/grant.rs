@@ -124,7 +124,7 @@ pub async fn authenticate(
 }
 
 /// A secret verified before, while the change feed is fresh enough to say nothing changed.
-fn remembered(
+pub(super) fn remembered(
     service: &Service,
     fingerprint: &Fingerprint,
     now: DateTime<Utc>,

@@ -10,6 +10,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod callers;
+pub mod direct_keys;
 mod error;
 pub mod grant;
 pub mod key_lists;

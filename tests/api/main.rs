@@ -15,6 +15,7 @@ mod users;
 
 mod cli;
 mod console;
+mod direct_keys;
 mod discovery;
 mod docs_examples;
 mod external_app;
