@@ -158,6 +158,7 @@ impl Seeder<'_> {
                 created_at: *created_at,
                 updated_at: *created_at,
                 key_prefix: self.secret.prefix,
+                token_only: false,
             })
             .collect();
         let secret = self.secret;

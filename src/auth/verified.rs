@@ -26,6 +26,8 @@ pub struct VerifiedKey {
     pub key_expires_at: Option<DateTime<Utc>>,
     /// The end of the secret's grace period, after a rotation.
     pub secret_valid_until: Option<DateTime<Utc>>,
+    /// Only traded for tokens: never accepted as a bearer credential itself.
+    pub token_only: bool,
     /// Unix seconds.
     pub verified_at: i64,
 }
@@ -110,6 +112,7 @@ mod tests {
             scopes: ScopeSet::default(),
             key_expires_at: None,
             secret_valid_until: None,
+            token_only: false,
             verified_at,
         })
     }

@@ -122,6 +122,9 @@ pub struct CreateArgs {
     /// Create the key disabled: it gets no token until enabled
     #[arg(long)]
     disabled: bool,
+    /// Only ever trade the key for tokens: never accept it as a bearer credential itself
+    #[arg(long)]
+    token_only: bool,
     /// Print one JSON object
     #[arg(long, conflicts_with = "shell")]
     json: bool,
@@ -192,6 +195,7 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
             None => KeyOwner::FirstAdministrator,
         },
         enabled: !args.disabled,
+        token_only: args.token_only,
     };
     let created = api_keys::create(service, caller, new).await?;
     let key = &created.record.key;
@@ -204,6 +208,7 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
                 "name": key.name,
                 "environment": key.environment,
                 "status": key.status,
+                "token_only": key.token_only,
                 "scopes": ScopeSet::from_stored(&key.scopes),
                 "key_prefix": created.secret.prefix(),
                 "expires_at": key.expires_at.map(|t| t.and_utc()),

@@ -232,6 +232,7 @@ struct NewKeyPage {
     expiry: String,
     expires_on: String,
     metadata: String,
+    token_only: bool,
     problem: Option<String>,
 }
 
@@ -249,6 +250,7 @@ impl NewKeyPage {
             expiry: "never".into(),
             expires_on: String::new(),
             metadata: String::new(),
+            token_only: false,
             problem: None,
         }
     }
@@ -267,6 +269,7 @@ impl NewKeyPage {
             expiry: form.get("expiry").unwrap_or("never").to_owned(),
             expires_on: form.get("expires_on").unwrap_or_default().to_owned(),
             metadata: form.get("metadata").unwrap_or_default().to_owned(),
+            token_only: form.ticked("token_only"),
             ..NewKeyPage::blank(session, state)
         }
     }
@@ -292,6 +295,7 @@ fn parse_new_key(form: &Form, organization_id: i64) -> Result<NewKey, Validation
     }
     Ok(NewKey {
         enabled: true,
+        token_only: form.ticked("token_only"),
         organization_id,
         name: KeyName::parse(form.get("name").unwrap_or_default())?,
         environment: form

@@ -28,6 +28,7 @@ pub struct KeyRow {
     pub status: &'static str,
     pub revoked: bool,
     pub enabled: bool,
+    pub token_only: bool,
 }
 
 impl KeyRow {
@@ -54,6 +55,7 @@ impl KeyRow {
             status: key.status.as_str(),
             revoked: key.status == crate::domain::KeyStatus::Revoked,
             enabled: key.status == crate::domain::KeyStatus::Enabled,
+            token_only: key.token_only,
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct ApiKey {
     pub deleted_at: Option<NaiveDateTime>,
     /// The newest secret's public prefix.
     pub key_prefix: String,
+    /// Only ever traded for tokens: never accepted as a bearer credential itself.
+    pub token_only: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -44,6 +46,7 @@ pub struct NewApiKey<'a> {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub key_prefix: &'a str,
+    pub token_only: bool,
 }
 
 #[derive(Debug, Default, AsChangeset)]

@@ -73,6 +73,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
         key_prefix -> Text,
+        token_only -> Bool,
     }
 }
 

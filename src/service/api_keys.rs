@@ -56,6 +56,8 @@ pub struct NewKey {
     /// `false` makes the key disabled from the start: it exists, but gets no token until
     /// enabled.
     pub enabled: bool,
+    /// Only ever traded for tokens: never accepted as a bearer credential itself.
+    pub token_only: bool,
 }
 
 pub struct CreatedKey {
@@ -116,6 +118,7 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
                         created_at: now.naive_utc(),
                         updated_at: now.naive_utc(),
                         key_prefix: prefix.as_str(),
+                        token_only: new.token_only,
                     },
                 )?;
                 insert_secret(conn, &key, prefix.as_str(), &hash, now)?;

@@ -47,6 +47,11 @@ pub async fn authenticate(
         }
     };
     let key = &known.key;
+    if key.token_only {
+        return Err(Error::InvalidToken(
+            "this API key is token-only: trade it for an access token at /v1/token",
+        ));
+    }
     if !service
         .validator
         .params()

@@ -112,6 +112,7 @@ pub async fn authenticate(
         organization_id: organization.id,
         organization: organization.name,
         environment: key.environment,
+        token_only: key.token_only,
         key_expires_at: key.expires_at.map(|t| t.and_utc()),
         secret_valid_until,
         verified_at: as_of,

@@ -153,7 +153,62 @@ async fn the_deployment_can_turn_direct_keys_off(backend: Backend) {
         .expect(200);
 }
 
+/// A key made token-only (API `token_only: true`, CLI `--token-only`) still gets tokens, but
+/// is never accepted as the bearer credential itself.
+async fn a_token_only_key_is_refused_as_a_bearer_credential(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user(ADMIN, &["--admin"]);
+    let manager = app.create_key(&["api_keys:read", "api_keys:write", "invoices:read"]);
+    let created = Reply::send(
+        app.with_token(Method::POST, "/v1/api-keys", &manager.client_secret)
+            .json(&serde_json::json!({
+                "name": "tokens only",
+                "scopes": ["invoices:read"],
+                "token_only": true,
+            })),
+    )
+    .await;
+    let body = created.expect(201);
+    assert_eq!(body["token_only"], true, "{body}");
+    let by_api = crate::helpers::TestKey {
+        client_id: body["client_id"].as_str().unwrap().into(),
+        client_secret: body["client_secret"].as_str().unwrap().into(),
+    };
+    let by_cli = app.create_key_with(&["invoices:read"], &["--token-only"]);
+    for key in [&by_api, &by_cli] {
+        assert_invalid_token(
+            &call(&app, Method::GET, "/v1/me/permissions", &key.client_secret).await,
+            "token-only",
+        );
+        let token = app.token_for(key).await;
+        call(&app, Method::GET, "/v1/me/permissions", &token)
+            .await
+            .expect(200);
+    }
+    let shown = call(
+        &app,
+        Method::GET,
+        &format!("/v1/api-keys/{}", by_cli.client_id),
+        &manager.client_secret,
+    )
+    .await;
+    assert_eq!(shown.expect(200)["token_only"], true);
+    // Keys are accepted directly unless made token-only.
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            &format!("/v1/api-keys/{}", manager.client_id),
+            &manager.client_secret
+        )
+        .await
+        .expect(200)["token_only"],
+        false
+    );
+}
+
 backend_tests!(
+    a_token_only_key_is_refused_as_a_bearer_credential,
     an_api_key_is_accepted_as_the_bearer_credential_with_its_scopes,
     a_revoked_or_disabled_key_is_refused_within_a_second,
     wrong_and_malformed_keys_get_invalid_token,

@@ -35,7 +35,13 @@ fn queries() -> Vec<(&'static str, String, &'static str)> {
         (
             "a key's secrets by prefix",
             "SELECT id FROM api_key_secrets WHERE api_key_id = 7 AND prefix = 'kgs_live_x' AND revoked_at IS NULL".into(),
-            "api_key_secrets_key",
+            // The key's index or the prefix's: either finds the few rows at once.
+            "api_key_secrets_",
+        ),
+        (
+            "the keys of a secret prefix (an API key sent alone)",
+            "SELECT api_key_id FROM api_key_secrets WHERE prefix = 'kgs_live_x' AND revoked_at IS NULL".into(),
+            "api_key_secrets_prefix",
         ),
         ("list by created_at", list("created_at ASC, id ASC"), "api_keys_list_created"),
         ("list by created_at, newest first", list("created_at DESC, id DESC"), "api_keys_list_created"),

@@ -39,6 +39,10 @@ pub struct CreateApiKeyRequest {
     /// A synonym of `environment`; give one of the two.
     #[schema(value_type = Option<Environment>)]
     kind: Option<String>,
+    /// Only ever trade the key for tokens: never accept it as a bearer credential itself.
+    #[serde(default)]
+    #[schema(default = false)]
+    token_only: bool,
     /// `disabled` creates the key disabled: it gets no token until enabled.
     #[schema(value_type = Option<String>, default = "enabled", pattern = "^(enabled|disabled)$")]
     status: Option<String>,
@@ -126,6 +130,7 @@ impl CreateApiKeyRequest {
             metadata,
             owner: KeyOwner::Caller,
             enabled,
+            token_only: self.token_only,
         })
     }
 }

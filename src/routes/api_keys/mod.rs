@@ -30,6 +30,8 @@ pub struct ApiKeyView {
     pub environment: Environment,
     pub scopes: ScopeSet,
     pub status: KeyStatus,
+    /// Only traded for tokens at /v1/token: never accepted as a bearer credential itself.
+    pub token_only: bool,
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -54,6 +56,7 @@ impl From<KeyRecord> for ApiKeyView {
             name: key.name,
             environment: key.environment,
             status: key.status,
+            token_only: key.token_only,
         }
     }
 }

@@ -1,1 +1,0 @@
-DROP INDEX api_key_secrets_prefix;
