@@ -47,6 +47,8 @@ use crate::routes;
         routes::organizations::list_organizations,
         routes::organizations::create_organization,
         routes::organizations::retrieve_organization,
+        routes::organizations::update_organization,
+        routes::organizations::delete_organization,
         routes::audit::list_audit_events,
         routes::well_known::openapi,
         routes::health::live,

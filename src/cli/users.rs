@@ -9,7 +9,8 @@ use serde_json::json;
 use super::{block_on, open_service, organization_named};
 use crate::config::Settings;
 use crate::db::organizations::DEFAULT_ORGANIZATION;
-use crate::domain::{Email, Password, ScopeSet};
+use crate::domain::{Email, OrganizationStatus, Password, ScopeSet};
+use crate::service::organizations::OrganizationUpdate;
 use crate::service::users::{self, NewUserRequest};
 use crate::service::{Caller, Service, organizations};
 
@@ -49,6 +50,19 @@ pub enum OrganizationsCommand {
     Create { name: String },
     /// List organizations
     List,
+    /// Change an organization's display name or status (disabling refuses its keys' tokens
+    /// and ends its users' sessions)
+    Update {
+        name: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// enabled or disabled
+        #[arg(long)]
+        status: Option<OrganizationStatus>,
+    },
+    /// Delete an organization: revoke its keys, end its sessions, hide it (its rows and audit
+    /// trail stay)
+    Delete { name: String },
 }
 
 pub fn run_users(command: UsersCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -185,6 +199,24 @@ pub fn run_organizations(
                 for organization in organizations::list(&service, &caller).await? {
                     println!("{}", organization.name);
                 }
+            }
+            OrganizationsCommand::Update {
+                name,
+                display_name,
+                status,
+            } => {
+                let update = OrganizationUpdate {
+                    display_name: display_name
+                        .map(|d| organizations::parse_display_name(&d).map(Some))
+                        .transpose()?,
+                    status,
+                };
+                let updated = organizations::update(&service, &caller, &name, update).await?;
+                println!("organization {} is {}", updated.name, updated.status);
+            }
+            OrganizationsCommand::Delete { name } => {
+                organizations::delete(&service, &caller, &name).await?;
+                println!("deleted organization {name}: its keys are revoked");
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -4,7 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::organizations;
+use super::schema::{api_keys, organizations, sessions, users};
+use crate::domain::{KeyStatus, OrganizationStatus};
 
 /// The organization that migrations create, used until a deployment makes others.
 pub const DEFAULT_ORGANIZATION: &str = "default";
@@ -15,6 +16,48 @@ pub struct Organization {
     pub id: i64,
     pub name: String,
     pub created_at: NaiveDateTime,
+    pub display_name: Option<String>,
+    pub status: OrganizationStatus,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+impl Organization {
+    /// Its keys may get tokens and its users may log in.
+    pub fn is_enabled(&self) -> bool {
+        self.status == OrganizationStatus::Enabled && self.deleted_at.is_none()
+    }
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = organizations)]
+pub struct OrganizationChanges {
+    pub display_name: Option<Option<String>>,
+    pub status: Option<OrganizationStatus>,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+pub fn update(conn: &mut DbConnection, id: i64, changes: &OrganizationChanges) -> QueryResult<()> {
+    diesel::update(organizations::table.find(id))
+        .set(changes)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The client_ids of an organization's keys that are not revoked.
+pub fn live_client_ids(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<String>> {
+    api_keys::table
+        .filter(api_keys::organization_id.eq(id))
+        .filter(api_keys::status.ne(KeyStatus::Revoked))
+        .select(api_keys::client_id)
+        .load(conn)
+}
+
+/// Ends every session of the organization's users.
+pub fn end_sessions(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    let members = users::table
+        .filter(users::organization_id.eq(id))
+        .select(users::id);
+    diesel::delete(sessions::table.filter(sessions::user_id.eq_any(members))).execute(conn)
 }
 
 pub fn find_by_name(conn: &mut DbConnection, name: &str) -> QueryResult<Option<Organization>> {
@@ -49,8 +92,10 @@ pub fn insert(
     find_by_name(conn, organization.name)?.ok_or(diesel::result::Error::NotFound)
 }
 
+/// Every organization not deleted, oldest first.
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Organization>> {
     organizations::table
+        .filter(organizations::deleted_at.is_null())
         .order(organizations::id.asc())
         .select(Organization::as_select())
         .load(conn)

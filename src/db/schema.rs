@@ -5,6 +5,9 @@ diesel::table! {
         id -> BigInt,
         name -> Text,
         created_at -> Timestamp,
+        display_name -> Nullable<Text>,
+        status -> Text,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -20,6 +20,8 @@ closed_set! {
         SessionLogin => "session.login",
         SessionLogout => "session.logout",
         OrganizationCreated => "organization.created",
+        OrganizationUpdated => "organization.updated",
+        OrganizationDeleted => "organization.deleted",
         SigningKeysRotated => "signing_keys.rotated",
     }
 }
@@ -39,6 +41,7 @@ closed_set! {
         ExpiredSecret => "expired_secret",
         MalformedSecret => "malformed_secret",
         OwnerDisabled => "owner_disabled",
+        OrganizationDisabled => "organization_disabled",
         WrongPassword => "wrong_password",
         UnknownEmail => "unknown_email",
         Locked => "locked",

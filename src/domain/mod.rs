@@ -26,7 +26,7 @@ pub use metadata::Metadata;
 pub use password::Password;
 pub use scope::{ManagementPermission, Scope, ScopeCatalog, ScopeSet};
 pub use secret::{ClientSecret, SecretPrefix};
-pub use status::{KeyStatus, SigningKeyStatus, UserStatus};
+pub use status::{KeyStatus, OrganizationStatus, SigningKeyStatus, UserStatus};
 
 /// Why a value was refused, naming the field it came from. Messages never echo secrets.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -113,6 +113,15 @@ closed_set! {
 }
 
 closed_set! {
+    /// An organization's status: a disabled one's keys get no token and its users cannot log
+    /// in.
+    OrganizationStatus, field "status" {
+        Enabled => "enabled",
+        Disabled => "disabled",
+    }
+}
+
+closed_set! {
     /// A signing key's place in its life: published ahead of use, signing, then verifying
     /// until its last token has expired.
     SigningKeyStatus, field "status" {

@@ -63,7 +63,11 @@ routes! {
         GET => organizations::list_organizations,
         POST => organizations::create_organization,
     },
-    "/v1/organizations/{name}" => { GET => organizations::retrieve_organization },
+    "/v1/organizations/{name}" => {
+        GET => organizations::retrieve_organization,
+        PATCH => organizations::update_organization,
+        DELETE => organizations::delete_organization,
+    },
     "/v1/audit-events" => { GET => audit::list_audit_events },
     "/openapi.json" => { GET => well_known::openapi },
     "/healthz" => { GET => health::live },

@@ -488,7 +488,11 @@ pub async fn delete(service: &Service, caller: &Caller, client_id: &str) -> Resu
 }
 
 /// Revokes a key inside a write transaction.
-fn revoke_in(conn: &mut DbConnection, key: &ApiKey, actor: &super::Actor) -> Result<Change, Error> {
+pub(super) fn revoke_in(
+    conn: &mut DbConnection,
+    key: &ApiKey,
+    actor: &super::Actor,
+) -> Result<Change, Error> {
     let now = Utc::now();
     let changed = api_keys::revoke(conn, key.id, now.naive_utc())?;
     let change = cut_tokens(conn, &key.client_id, Cut::Every)?;

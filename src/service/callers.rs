@@ -86,7 +86,11 @@ pub async fn from_token(service: &Service, token: &str, origin: &Origin) -> Resu
         .db(move |conn| Ok(db::api_keys::find_with_owner(conn, &client_id)?))
         .await?;
     let (key, organization, owner) = found
-        .filter(|(key, _, _)| key.status == KeyStatus::Enabled && key.deleted_at.is_none())
+        .filter(|(key, organization, _)| {
+            key.status == KeyStatus::Enabled
+                && key.deleted_at.is_none()
+                && organization.is_enabled()
+        })
         .ok_or(Error::InvalidToken("the access token has been revoked"))?;
     let granted = policy::key_scopes_now(
         &ScopeSet::from_stored(&key.scopes),
@@ -144,6 +148,9 @@ pub async fn session(service: &Service, token: &str) -> Result<LiveSession, Erro
                 return Ok(None);
             };
             let organization = db::organizations::find(conn, user.organization_id)?;
+            if !organization.is_enabled() {
+                return Ok(None);
+            }
             Ok(Some(LiveSession {
                 session,
                 user,

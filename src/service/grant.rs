@@ -187,6 +187,9 @@ fn refusal(credentials: &Credentials, judged: &Judged) -> Option<Outcome> {
                 .filter(|o| !policy::may_log_in(o))
                 .map(|_| Outcome::OwnerDisabled)
         })
+        .or_else(|| {
+            (!credentials.organization.is_enabled()).then_some(Outcome::OrganizationDisabled)
+        })
 }
 
 /// `POST /v1/token` after parsing: authenticate, narrow to the requested scopes, sign.

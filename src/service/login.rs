@@ -46,16 +46,17 @@ pub async fn log_in(
     service.login_limiter.admit(origin.address)?;
     let source = source_key(origin.address).to_string();
     let now = Utc::now();
-    let (user, attempts) = {
+    let (user, attempts, organization_open) = {
         let (email, source) = (email.clone(), source.clone());
         service
             .db(move |conn| {
                 let Some(user) = db::users::find_by_email(conn, email.as_str())? else {
-                    return Ok((None, None));
+                    return Ok((None, None, true));
                 };
                 let attempts =
                     login_failures::count_attempt(conn, user.id, &source, now.naive_utc())?;
-                Ok((Some(user), Some(attempts)))
+                let open = db::organizations::find(conn, user.organization_id)?.is_enabled();
+                Ok((Some(user), Some(attempts), open))
             })
             .await?
     };
@@ -63,7 +64,10 @@ pub async fn log_in(
         .hasher
         .verify_password(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await?;
-    let outcome = judge(user.as_ref(), attempts.as_ref(), matched, now);
+    let outcome = match judge(user.as_ref(), attempts.as_ref(), matched, now) {
+        Outcome::Success if !organization_open => Outcome::OrganizationDisabled,
+        judged => judged,
+    };
     let actor = origin.actor(format!("user:{email}"));
     match (outcome, user) {
         (Outcome::Success, Some(user)) => start_session(service, user, source, actor, now).await,

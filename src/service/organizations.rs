@@ -1,13 +1,18 @@
-//! Organizations: tenants. Their names are their public identifiers, so they never change.
-//! Only users of the deployment's own organization manage them.
+//! Organizations: tenants. Their names are their public identifiers, so they never change
+//! (a display name can). Only users of the deployment's own organization manage them, and the
+//! deployment's own organization can be neither disabled nor deleted.
 
 use chrono::Utc;
 
+use super::api_keys::{Cut, cut_tokens, revoke_in};
 use super::audit::{self, Event};
 use super::{Caller, Error, Service, policy};
-use crate::db::organizations::{self, NewOrganization, Organization};
-use crate::db::write_transaction;
-use crate::domain::{AuditAction, ManagementPermission, ValidationError};
+use crate::db::organizations::{
+    self, NewOrganization, Organization, OrganizationChanges, is_deployment_organization,
+};
+use crate::db::{DbConnection, api_keys, write_transaction};
+use crate::domain::{AuditAction, ManagementPermission, OrganizationStatus, ValidationError};
+use crate::tokens::Change;
 
 /// Every organization, oldest first.
 pub async fn list(service: &Service, caller: &Caller) -> Result<Vec<Organization>, Error> {
@@ -21,13 +26,153 @@ pub async fn get(service: &Service, caller: &Caller, name: &str) -> Result<Organ
     find(service, name).await
 }
 
-/// The organization by name, for a front end resolving what its user typed.
+/// The organization by name, for a front end resolving what its user typed; a deleted one is
+/// not found.
 pub async fn find(service: &Service, name: &str) -> Result<Organization, Error> {
     let name = parse_name(name).map_err(|_| Error::NotFound)?;
     service
         .db(move |conn| Ok(organizations::find_by_name(conn, &name)?))
         .await?
+        .filter(|o| o.deleted_at.is_none())
         .ok_or(Error::NotFound)
+}
+
+/// What may change about an organization.
+#[derive(Default)]
+pub struct OrganizationUpdate {
+    /// `Some(None)` clears it.
+    pub display_name: Option<Option<String>>,
+    pub status: Option<OrganizationStatus>,
+}
+
+/// A display name: 1 to 100 characters once trimmed, no control characters.
+pub fn parse_display_name(text: &str) -> Result<String, ValidationError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control)
+    {
+        return Err(ValidationError::new(
+            "display_name",
+            "1 to 100 characters, no control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Changes an organization's display name or status. Disabling it refuses its keys' tokens
+/// (those issued before, at once; new ones until enabled again) and ends its users' sessions.
+pub async fn update(
+    service: &Service,
+    caller: &Caller,
+    name: &str,
+    update: OrganizationUpdate,
+) -> Result<Organization, Error> {
+    policy::require(caller, ManagementPermission::OrganizationsManage)?;
+    let organization = find(service, name).await?;
+    if update.status == Some(OrganizationStatus::Disabled)
+        && is_deployment_organization(&organization)
+    {
+        return Err(Error::Forbidden(
+            "the deployment's own organization cannot be disabled".into(),
+        ));
+    }
+    let (actor, home) = (caller.actor.clone(), caller.organization_id);
+    let (updated, changes) = service
+        .db(move |conn| {
+            write_transaction(conn, |conn| -> Result<_, Error> {
+                let now = Utc::now();
+                let disabling = update.status == Some(OrganizationStatus::Disabled)
+                    && organization.status == OrganizationStatus::Enabled;
+                let changes = OrganizationChanges {
+                    display_name: update.display_name.clone(),
+                    status: update.status,
+                    deleted_at: None,
+                };
+                organizations::update(conn, organization.id, &changes)?;
+                let cuts = if disabling {
+                    shut_out(conn, organization.id, None)?
+                } else {
+                    Vec::new()
+                };
+                let mut event = Event::success(
+                    organization.id,
+                    AuditAction::OrganizationUpdated,
+                    &organization.name,
+                )
+                .with(serde_json::json!({
+                    "display_name": update.display_name,
+                    "status": update.status,
+                }));
+                event.organization_id = home.or(Some(organization.id));
+                audit::record(conn, &actor, event, now)?;
+                Ok((organizations::find(conn, organization.id)?, cuts))
+            })
+        })
+        .await?;
+    service.apply(&changes);
+    Ok(updated)
+}
+
+/// Deletes an organization: every key revoked, every session ended, the organization disabled
+/// and hidden; its rows and audit trail stay, and its name stays taken.
+pub async fn delete(service: &Service, caller: &Caller, name: &str) -> Result<(), Error> {
+    policy::require(caller, ManagementPermission::OrganizationsManage)?;
+    let organization = find(service, name).await?;
+    if is_deployment_organization(&organization) {
+        return Err(Error::Forbidden(
+            "the deployment's own organization cannot be deleted".into(),
+        ));
+    }
+    let (actor, home) = (caller.actor.clone(), caller.organization_id);
+    let changes = service
+        .db(move |conn| {
+            write_transaction(conn, |conn| -> Result<_, Error> {
+                let now = Utc::now();
+                let cuts = shut_out(conn, organization.id, Some(&actor))?;
+                organizations::update(
+                    conn,
+                    organization.id,
+                    &OrganizationChanges {
+                        display_name: None,
+                        status: Some(OrganizationStatus::Disabled),
+                        deleted_at: Some(now.naive_utc()),
+                    },
+                )?;
+                let mut event = Event::success(
+                    organization.id,
+                    AuditAction::OrganizationDeleted,
+                    &organization.name,
+                );
+                event.organization_id = home.or(Some(organization.id));
+                audit::record(conn, &actor, event, now)?;
+                Ok(cuts)
+            })
+        })
+        .await?;
+    service.apply(&changes);
+    Ok(())
+}
+
+/// Ends the organization's sessions and cuts its keys' tokens: revoking the keys (for a
+/// delete, recorded as that actor's), or refusing the tokens issued until now (for a disable,
+/// after which the keys get tokens again once the organization is enabled).
+fn shut_out(
+    conn: &mut DbConnection,
+    organization_id: i64,
+    revoking_as: Option<&super::Actor>,
+) -> Result<Vec<Change>, Error> {
+    organizations::end_sessions(conn, organization_id)?;
+    let mut cuts = Vec::new();
+    for client_id in organizations::live_client_ids(conn, organization_id)? {
+        let change = match revoking_as {
+            Some(actor) => {
+                let key = api_keys::find_by_client_id(conn, &client_id)?.ok_or(Error::NotFound)?;
+                revoke_in(conn, &key, actor)?
+            }
+            None => cut_tokens(conn, &client_id, Cut::IssuedUntilNow)?,
+        };
+        cuts.push(change);
+    }
+    Ok(cuts)
 }
 
 /// Creates an organization; its name must be new.

@@ -603,6 +603,23 @@ async fn every_answer_matches_its_documented_schema(backend: Backend) {
     api.expect(Method::GET, one, acme, 200).await;
     let nope = with(Method::GET, "/v1/organizations/nope");
     api.expect(Method::GET, one, nope, 404).await;
+    for (body, status) in [
+        (
+            json!({ "display_name": "Acme Corp.", "status": "disabled" }),
+            200,
+        ),
+        (json!({ "status": "enabled" }), 200),
+        (json!({ "status": "gone" }), 400),
+    ] {
+        let change = with(Method::PATCH, "/v1/organizations/acme").json(&body);
+        api.expect(Method::PATCH, one, change, status).await;
+    }
+    let globex = with(Method::POST, organizations).json(&json!({ "name": "globex" }));
+    api.expect(Method::POST, organizations, globex, 201).await;
+    let delete = with(Method::DELETE, "/v1/organizations/globex");
+    api.expect(Method::DELETE, one, delete, 200).await;
+    let default = with(Method::DELETE, "/v1/organizations/default");
+    api.expect(Method::DELETE, one, default, 403).await;
 
     // The audit trail, which by now holds events of many kinds.
     let audit = "/v1/audit-events";

@@ -140,7 +140,7 @@ pub async fn revoke_api_key(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Deleted {
     #[schema(schema_with = always_true)]
-    deleted: bool,
+    pub(crate) deleted: bool,
 }
 
 fn always_true() -> utoipa::openapi::schema::ObjectBuilder {

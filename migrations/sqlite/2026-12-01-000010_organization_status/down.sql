@@ -1,0 +1,3 @@
+ALTER TABLE organizations DROP COLUMN deleted_at;
+ALTER TABLE organizations DROP COLUMN status;
+ALTER TABLE organizations DROP COLUMN display_name;
