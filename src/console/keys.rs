@@ -439,17 +439,18 @@ fn action(name: &str) -> Option<(&'static str, &'static str, bool)> {
     }
 }
 
+/// A confirmation that names what it acts on.
 #[derive(Template)]
 #[template(path = "console/confirm.html")]
-struct ConfirmPage {
-    nav: Nav,
-    title: String,
-    question: String,
-    consequence: &'static str,
-    action: String,
-    button: &'static str,
-    danger: bool,
-    back: String,
+pub(super) struct ConfirmPage {
+    pub(super) nav: Nav,
+    pub(super) title: String,
+    pub(super) question: String,
+    pub(super) consequence: &'static str,
+    pub(super) action: String,
+    pub(super) button: &'static str,
+    pub(super) danger: bool,
+    pub(super) back: String,
 }
 
 pub async fn confirm(

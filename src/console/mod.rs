@@ -9,6 +9,7 @@ mod audit;
 mod forms;
 mod keys;
 mod login;
+mod organizations;
 mod page;
 mod reveal;
 mod session;
@@ -43,6 +44,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users/{id}", web::get().to(users::detail))
             .route("/users/{id}", web::post().to(users::update))
             .route("/audit", web::get().to(audit::list))
+            .route("/organizations", web::get().to(organizations::list))
+            .route("/organizations", web::post().to(organizations::create))
+            .route(
+                "/organizations/{name}/{action}",
+                web::get().to(organizations::confirm),
+            )
+            .route(
+                "/organizations/{name}/{action}",
+                web::post().to(organizations::act),
+            )
             .route("/signing-keys", web::get().to(signing_keys::list))
             .route("/signing-keys/rotate", web::get().to(signing_keys::confirm))
             .route("/signing-keys/rotate", web::post().to(signing_keys::rotate))

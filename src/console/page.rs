@@ -25,6 +25,7 @@ pub struct Nav {
     pub users: bool,
     pub audit: bool,
     pub signing_keys: bool,
+    pub organizations: bool,
 }
 
 impl Nav {
@@ -38,6 +39,7 @@ impl Nav {
             audit: caller.holds(ManagementPermission::AuditRead),
             signing_keys: policy::require_deployment_administrator(caller, &state.service.catalog)
                 .is_ok(),
+            organizations: caller.holds(ManagementPermission::OrganizationsManage),
         }
     }
 }

@@ -242,6 +242,12 @@ pub fn done_message(done: &str) -> Option<&'static str> {
         "user-disabled" => "The user is disabled and logged out.",
         "user-enabled" => "The user is enabled.",
         "rotated" => "A new signing key signs from now on.",
+        "organization-created" => "The organization is created.",
+        "organization-disabled" => {
+            "The organization is disabled: its keys get no token and its users are logged out."
+        }
+        "organization-enabled" => "The organization is enabled.",
+        "organization-deleted" => "The organization is deleted and its keys are revoked.",
         _ => return None,
     })
 }

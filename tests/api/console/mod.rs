@@ -12,6 +12,7 @@
 
 mod keys;
 mod login;
+mod organizations;
 mod screenshots;
 mod users;
 
