@@ -10,6 +10,7 @@ use super::{block_on, open_service, organization_named};
 use crate::config::Settings;
 use crate::db::organizations::DEFAULT_ORGANIZATION;
 use crate::domain::{Email, OrganizationStatus, Password, ScopeSet};
+use crate::service::invitations;
 use crate::service::organizations::OrganizationUpdate;
 use crate::service::users::{self, NewUserRequest};
 use crate::service::{Caller, Service, organizations};
@@ -34,6 +35,20 @@ pub enum UsersCommand {
         password_stdin: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Invite a user: prints a one-time link (valid 7 days) where they set their password
+    Invite {
+        #[arg(long)]
+        email: String,
+        /// The user's organization
+        #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
+        org: String,
+        /// An administrator holds every permission of the organization
+        #[arg(long)]
+        admin: bool,
+        /// Comma-separated permissions: API scopes and management permissions
+        #[arg(long, value_delimiter = ',')]
+        permissions: Vec<String>,
     },
     /// List the users of an organization
     List {
@@ -96,6 +111,32 @@ pub fn run_users(command: UsersCommand, settings: &Settings) -> anyhow::Result<E
                     },
                 };
                 create(&service, &caller, request, json).await?;
+            }
+            UsersCommand::Invite {
+                email,
+                org,
+                admin,
+                permissions,
+            } => {
+                let organization = organization_named(&service, &org).await?;
+                let request = NewUserRequest {
+                    organization_id: organization.id,
+                    email: Email::parse(&email)?,
+                    is_admin: admin,
+                    permissions: ScopeSet::from_items(
+                        permissions
+                            .iter()
+                            .map(|p| p.trim())
+                            .filter(|p| !p.is_empty()),
+                    )?,
+                    password: None,
+                };
+                let (record, issued) = invitations::invite(&service, &caller, request).await?;
+                eprintln!(
+                    "Invited {} to {:?}; the link works once, until {}:",
+                    record.user.email, organization.name, issued.expires_at
+                );
+                println!("{}", issued.url(&service));
             }
             UsersCommand::List { org, json } => list(&service, &caller, &org, json).await?,
         }

@@ -7,6 +7,7 @@
 mod assets;
 mod audit;
 mod forms;
+mod invitation;
 mod keys;
 mod login;
 mod organizations;
@@ -38,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/keys/{client_id}/{action}", web::get().to(keys::confirm))
             .route("/keys/{client_id}/{action}", web::post().to(keys::act))
             .route("/reveal/{handle}", web::get().to(reveal::show))
+            .route("/invitations/{token}", web::get().to(invitation::form))
+            .route("/invitations/{token}", web::post().to(invitation::accept))
             .route("/users", web::get().to(users::list))
             .route("/users", web::post().to(users::create))
             .route("/users/new", web::get().to(users::new))

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod changes;
 mod connection;
+pub mod invitations;
 pub mod key_lists;
 pub mod login_failures;
 pub mod organizations;

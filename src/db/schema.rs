@@ -138,6 +138,19 @@ diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(api_keys -> users (created_by));
 diesel::joinable!(api_key_secrets -> api_keys (api_key_id));
 diesel::joinable!(audit_events -> organizations (organization_id));
+diesel::table! {
+    invitations (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(login_failures -> users (user_id));
 diesel::joinable!(one_time_reveals -> sessions (session_id));
@@ -145,6 +158,7 @@ diesel::joinable!(one_time_reveals -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     users,
+    invitations,
     login_failures,
     one_time_reveals,
     sessions,

@@ -38,13 +38,15 @@ pub struct NewUser<'a> {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Default, AsChangeset)]
+/// No `Debug`: it may hold a password hash.
+#[derive(Default, AsChangeset)]
 #[diesel(table_name = users)]
 pub struct UserChanges<'a> {
     pub permissions: Option<&'a str>,
     pub is_admin: Option<bool>,
     pub status: Option<UserStatus>,
     pub updated_at: Option<NaiveDateTime>,
+    pub password_hash: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> QueryResult<User> {

@@ -105,10 +105,12 @@ closed_set! {
 }
 
 closed_set! {
-    /// A user's status: a disabled user cannot log in and their keys hold nothing.
+    /// A user's status: a disabled user cannot log in and their keys hold nothing; an invited
+    /// one cannot log in until they accept their invitation.
     UserStatus, field "status" {
         Enabled => "enabled",
         Disabled => "disabled",
+        Invited => "invited",
     }
 }
 

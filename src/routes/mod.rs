@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub mod body;
 pub(crate) mod health;
 pub(crate) mod introspection;
+pub(crate) mod invitations;
 pub(crate) mod me;
 pub(crate) mod organizations;
 pub(crate) mod session;
@@ -58,6 +59,13 @@ routes! {
     "/v1/api-keys/{client_id}/revoke" => { POST => api_keys::revoke_api_key },
     "/v1/api-keys/{client_id}/rotate" => { POST => api_keys::rotate_api_key },
     "/v1/users" => { GET => users::list_users, POST => users::create_user },
+    "/v1/users/invitations" => {
+        GET => invitations::list_invitations,
+        POST => invitations::invite_user,
+    },
+    "/v1/users/invitations/{user_id}" => { DELETE => invitations::revoke_invitation },
+    "/v1/users/invitations/{user_id}/resend" => { POST => invitations::resend_invitation },
+    "/v1/invitations/accept" => { POST => invitations::accept_invitation },
     "/v1/users/{user_id}" => { GET => users::retrieve_user, PATCH => users::update_user },
     "/v1/organizations" => {
         GET => organizations::list_organizations,

@@ -184,7 +184,14 @@ impl UpdateUserRequest {
                 .as_deref()
                 .map(str::parse)
                 .transpose()?
-                .map(|s: UserStatus| s == UserStatus::Enabled),
+                .map(|s: UserStatus| match s {
+                    UserStatus::Invited => Err(ValidationError::new(
+                        "status",
+                        "must be enabled or disabled (invite a user at /v1/users/invitations)",
+                    )),
+                    s => Ok(s == UserStatus::Enabled),
+                })
+                .transpose()?,
         };
         if update.permissions.is_none() && update.is_admin.is_none() && update.enabled.is_none() {
             return Err(ValidationError::new(

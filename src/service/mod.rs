@@ -13,6 +13,7 @@ pub mod callers;
 pub mod direct_keys;
 mod error;
 pub mod grant;
+pub mod invitations;
 pub mod key_lists;
 pub mod login;
 pub mod organizations;

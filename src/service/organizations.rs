@@ -37,6 +37,13 @@ pub async fn find(service: &Service, name: &str) -> Result<Organization, Error> 
         .ok_or(Error::NotFound)
 }
 
+/// An organization by id, for a front end showing a row it already reached.
+pub async fn home(service: &Service, organization_id: i64) -> Result<Organization, Error> {
+    service
+        .db(move |conn| Ok(organizations::find(conn, organization_id)?))
+        .await
+}
+
 /// What may change about an organization.
 #[derive(Default)]
 pub struct OrganizationUpdate {

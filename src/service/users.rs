@@ -67,6 +67,23 @@ pub async fn create(
     caller: &Caller,
     request: NewUserRequest,
 ) -> Result<(UserRecord, Option<Password>), Error> {
+    let (record, password) = insert_user(service, caller, request, None).await?;
+    Ok(record_with(record, password))
+}
+
+fn record_with(record: UserRecord, password: (Password, bool)) -> (UserRecord, Option<Password>) {
+    let (password, generated) = password;
+    (record, generated.then_some(password))
+}
+
+/// Inserts a user, enabled, or `invited` with this invitation (its token's hash and expiry)
+/// in the same transaction. The password is the one given, or a generated one (`true`).
+pub(super) async fn insert_user(
+    service: &Service,
+    caller: &Caller,
+    request: NewUserRequest,
+    invitation: Option<(String, chrono::DateTime<Utc>)>,
+) -> Result<(UserRecord, (Password, bool)), Error> {
     policy::require(caller, ManagementPermission::UsersManage)?;
     if !policy::reaches(caller, request.organization_id) {
         return Err(Error::NotFound);
@@ -110,13 +127,32 @@ pub async fn create(
                         password_hash: &hash,
                         is_admin,
                         permissions: &permissions,
-                        status: UserStatus::Enabled,
+                        status: if invitation.is_some() {
+                            UserStatus::Invited
+                        } else {
+                            UserStatus::Enabled
+                        },
                         created_at: now.naive_utc(),
                         updated_at: now.naive_utc(),
                     },
                 )?;
-                let event = Event::success(organization_id, AuditAction::UserCreated, &public_id)
-                    .with(serde_json::json!({
+                let action = match &invitation {
+                    Some((token_hash, expires_at)) => {
+                        db::invitations::insert(
+                            conn,
+                            &db::invitations::NewInvitation {
+                                user_id: user.id,
+                                token_hash,
+                                created_at: now.naive_utc(),
+                                expires_at: expires_at.naive_utc(),
+                            },
+                        )?;
+                        AuditAction::UserInvited
+                    }
+                    None => AuditAction::UserCreated,
+                };
+                let event =
+                    Event::success(organization_id, action, &public_id).with(serde_json::json!({
                         "email": user.email,
                         "admin": user.is_admin,
                         "permissions": permissions,
@@ -126,10 +162,7 @@ pub async fn create(
             })
         })
         .await?;
-    Ok((
-        UserRecord { user, organization },
-        generated.then_some(password),
-    ))
+    Ok((UserRecord { user, organization }, (password, generated)))
 }
 
 /// The user by public id, if the caller may see them.
@@ -209,6 +242,7 @@ pub async fn update(
                         is_admin: update.is_admin,
                         status,
                         updated_at: Some(now.naive_utc()),
+                        password_hash: None,
                     },
                 )?;
                 let updated = users::find(conn, user.id)?.ok_or(Error::NotFound)?;

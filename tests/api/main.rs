@@ -8,6 +8,7 @@ mod helpers;
 mod api_keys;
 mod audit_events;
 mod introspection;
+mod invitations;
 mod organizations;
 mod revocation;
 mod sessions;
