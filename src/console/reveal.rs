@@ -27,6 +27,13 @@ struct ShownKey {
     curl: String,
 }
 
+/// An invitation link, on its one view.
+struct ShownInvitation {
+    user_id: String,
+    email: String,
+    url: String,
+}
+
 /// A generated password, on its one view.
 struct ShownPassword {
     user_id: String,
@@ -40,6 +47,7 @@ struct RevealPage {
     nav: Nav,
     key: Option<ShownKey>,
     password: Option<ShownPassword>,
+    invitation: Option<ShownInvitation>,
     rotated_until: Option<String>,
 }
 
@@ -67,7 +75,7 @@ pub async fn show(
     } else {
         StatusCode::GONE
     };
-    let (mut key, mut password) = (None, None);
+    let (mut key, mut password, mut invitation) = (None, None, None);
     match revealed {
         Some(Revealed::ApiKey {
             client_id,
@@ -97,15 +105,31 @@ pub async fn show(
                 password: generated,
             });
         }
+        Some(Revealed::Invitation {
+            user_id,
+            email,
+            url,
+        }) => {
+            invitation = Some(ShownInvitation {
+                user_id,
+                email,
+                url,
+            });
+        }
         None => {}
     }
-    let section = if password.is_some() { "users" } else { "keys" };
+    let section = if password.is_some() || invitation.is_some() {
+        "users"
+    } else {
+        "keys"
+    };
     page::render_with(
         status,
         &RevealPage {
             nav: Nav::of(&session, &state, section),
             key,
             password,
+            invitation,
             rotated_until,
         },
     )

@@ -12,6 +12,7 @@ use super::reveal::stash;
 use super::session::ConsoleSession;
 use super::view::{self, Grid};
 use crate::domain::{Email, ScopeSet, UserStatus, ValidationError};
+use crate::service::invitations::{self, IssuedInvitation};
 use crate::service::reveals::Revealed;
 use crate::service::users::{self, NewUserRequest, UserRecord, UserUpdate};
 use crate::service::{self, policy};
@@ -126,33 +127,23 @@ pub async fn create(
             password: None,
         })
     });
+    if form.get("intent") == Some("invite") {
+        let invited = match request {
+            Ok(request) => invitations::invite(&state.service, &session.caller, request).await,
+            Err(invalid) => Err(invalid.into()),
+        };
+        return match invited {
+            Ok((record, issued)) => reveal_invitation(&state, &session, &record, &issued).await,
+            Err(err) => refused_form(&session, &state, &form, err),
+        };
+    }
     let outcome = match request {
         Ok(request) => users::create(&state.service, &session.caller, request).await,
         Err(invalid) => Err(invalid.into()),
     };
     let (record, password) = match outcome {
         Ok(made) => made,
-        Err(
-            err @ (service::Error::Validation(_)
-            | service::Error::Forbidden(_)
-            | service::Error::Conflict(_)),
-        ) => {
-            // A refused form comes back as sent, less what the operator cannot tick.
-            let ticked = permissions(&form)
-                .unwrap_or_default()
-                .intersection(&session.caller.permissions);
-            return page::render_with(
-                StatusCode::BAD_REQUEST,
-                &NewUserPage {
-                    nav: Nav::of(&session, &state, "users"),
-                    grid: grid(&session, &state, &ticked),
-                    email: form.get("email").unwrap_or_default().to_owned(),
-                    admin: form.ticked("admin"),
-                    problem: Some(page::describe(&err).1),
-                },
-            );
-        }
-        Err(other) => return Err(other.into()),
+        Err(err) => return refused_form(&session, &state, &form, err),
     };
     let revealed = Revealed::Password {
         user_id: record.user.public_id.clone().unwrap_or_default(),
@@ -165,6 +156,52 @@ pub async fn create(
     Ok(page::see_other(&format!("/console/reveal/{handle}")))
 }
 
+/// The new-user form again, saying why it was refused; other errors are the error page.
+fn refused_form(
+    session: &ConsoleSession,
+    state: &AppState,
+    form: &Form,
+    err: service::Error,
+) -> Result<HttpResponse, ConsoleError> {
+    match err {
+        service::Error::Validation(_)
+        | service::Error::Forbidden(_)
+        | service::Error::Conflict(_) => {
+            // A refused form comes back as sent, less what the operator cannot tick.
+            let ticked = permissions(form)
+                .unwrap_or_default()
+                .intersection(&session.caller.permissions);
+            page::render_with(
+                StatusCode::BAD_REQUEST,
+                &NewUserPage {
+                    nav: Nav::of(session, state, "users"),
+                    grid: grid(session, state, &ticked),
+                    email: form.get("email").unwrap_or_default().to_owned(),
+                    admin: form.ticked("admin"),
+                    problem: Some(page::describe(&err).1),
+                },
+            )
+        }
+        other => Err(other.into()),
+    }
+}
+
+/// Shows an invitation link on its one-time view.
+async fn reveal_invitation(
+    state: &AppState,
+    session: &ConsoleSession,
+    record: &UserRecord,
+    issued: &IssuedInvitation,
+) -> Result<HttpResponse, ConsoleError> {
+    let revealed = Revealed::Invitation {
+        user_id: record.user.public_id.clone().unwrap_or_default(),
+        email: record.user.email.clone(),
+        url: issued.url(&state.service),
+    };
+    let handle = stash(state, session, &revealed).await?;
+    Ok(page::see_other(&format!("/console/reveal/{handle}")))
+}
+
 #[derive(Template)]
 #[template(path = "console/user.html")]
 struct UserPage {
@@ -172,6 +209,7 @@ struct UserPage {
     user: UserRow,
     grid: Grid,
     enabled: bool,
+    invited: bool,
     problem: Option<String>,
     done: Option<&'static str>,
 }
@@ -196,6 +234,7 @@ fn user_page(
         user: UserRow::of(record, state),
         grid: grid(session, state, &held),
         enabled: record.user.status == UserStatus::Enabled,
+        invited: record.user.status == UserStatus::Invited,
         problem,
         done,
     }
@@ -219,6 +258,20 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     session.check(&form)?;
+    match form.get("intent").unwrap_or_default() {
+        "resend" => {
+            let issued = invitations::resend(&state.service, &session.caller, &path).await?;
+            let record = users::get(&state.service, &session.caller, &path).await?;
+            return reveal_invitation(&state, &session, &record, &issued).await;
+        }
+        "revoke-invitation" => {
+            invitations::revoke(&state.service, &session.caller, &path).await?;
+            return Ok(page::see_other(&format!(
+                "/console/users/{path}?done=user-disabled"
+            )));
+        }
+        _ => {}
+    }
     let (update, done) = match form.get("intent").unwrap_or_default() {
         "permissions" => (
             permissions(&form).map(|p| UserUpdate {

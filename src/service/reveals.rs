@@ -40,6 +40,12 @@ pub enum Revealed {
         email: String,
         password: String,
     },
+    /// An invited user's one-time link.
+    Invitation {
+        user_id: String,
+        email: String,
+        url: String,
+    },
 }
 
 /// A field that is present, even as `null`: `Some` of what it holds.
@@ -59,6 +65,9 @@ impl std::fmt::Debug for Revealed {
             }
             Revealed::Password { user_id, .. } => {
                 write!(f, "Revealed::Password({user_id}, [redacted])")
+            }
+            Revealed::Invitation { user_id, .. } => {
+                write!(f, "Revealed::Invitation({user_id}, [redacted])")
             }
         }
     }
@@ -137,7 +146,7 @@ mod tests {
         let stored = serde_json::to_vec(revealed).unwrap();
         match serde_json::from_slice(&stored).unwrap() {
             Revealed::ApiKey { rotated, .. } => rotated,
-            Revealed::Password { .. } => panic!("a key"),
+            Revealed::Password { .. } | Revealed::Invitation { .. } => panic!("a key"),
         }
     }
 

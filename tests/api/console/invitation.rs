@@ -1,5 +1,6 @@
-//! The page an invitation link opens: two different passwords are refused on the page; a good
-//! one finishes the account, after which the link no longer works and the invitee logs in.
+//! Invitations in the console: an administrator invites by link (shown once) and can replace
+//! the link; the page the link opens refuses two different passwords, and a good one finishes
+//! the account, after which the link no longer works and the invitee logs in.
 
 use super::{Browser, tools};
 use crate::backend_tests;
@@ -51,4 +52,56 @@ async fn an_invitee_sets_a_password_once_and_logs_in(backend: Backend) {
     browser.close().await;
 }
 
-backend_tests!(an_invitee_sets_a_password_once_and_logs_in);
+async fn an_administrator_invites_by_link_and_replaces_the_link(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+    browser.goto("/console/users/new").await;
+    browser.fill("#email", INVITEE).await;
+    browser
+        .click("input[name=permission][value='invoices:read']")
+        .await;
+    browser.follow("#invite-user").await;
+    assert!(browser.path().await.starts_with("/console/reveal/"));
+    assert_eq!(browser.text("h1").await, INVITEE);
+    let first = browser.text("#invitation-url").await;
+    assert!(first.contains("/console/invitations/kgi_"), "{first}");
+    browser.reload().await;
+    assert_eq!(browser.text("h1").await, "Shown once, already");
+
+    browser.goto("/console/users").await;
+    assert!(browser.page_text().await.contains("invited"));
+    let href = browser
+        .js_with(
+            "return [...document.querySelectorAll('#users a')]
+                .find(a => a.textContent === arguments[0]).getAttribute('href');",
+            vec![INVITEE.into()],
+        )
+        .await;
+    browser
+        .goto(href.as_str().expect("a link to the user"))
+        .await;
+    assert_eq!(browser.text("#user-status").await, "invited");
+    browser.follow("#resend-invitation").await;
+    let second = browser.text("#invitation-url").await;
+    assert_ne!(first, second, "a new link");
+    let path_of = |link: &str| link[link.find("/console/invitations/").unwrap()..].to_owned();
+    browser.goto(&path_of(&first)).await;
+    assert_eq!(browser.text("h1").await, "This invitation does not work");
+    browser.goto(&path_of(&second)).await;
+    assert_eq!(browser.text("h1").await, "Welcome to keygate");
+    let visited = browser.close().await;
+    assert!(
+        visited
+            .iter()
+            .all(|a| !a.contains("/console/reveal/") || !a.contains("kgi_")),
+        "the link is never in the reveal's address"
+    );
+}
+
+backend_tests!(
+    an_invitee_sets_a_password_once_and_logs_in,
+    an_administrator_invites_by_link_and_replaces_the_link,
+);
