@@ -207,7 +207,29 @@ async fn a_token_only_key_is_refused_as_a_bearer_credential(backend: Backend) {
     );
 }
 
+/// Guessing keys spends the address's failure budget, as wrong secrets at /v1/token do.
+async fn guessing_keys_is_rate_limited(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limit.failure_burst = 3;
+        s.rate_limit.failures_per_minute = 1;
+    })
+    .await;
+    app.create_user(ADMIN, &["--admin"]);
+    let key = app.create_key(&["invoices:read"]);
+    // Well-formed secrets no key holds: a rotated-away one, three times.
+    let rotated = app.cli(&["api-keys", "rotate", &key.client_id, "--json"]);
+    assert!(rotated.status.success());
+    for _ in 0..3 {
+        let reply = call(&app, Method::GET, "/v1/me/permissions", &key.client_secret).await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+    }
+    let limited = call(&app, Method::GET, "/v1/me/permissions", &key.client_secret).await;
+    limited.expect_error(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some());
+}
+
 backend_tests!(
+    guessing_keys_is_rate_limited,
     a_token_only_key_is_refused_as_a_bearer_credential,
     an_api_key_is_accepted_as_the_bearer_credential_with_its_scopes,
     a_revoked_or_disabled_key_is_refused_within_a_second,
