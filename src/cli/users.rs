@@ -3,33 +3,64 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{block_on, open_service, organization_named};
 use crate::config::Settings;
-use crate::db::organizations::DEFAULT_ORGANIZATION;
+use crate::db::organizations::{DEFAULT_ORGANIZATION, Organization};
 use crate::domain::{Email, OrganizationStatus, Password, ScopeSet};
 use crate::service::invitations;
 use crate::service::organizations::OrganizationUpdate;
 use crate::service::users::{self, NewUserRequest};
 use crate::service::{Caller, Service, organizations};
 
+/// Who a new user is: the arguments `users create` and `users invite` share.
+#[derive(Debug, Args)]
+pub struct NewUserArgs {
+    #[arg(long)]
+    email: String,
+    /// The user's organization
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
+    org: String,
+    /// An administrator holds every permission of the organization
+    #[arg(long)]
+    admin: bool,
+    /// Comma-separated permissions: API scopes and management permissions
+    #[arg(long, value_delimiter = ',')]
+    permissions: Vec<String>,
+}
+
+impl NewUserArgs {
+    /// The request, in the named organization (returned too, for the printout).
+    async fn request(
+        &self,
+        service: &Service,
+        password: Option<Password>,
+    ) -> anyhow::Result<(Organization, NewUserRequest)> {
+        let organization = organization_named(service, &self.org).await?;
+        let request = NewUserRequest {
+            organization_id: organization.id,
+            email: Email::parse(&self.email)?,
+            is_admin: self.admin,
+            permissions: ScopeSet::from_items(
+                self.permissions
+                    .iter()
+                    .map(|p| p.trim())
+                    .filter(|p| !p.is_empty()),
+            )?,
+            password,
+        };
+        Ok((organization, request))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Create a user; prints a generated password once (or reads one with --password-stdin)
     Create {
-        #[arg(long)]
-        email: String,
-        /// The user's organization
-        #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
-        org: String,
-        /// An administrator holds every permission of the organization
-        #[arg(long)]
-        admin: bool,
-        /// Comma-separated permissions: API scopes and management permissions
-        #[arg(long, value_delimiter = ',')]
-        permissions: Vec<String>,
+        #[command(flatten)]
+        user: NewUserArgs,
         /// Read the password from standard input instead of generating one
         #[arg(long)]
         password_stdin: bool,
@@ -38,17 +69,8 @@ pub enum UsersCommand {
     },
     /// Invite a user: prints a one-time link (valid 7 days) where they set their password
     Invite {
-        #[arg(long)]
-        email: String,
-        /// The user's organization
-        #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
-        org: String,
-        /// An administrator holds every permission of the organization
-        #[arg(long)]
-        admin: bool,
-        /// Comma-separated permissions: API scopes and management permissions
-        #[arg(long, value_delimiter = ',')]
-        permissions: Vec<String>,
+        #[command(flatten)]
+        user: NewUserArgs,
     },
     /// List the users of an organization
     List {
@@ -85,52 +107,22 @@ pub fn run_users(command: UsersCommand, settings: &Settings) -> anyhow::Result<E
     block_on(async {
         match command {
             UsersCommand::Create {
-                email,
-                org,
-                admin,
-                permissions,
+                user,
                 password_stdin,
                 json,
             } => {
-                let request = NewUser {
-                    email: Email::parse(&email)?,
-                    org,
-                    admin,
-                    permissions: ScopeSet::from_items(
-                        permissions
-                            .iter()
-                            .map(|p| p.trim())
-                            .filter(|p| !p.is_empty()),
-                    )?,
-                    password: if password_stdin {
-                        let mut input = String::new();
-                        std::io::stdin().read_to_string(&mut input)?;
-                        Some(Password::parse(&input)?)
-                    } else {
-                        None
-                    },
+                let password = if password_stdin {
+                    let mut input = String::new();
+                    std::io::stdin().read_to_string(&mut input)?;
+                    Some(Password::parse(&input)?)
+                } else {
+                    None
                 };
-                create(&service, &caller, request, json).await?;
+                let (organization, request) = user.request(&service, password).await?;
+                create(&service, &caller, &organization, request, json).await?;
             }
-            UsersCommand::Invite {
-                email,
-                org,
-                admin,
-                permissions,
-            } => {
-                let organization = organization_named(&service, &org).await?;
-                let request = NewUserRequest {
-                    organization_id: organization.id,
-                    email: Email::parse(&email)?,
-                    is_admin: admin,
-                    permissions: ScopeSet::from_items(
-                        permissions
-                            .iter()
-                            .map(|p| p.trim())
-                            .filter(|p| !p.is_empty()),
-                    )?,
-                    password: None,
-                };
+            UsersCommand::Invite { user } => {
+                let (organization, request) = user.request(&service, None).await?;
                 let (record, issued) = invitations::invite(&service, &caller, request).await?;
                 eprintln!(
                     "Invited {} to {:?}; the link works once, until {}:",
@@ -144,28 +136,13 @@ pub fn run_users(command: UsersCommand, settings: &Settings) -> anyhow::Result<E
     })
 }
 
-struct NewUser {
-    email: Email,
-    org: String,
-    admin: bool,
-    permissions: ScopeSet,
-    password: Option<Password>,
-}
-
 async fn create(
     service: &Service,
     caller: &Caller,
-    new: NewUser,
+    organization: &Organization,
+    request: NewUserRequest,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let organization = organization_named(service, &new.org).await?;
-    let request = NewUserRequest {
-        organization_id: organization.id,
-        email: new.email,
-        is_admin: new.admin,
-        permissions: new.permissions,
-        password: new.password,
-    };
     let (record, generated) = users::create(service, caller, request).await?;
     let (user, held) = (&record.user, record.permissions(service));
     if as_json {

@@ -82,7 +82,7 @@ pub async fn accept(
     };
     match invitations::accept(service, &path, password, &state.origin(&req)).await {
         Ok(accepted) => page::render(&InvitationPage {
-            email: Some(accepted.email),
+            email: Some(accepted.user.email),
             accepted: true,
             problem: None,
         }),

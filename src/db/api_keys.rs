@@ -154,6 +154,15 @@ pub fn client_ids_with_secret_prefix(
         .load(conn)
 }
 
+/// An organization's keys that are not revoked.
+pub fn unrevoked_in(conn: &mut DbConnection, organization_id: i64) -> QueryResult<Vec<ApiKey>> {
+    api_keys::table
+        .filter(api_keys::organization_id.eq(organization_id))
+        .filter(api_keys::status.ne(KeyStatus::Revoked))
+        .select(ApiKey::as_select())
+        .load(conn)
+}
+
 /// Every key of an organization that has not been deleted, newest first.
 pub fn list(conn: &mut DbConnection, organization_id: i64) -> QueryResult<Vec<ApiKey>> {
     api_keys::table

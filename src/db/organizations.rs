@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{api_keys, organizations, sessions, users};
-use crate::domain::{KeyStatus, OrganizationStatus};
+use super::schema::{organizations, sessions, users};
+use crate::domain::OrganizationStatus;
 
 /// The organization that migrations create, used until a deployment makes others.
 pub const DEFAULT_ORGANIZATION: &str = "default";
@@ -41,15 +41,6 @@ pub fn update(conn: &mut DbConnection, id: i64, changes: &OrganizationChanges) -
         .set(changes)
         .execute(conn)
         .map(drop)
-}
-
-/// The client_ids of an organization's keys that are not revoked.
-pub fn live_client_ids(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<String>> {
-    api_keys::table
-        .filter(api_keys::organization_id.eq(id))
-        .filter(api_keys::status.ne(KeyStatus::Revoked))
-        .select(api_keys::client_id)
-        .load(conn)
 }
 
 /// Ends every session of the organization's users.

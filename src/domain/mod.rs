@@ -28,6 +28,17 @@ pub use scope::{ManagementPermission, Scope, ScopeCatalog, ScopeSet};
 pub use secret::{ClientSecret, SecretPrefix};
 pub use status::{KeyStatus, OrganizationStatus, SigningKeyStatus, UserStatus};
 
+/// With `#[serde(default, deserialize_with = "…")]`: a field that is present, even as `null`,
+/// is `Some` of what it holds, so an absent field (`None`) stays apart from an explicit
+/// `null` (`Some(None)`, or `Some(Value::Null)`).
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// Why a value was refused, naming the field it came from. Messages never echo secrets.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]

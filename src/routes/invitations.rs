@@ -9,14 +9,14 @@ use serde::{Deserialize, Serialize};
 use super::Page;
 use super::api_keys::manage::Deleted;
 use super::body::JsonBody;
-use super::users::UserView;
+use super::users::{UserView, permissions};
 use crate::auth::caller::{Operator, UsersManage};
-use crate::domain::{Email, Password, ScopeSet};
+use crate::domain::{Email, Password};
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::ManagementErrors;
 use crate::routes::no_store;
 use crate::service::invitations::{self, IssuedInvitation};
-use crate::service::users::{NewUserRequest, UserRecord};
+use crate::service::users::NewUserRequest;
 use crate::service::{Service, policy};
 use crate::state::AppState;
 
@@ -82,8 +82,7 @@ pub async fn invite_user(
     let request = body.0;
     let new = NewUserRequest {
         organization_id: policy::home_organization(&operator)?,
-        permissions: ScopeSet::from_items(request.permissions.iter().map(String::as_str))
-            .map_err(|e| crate::domain::ValidationError::new("permissions", e.message))?,
+        permissions: permissions(&request.permissions)?,
         email: Email::parse(&request.email)?,
         is_admin: request.admin,
         password: None,
@@ -119,17 +118,10 @@ pub async fn list_invitations(
     let organization_id = policy::home_organization(&operator)?;
     let service = &state.service;
     let open = invitations::list(service, &operator, organization_id).await?;
-    let organization = crate::service::organizations::home(service, organization_id).await?;
     let data = open
         .into_iter()
         .map(|invitation| InvitationView {
-            user: UserView::of(
-                &UserRecord {
-                    user: invitation.user,
-                    organization: organization.clone(),
-                },
-                service,
-            ),
+            user: UserView::of(&invitation.record, service),
             created_at: invitation.created_at,
             expires_at: invitation.expires_at,
         })
@@ -218,8 +210,6 @@ pub async fn accept_invitation(
     let password = Password::parse(&request.password)?;
     let origin = state.origin(&req);
     let service = &state.service;
-    let user = invitations::accept(service, &request.token, password, &origin).await?;
-    let organization = crate::service::organizations::home(service, user.organization_id).await?;
-    let record = UserRecord { user, organization };
+    let record = invitations::accept(service, &request.token, password, &origin).await?;
     Ok(no_store(HttpResponse::Ok()).json(UserView::of(&record, service)))
 }

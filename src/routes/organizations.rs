@@ -124,19 +124,12 @@ pub async fn retrieve_organization(
 pub struct UpdateOrganizationRequest {
     /// 1 to 100 characters; null clears it.
     #[schema(value_type = Option<String>, example = "Acme Corp.")]
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     display_name: Option<serde_json::Value>,
     /// `disabled` refuses its keys' tokens at once and ends its users' sessions; `enabled`
     /// lets them back in (tokens issued before stay refused).
     #[schema(value_type = Option<OrganizationStatus>)]
     status: Option<String>,
-}
-
-/// A field that is present, even as `null` (which clears it), as opposed to absent.
-fn present<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<serde_json::Value>, D::Error> {
-    serde_json::Value::deserialize(deserializer).map(Some)
 }
 
 impl UpdateOrganizationRequest {

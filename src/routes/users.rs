@@ -49,7 +49,7 @@ impl UserView {
     }
 }
 
-fn permissions(list: &[String]) -> Result<ScopeSet, ValidationError> {
+pub(super) fn permissions(list: &[String]) -> Result<ScopeSet, ValidationError> {
     ScopeSet::from_items(list.iter().map(String::as_str))
         .map_err(|e| ValidationError::new("permissions", e.message))
 }

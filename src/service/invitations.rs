@@ -40,7 +40,7 @@ impl IssuedInvitation {
 
 /// An invitation not yet accepted, revoked or expired.
 pub struct OpenInvitation {
-    pub user: User,
+    pub record: UserRecord,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -72,17 +72,22 @@ pub async fn list(
         return Err(Error::NotFound);
     }
     let now = Utc::now().naive_utc();
-    let open = service
-        .db(move |conn| Ok(db::invitations::open_in(conn, organization_id, now)?))
-        .await?;
-    Ok(open
-        .into_iter()
-        .map(|(invitation, user)| OpenInvitation {
-            user,
-            created_at: invitation.created_at.and_utc(),
-            expires_at: invitation.expires_at.and_utc(),
+    service
+        .db(move |conn| {
+            let organization = db::organizations::find(conn, organization_id)?;
+            Ok(db::invitations::open_in(conn, organization_id, now)?
+                .into_iter()
+                .map(|(invitation, user)| OpenInvitation {
+                    record: UserRecord {
+                        user,
+                        organization: organization.clone(),
+                    },
+                    created_at: invitation.created_at.and_utc(),
+                    expires_at: invitation.expires_at.and_utc(),
+                })
+                .collect())
         })
-        .collect())
+        .await
 }
 
 /// The invited user by public id, if the caller may change them.
@@ -183,7 +188,7 @@ pub async fn accept(
     token: &str,
     password: Password,
     origin: &Origin,
-) -> Result<User, Error> {
+) -> Result<UserRecord, Error> {
     service.login_limiter.admit(origin.address)?;
     let user = open(service, token).await?;
     let hash_of_password = service.hasher.hash_password(&password).await?;
@@ -191,7 +196,7 @@ pub async fn accept(
     let actor = origin.actor(format!("user:{}", user.email));
     service
         .db(move |conn| {
-            write_transaction(conn, |conn| -> Result<User, Error> {
+            write_transaction(conn, |conn| -> Result<UserRecord, Error> {
                 let now = Utc::now();
                 let (invitation, user) =
                     db::invitations::find_open(conn, &token_hash, now.naive_utc())?
@@ -215,7 +220,10 @@ pub async fn accept(
                 let event =
                     Event::success(user.organization_id, AuditAction::InvitationAccepted, &id);
                 audit::record(conn, &actor, event, now)?;
-                db::users::find(conn, user.id)?.ok_or(Error::NotFound)
+                Ok(UserRecord {
+                    user: db::users::find(conn, user.id)?.ok_or(Error::NotFound)?,
+                    organization: db::organizations::find(conn, user.organization_id)?,
+                })
             })
         })
         .await

@@ -37,13 +37,6 @@ pub async fn find(service: &Service, name: &str) -> Result<Organization, Error> 
         .ok_or(Error::NotFound)
 }
 
-/// An organization by id, for a front end showing a row it already reached.
-pub async fn home(service: &Service, organization_id: i64) -> Result<Organization, Error> {
-    service
-        .db(move |conn| Ok(organizations::find(conn, organization_id)?))
-        .await
-}
-
 /// What may change about an organization.
 #[derive(Default)]
 pub struct OrganizationUpdate {
@@ -169,13 +162,10 @@ fn shut_out(
 ) -> Result<Vec<Change>, Error> {
     organizations::end_sessions(conn, organization_id)?;
     let mut cuts = Vec::new();
-    for client_id in organizations::live_client_ids(conn, organization_id)? {
+    for key in api_keys::unrevoked_in(conn, organization_id)? {
         let change = match revoking_as {
-            Some(actor) => {
-                let key = api_keys::find_by_client_id(conn, &client_id)?.ok_or(Error::NotFound)?;
-                revoke_in(conn, &key, actor)?
-            }
-            None => cut_tokens(conn, &client_id, Cut::IssuedUntilNow)?,
+            Some(actor) => revoke_in(conn, &key, actor)?,
+            None => cut_tokens(conn, &key.client_id, Cut::IssuedUntilNow)?,
         };
         cuts.push(change);
     }

@@ -30,7 +30,7 @@ pub enum Revealed {
         #[serde(
             default,
             skip_serializing_if = "Option::is_none",
-            deserialize_with = "present"
+            deserialize_with = "crate::domain::present"
         )]
         rotated: Option<Option<DateTime<Utc>>>,
     },
@@ -46,15 +46,6 @@ pub enum Revealed {
         email: String,
         url: String,
     },
-}
-
-/// A field that is present, even as `null`: `Some` of what it holds.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
 
 impl std::fmt::Debug for Revealed {
