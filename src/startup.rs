@@ -142,13 +142,16 @@ fn serve(
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("Referrer-Policy", "no-referrer")),
             )
-            // The path only (%U): a query string may carry what must never be logged. Off
-            // when the log level would drop its lines anyway, as it renders some of every
-            // request up front.
+            // The path only: a query string may carry what must never be logged, and so may
+            // an invitation link's path (its token is masked). Off when the log level would
+            // drop its lines anyway, as it renders some of every request up front.
             .wrap(Condition::new(
                 access_log,
-                Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
-                    .custom_request_replace("method", |req| req.method().to_string()),
+                Logger::new("%a \"%{method}xi %{path}xi\" %s %b %Dms")
+                    .custom_request_replace("method", |req| req.method().to_string())
+                    .custom_request_replace("path", |req| {
+                        crate::console::loggable_path(req.path()).into_owned()
+                    }),
             ))
             .configure(crate::console::configure)
             .configure(routes::configure)

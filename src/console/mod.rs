@@ -68,3 +68,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn home() -> HttpResponse {
     page::see_other("/console/keys")
 }
+
+/// Where an invitation link leads; what follows is its token.
+const INVITATION_PATH: &str = "/console/invitations/";
+
+/// A request path as the access log may show it: an invitation link's token masked.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix(INVITATION_PATH) {
+        Some(token) if !token.is_empty() => format!("{INVITATION_PATH}…").into(),
+        _ => path.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn invitation_tokens_never_reach_the_access_log() {
+        assert_eq!(
+            loggable_path("/console/invitations/kgi_secret"),
+            "/console/invitations/…"
+        );
+        assert_eq!(loggable_path("/console/keys"), "/console/keys");
+        assert_eq!(loggable_path("/v1/token"), "/v1/token");
+    }
+}

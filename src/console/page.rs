@@ -58,11 +58,6 @@ fn secure(response: &mut actix_web::HttpResponseBuilder) {
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         ))
         .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        // An invitation page's address holds its token: never sent on to another page.
-        .insert_header((
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
 }

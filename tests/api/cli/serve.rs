@@ -179,9 +179,31 @@ async fn the_binary_serves_by_default_and_never_logs_secrets(backend: Backend) {
         .send()
         .await
         .unwrap();
+    // An API key as the bearer credential, and an invitation link opened.
+    let _ = client
+        .get(format!("{base}/v1/me/permissions"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    app.create_user(crate::helpers::ADMIN, &["--admin"]);
+    let invited = app.cli(&["users", "invite", "--email", "ines@example.com"]);
+    assert!(invited.status.success());
+    let link = String::from_utf8_lossy(&invited.stdout).trim().to_owned();
+    let invitation = link.rsplit('/').next().unwrap().to_owned();
+    let opened = client
+        .get(format!("{base}/console/invitations/{invitation}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
     actix_web::rt::time::sleep(Duration::from_millis(200)).await;
 
     let log = server.kill();
+    assert!(
+        log.contains("GET /console/invitations/…"),
+        "the link is logged, masked: {log}"
+    );
     assert!(
         log.contains("POST /v1/token"),
         "the access log is on: {log}"
@@ -191,6 +213,7 @@ async fn the_binary_serves_by_default_and_never_logs_secrets(backend: Backend) {
         ("the access token", &access_token[access_token.len() - 40..]),
         ("a bcrypt hash", "$2b$"),
         ("the master key", &app.master_key[..20]),
+        ("the invitation token", &invitation[4..]),
     ] {
         assert!(!log.contains(needle), "{what} reached the log");
     }
