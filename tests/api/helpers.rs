@@ -767,6 +767,14 @@ pub fn resign(app: &TestApp, token: &str, change: impl FnOnce(&mut Value)) -> St
 }
 
 /// A `jti` no token has.
+/// The secret with its last character changed: a typo that always differs from the original
+/// (replacing it with a fixed letter would leave it unchanged when it already ends in that letter).
+pub fn mistyped(secret: &str) -> String {
+    let (head, last) = secret.split_at(secret.len() - 1);
+    let replacement = if last == "x" { "y" } else { "x" };
+    format!("{head}{replacement}")
+}
+
 pub fn fresh_jti() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }

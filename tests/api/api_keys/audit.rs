@@ -9,7 +9,7 @@ use super::{
     sleep_ms,
 };
 use crate::backend_tests;
-use crate::helpers::{ADMIN, Backend, TestApp, TestKey, Who, eventually, spawn_app};
+use crate::helpers::{ADMIN, Backend, TestApp, TestKey, Who, eventually, mistyped, spawn_app};
 
 /// Asserts the one event of `events` with this action: by `actor`, about `target`, from
 /// 127.0.0.1.
@@ -321,11 +321,11 @@ async fn a_malformed_secret_for_an_existing_key_is_audited_too(backend: Backend)
     let admin = admin_session(&app).await;
     let (_, auditor) = management_key(&app, ADMIN, &["audit:read"]).await;
     let key = create_named(&app, &admin, "target", &["invoices:read"]).await;
-    let mistyped = TestKey {
+    let typo = TestKey {
         client_id: key.client_id.clone(),
-        client_secret: format!("{}x", &key.client_secret[..key.client_secret.len() - 1]),
+        client_secret: mistyped(&key.client_secret),
     };
-    assert_invalid_client(&app, &mistyped).await;
+    assert_invalid_client(&app, &typo).await;
     wait_for_denial(&app, &auditor, &key.client_id, "malformed_secret").await;
 
     let unknown = TestKey {
