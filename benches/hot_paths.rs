@@ -68,6 +68,7 @@ fn tokens(c: &mut Criterion) {
         organization: "default",
         key_expires_at: None,
         state_as_of: Utc::now().timestamp(),
+        jti: "0123456789abcdef0123456789abcdef",
     };
     for algorithm in ALGORITHMS {
         let (signer, cold) = setup(algorithm, 0);

@@ -26,8 +26,12 @@ pub enum ApiError {
     /// A console login with a wrong email or password (one answer for both).
     #[error("wrong email or password")]
     InvalidCredentials,
-    #[error("only the client_credentials grant is supported")]
+    #[error("only the client_credentials and refresh_token grants are supported")]
     UnsupportedGrantType,
+    /// RFC 6749 `invalid_grant`: a refresh token that does not stand (one answer for every
+    /// reason).
+    #[error("the refresh token is invalid, expired, revoked or already used")]
+    InvalidGrant,
     /// RFC 6749 `unauthorized_client`: an authenticated client asked for something it may not
     /// do (RFC 7009: revoking a token issued to another client).
     #[error("{0}")]
@@ -84,6 +88,7 @@ impl From<service::Error> for ApiError {
             E::Forbidden(message) => ApiError::Forbidden(message),
             E::Conflict(message) => ApiError::Conflict(message),
             E::InvalidClient => ApiError::InvalidClient,
+            E::InvalidGrant => ApiError::InvalidGrant,
             E::UnauthorizedClient(message) => ApiError::UnauthorizedClient(message),
             E::InvalidScope(message) => ApiError::InvalidScope(message),
             E::InvalidCredentials => ApiError::InvalidCredentials,
@@ -139,6 +144,7 @@ impl ApiError {
             ApiError::InvalidClient => "invalid_client",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::UnsupportedGrantType => "unsupported_grant_type",
+            ApiError::InvalidGrant => "invalid_grant",
             ApiError::UnauthorizedClient(_) => "unauthorized_client",
             ApiError::InvalidScope(_) => "invalid_scope",
             ApiError::MissingToken | ApiError::InvalidToken(_) => "invalid_token",
@@ -191,11 +197,12 @@ impl ApiError {
 }
 
 /// Every value `ApiError::code` can take.
-pub const ERROR_CODES: [&str; 15] = [
+pub const ERROR_CODES: [&str; 16] = [
     "invalid_request",
     "invalid_client",
     "invalid_credentials",
     "unsupported_grant_type",
+    "invalid_grant",
     "unauthorized_client",
     "invalid_scope",
     "invalid_token",
@@ -239,6 +246,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidRequest(_)
             | ApiError::UnsupportedGrantType
+            | ApiError::InvalidGrant
             | ApiError::UnauthorizedClient(_)
             | ApiError::InvalidScope(_)
             | ApiError::MalformedAuthorization(_)
@@ -339,6 +347,7 @@ mod tests {
                 400,
                 "unsupported_grant_type",
             ),
+            (ApiError::InvalidGrant, 400, "invalid_grant"),
             (ApiError::InvalidScope("x".into()), 400, "invalid_scope"),
             (
                 ApiError::UnauthorizedClient("x".into()),
@@ -487,6 +496,7 @@ mod tests {
             (E::Forbidden("x".into()), 403, "forbidden"),
             (E::Conflict("x".into()), 409, "conflict"),
             (E::InvalidClient, 401, "invalid_client"),
+            (E::InvalidGrant, 400, "invalid_grant"),
             (E::InvalidScope("x".into()), 400, "invalid_scope"),
             (E::InvalidCredentials, 401, "invalid_credentials"),
             (E::MissingCredentials, 401, "invalid_token"),

@@ -22,6 +22,8 @@ pub struct ChangeFeed {
     validator: TokenValidator,
     master_key: Option<Arc<MasterKey>>,
     last_id: i64,
+    /// How long housekeeping keeps usage counters.
+    usage_retention: chrono::Duration,
 }
 
 impl ChangeFeed {
@@ -49,7 +51,14 @@ impl ChangeFeed {
             validator,
             master_key,
             last_id,
+            usage_retention: chrono::Duration::days(90),
         })
+    }
+
+    /// Keeps usage counters for `days` (housekeeping deletes older hours).
+    pub fn keep_usage_for(mut self, days: u32) -> ChangeFeed {
+        self.usage_retention = chrono::Duration::days(i64::from(days));
+        self
     }
 
     pub fn validator(&self) -> TokenValidator {
@@ -111,6 +120,8 @@ impl ChangeFeed {
         db::sessions::prune(&mut conn, now.naive_utc())?;
         db::login_failures::prune(&mut conn, (now - chrono::Duration::days(1)).naive_utc())?;
         db::reveals::prune(&mut conn, now.naive_utc())?;
+        db::refresh_tokens::prune(&mut conn, now.naive_utc())?;
+        db::usage::prune(&mut conn, (now - self.usage_retention).naive_utc())?;
         db::signing_keys::erase_retired_private_keys(&mut conn, now.naive_utc())?;
         Ok(())
     }
@@ -178,15 +189,14 @@ fn to_changes(rows: &[StateChangeRow]) -> Vec<Change> {
         .collect()
 }
 
-/// For resource servers that link keygate's library: a validator that reads keygate's
-/// database (PostgreSQL, or the SQLite file) and follows its change feed, so revocations
-/// reach it as fast as they reach keygate. Needs no master key (HS256 tokens excepted).
+/// A validator that reads keygate's database (PostgreSQL, or the SQLite file) and follows its
+/// change feed, and the pool it reads through. Needs no master key (HS256 tokens excepted).
 /// Call inside an actix (tokio) runtime.
-pub async fn connect_validator(
+pub async fn follow(
     database_url: &str,
     params: ValidationParams,
     poll_interval: Duration,
-) -> anyhow::Result<TokenValidator> {
+) -> anyhow::Result<(TokenValidator, DbPool)> {
     let settings = crate::config::DatabaseSettings {
         url: database_url.parse()?,
         pool_size: 2,
@@ -197,7 +207,7 @@ pub async fn connect_validator(
         ChangeFeed::bootstrap(pool, params, None)
     })
     .await??;
-    let validator = feed.validator();
+    let (validator, pool) = (feed.validator(), feed.pool.clone());
     feed.spawn(poll_interval);
-    Ok(validator)
+    Ok((validator, pool))
 }

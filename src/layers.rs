@@ -15,6 +15,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     // Mechanisms the application layer uses, which know nothing of it.
     ("hashing", 4),
     ("last_used", 4),
+    ("usage", 4),
     ("feed", 4),
     ("auth::rate_limit", 4),
     ("auth::verified", 4),
@@ -28,6 +29,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("routes", 6),
     ("openapi", 6),
     ("startup", 6),
+    ("embedded", 6),
     ("console", 6),
     // The command line: another front end.
     ("cli", 7),

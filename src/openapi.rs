@@ -40,6 +40,8 @@ use crate::routes;
         routes::api_keys::manage::delete_api_key,
         routes::api_keys::manage::revoke_api_key,
         routes::api_keys::manage::rotate_api_key,
+        routes::usage::key_usage,
+        routes::usage::organization_usage,
         routes::users::list_users,
         routes::users::create_user,
         routes::users::retrieve_user,

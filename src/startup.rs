@@ -20,12 +20,13 @@ use crate::routes;
 use crate::service::{Service, signing_keys};
 use crate::state::AppState;
 use crate::tokens::{MasterKey, ValidationParams};
+use crate::usage::UsageCounters;
 
 pub struct Application {
     port: u16,
     issuer: String,
     server: Server,
-    last_used: Arc<LastUsed>,
+    behind: WriteBehind,
     pool: DbPool,
 }
 
@@ -59,8 +60,11 @@ impl Application {
                     leeway_seconds: tokens.leeway_seconds,
                     environments: vec![Environment::Live, Environment::Test],
                     cache_capacity: settings.cache.validated_tokens,
+                    // keygate's own routes take API keys through the application layer.
+                    accept_api_keys: false,
                 };
-                let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key.clone()))?;
+                let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key.clone()))?
+                    .keep_usage_for(settings.usage.retention_days);
                 Ok((pool, feed))
             })
             .await??
@@ -76,10 +80,13 @@ impl Application {
             validator.clone(),
             Some(master_key),
         );
-        let last_used = service.last_used.clone();
-        spawn_last_used_flusher(
+        let behind = WriteBehind {
+            last_used: service.last_used.clone(),
+            usage: service.usage.clone(),
+        };
+        spawn_write_behind(
             pool.clone(),
-            last_used.clone(),
+            behind.clone(),
             settings.server.last_used_flush_ms,
         );
         let flush_pool = pool;
@@ -90,7 +97,7 @@ impl Application {
             port: address.port(),
             issuer,
             server,
-            last_used,
+            behind,
             pool: flush_pool,
         })
     }
@@ -107,9 +114,8 @@ impl Application {
     /// still in memory.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        let (pool, last_used) = (self.pool, self.last_used);
-        let _ =
-            actix_web::rt::task::spawn_blocking(move || flush_last_used(&pool, &last_used)).await;
+        let (pool, behind) = (self.pool, self.behind);
+        let _ = actix_web::rt::task::spawn_blocking(move || behind.flush(&pool)).await;
         served
     }
 }
@@ -167,21 +173,37 @@ fn serve(
     Ok(server)
 }
 
-fn flush_last_used(pool: &DbPool, last_used: &LastUsed) {
-    if last_used.pending() == 0 {
-        return;
-    }
-    match pool
-        .get()
-        .map_err(anyhow::Error::from)
-        .and_then(|mut c| Ok(last_used.flush(&mut c)?))
-    {
-        Ok(n) => log::debug!("wrote last-used times of {n} key(s)"),
-        Err(e) => log::warn!("could not write last-used times (will retry): {e:#}"),
+/// What is counted in memory and written behind: last-used times and usage counters.
+#[derive(Clone)]
+pub(crate) struct WriteBehind {
+    pub(crate) last_used: Arc<LastUsed>,
+    pub(crate) usage: Arc<UsageCounters>,
+}
+
+impl WriteBehind {
+    fn flush(&self, pool: &DbPool) {
+        if self.last_used.pending() == 0 && self.usage.pending() == 0 {
+            return;
+        }
+        let mut conn = match pool.get() {
+            Ok(conn) => conn,
+            Err(e) => {
+                log::warn!("could not write last-used times and usage (will retry): {e:#}");
+                return;
+            }
+        };
+        match self.last_used.flush(&mut conn) {
+            Ok(n) => log::debug!("wrote last-used times of {n} key(s)"),
+            Err(e) => log::warn!("could not write last-used times (will retry): {e:#}"),
+        }
+        match self.usage.flush(&mut conn) {
+            Ok(n) => log::debug!("wrote {n} usage counter(s)"),
+            Err(e) => log::warn!("could not write usage counters (will retry): {e:#}"),
+        }
     }
 }
 
-fn spawn_last_used_flusher(pool: DbPool, last_used: Arc<LastUsed>, interval_ms: u64) {
+pub(crate) fn spawn_write_behind(pool: DbPool, behind: WriteBehind, interval_ms: u64) {
     actix_web::rt::spawn(async move {
         // The first write is one period after the start, not at once: by the time this task
         // first runs, the server may already be answering, and a time noted then belongs to
@@ -191,9 +213,8 @@ fn spawn_last_used_flusher(pool: DbPool, last_used: Arc<LastUsed>, interval_ms: 
         let mut ticker = actix_web::rt::time::interval_at(first, period);
         loop {
             ticker.tick().await;
-            let (pool, last_used) = (pool.clone(), last_used.clone());
-            let _ = actix_web::rt::task::spawn_blocking(move || flush_last_used(&pool, &last_used))
-                .await;
+            let (pool, behind) = (pool.clone(), behind.clone());
+            let _ = actix_web::rt::task::spawn_blocking(move || behind.flush(&pool)).await;
         }
     });
 }

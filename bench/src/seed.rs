@@ -159,6 +159,7 @@ impl Seeder<'_> {
                 updated_at: *created_at,
                 key_prefix: self.secret.prefix,
                 token_only: false,
+                refresh_tokens: false,
             })
             .collect();
         let secret = self.secret;

@@ -14,9 +14,10 @@
 //!
 //! The app registers a [`TokenValidator`] with `.app_data(web::Data::new(validator))`.
 //!
-//! On keygate's own routes an API key's secret is accepted too (`Authorization: Bearer
-//! kgs_…`, unless `validation.accept_api_keys` is off), checked against the key's current
-//! state on every call.
+//! On keygate's own routes, and in apps whose validator comes from
+//! [`crate::connect_validator`], an API key's secret is accepted too (`Authorization: Bearer
+//! kgs_…`, unless `validation.accept_api_keys` or [`crate::ValidationParams::accept_api_keys`]
+//! is off), checked against the key's current state on every call.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::error::ApiError;
 use crate::service::direct_keys;
 use crate::state::AppState;
-use crate::tokens::{AccessTokenClaims, TokenValidator};
+use crate::tokens::{AccessTokenClaims, ApiKeyRefusal, TokenValidator};
 
 /// The scopes a route needs, declared on a type (see [`crate::require_scopes!`]).
 pub trait ScopeRequirement {
@@ -70,15 +71,28 @@ impl<S: ScopeRequirement + 'static> FromRequest for Authenticated<S> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        match (bearer_token(req), state) {
-            (Ok(token), Some(state)) if direct_keys::is_api_key(token) => {
-                let (token, origin) = (token.to_owned(), state.origin(req));
-                Box::pin(async move {
-                    let claims = direct_keys::authenticate(&state.service, &token, &origin).await?;
-                    authorized::<S>(claims)
-                })
+        let token = match bearer_token(req) {
+            Ok(token) if direct_keys::is_api_key(token) => token.to_owned(),
+            _ => {
+                let result = authenticate::<S>(req);
+                return Box::pin(async move { result });
             }
+        };
+        // keygate's own routes: through the application layer.
+        if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
+            let origin = state.origin(req);
+            return Box::pin(async move {
+                let claims = direct_keys::authenticate(&state.service, &token, &origin).await?;
+                authorized::<S>(claims)
+            });
+        }
+        // An app that links keygate: through its validator, if it accepts API keys.
+        let verifier = validator(req).map(TokenValidator::api_key_verifier);
+        match (verifier, req.peer_addr()) {
+            (Ok(Some(verifier)), Some(peer)) => Box::pin(async move {
+                let claims = verifier.verify(token, peer.ip()).await.map_err(refusal)?;
+                authorized::<S>(claims)
+            }),
             _ => {
                 let result = authenticate::<S>(req);
                 Box::pin(async move { result })
@@ -87,16 +101,39 @@ impl<S: ScopeRequirement + 'static> FromRequest for Authenticated<S> {
     }
 }
 
-fn authenticate<S: ScopeRequirement>(req: &HttpRequest) -> Result<Authenticated<S>, ApiError> {
-    let validator = req
-        .app_data::<web::Data<TokenValidator>>()
+fn refusal(refused: ApiKeyRefusal) -> ApiError {
+    match refused {
+        ApiKeyRefusal::Invalid(description) => ApiError::InvalidToken(description),
+        ApiKeyRefusal::RateLimited {
+            retry_after_seconds,
+        } => ApiError::RateLimited {
+            retry_after_seconds,
+        },
+        ApiKeyRefusal::Unavailable {
+            retry_after_seconds,
+        } => ApiError::Unavailable {
+            retry_after_seconds,
+        },
+        ApiKeyRefusal::Internal => {
+            ApiError::internal(anyhow::anyhow!("an API key could not be verified"))
+        }
+    }
+}
+
+/// The validator the app registered.
+fn validator(req: &HttpRequest) -> Result<&TokenValidator, ApiError> {
+    req.app_data::<web::Data<TokenValidator>>()
         .map(|d| d.get_ref())
         .or_else(|| req.app_data::<TokenValidator>())
         .ok_or_else(|| {
             ApiError::internal(anyhow::anyhow!(
                 "no TokenValidator registered with app_data"
             ))
-        })?;
+        })
+}
+
+fn authenticate<S: ScopeRequirement>(req: &HttpRequest) -> Result<Authenticated<S>, ApiError> {
+    let validator = validator(req)?;
     let token = bearer_token(req)?;
     let claims = validator
         .validate(token)

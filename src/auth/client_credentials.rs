@@ -21,7 +21,7 @@ pub enum CredentialError {
     /// `invalid_client`: no credentials, or an authentication scheme that is not supported.
     #[error("client authentication failed")]
     InvalidClient,
-    #[error("only the client_credentials grant is supported")]
+    #[error("only the client_credentials and refresh_token grants are supported")]
     UnsupportedGrantType,
 }
 
@@ -48,22 +48,51 @@ pub enum AuthMethod {
     Body,
 }
 
-/// A well-formed request for a token; the credentials are not checked yet.
-pub struct TokenRequest {
+/// Client credentials, not checked yet.
+pub struct ClientAuth {
     pub client_id: String,
     pub client_secret: String,
-    pub scope: Option<String>,
     pub method: AuthMethod,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+/// What a token request trades.
+pub enum Grant {
+    /// RFC 6749 section 4.4: the client's own credentials.
+    ClientCredentials(ClientAuth),
+    /// RFC 6749 section 6: a refresh token; client authentication is optional (the token is
+    /// bound to its key) and, when sent, must be the token's key.
+    RefreshToken {
+        refresh_token: String,
+        client: Option<ClientAuth>,
+    },
+}
+
+/// A well-formed request for a token; the credentials are not checked yet.
+pub struct TokenRequest {
+    pub grant: Grant,
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenRequest")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("scope", &self.scope)
-            .field("method", &self.method)
-            .finish()
+        let mut out = f.debug_struct("TokenRequest");
+        match &self.grant {
+            Grant::ClientCredentials(client) => out.field("client", client),
+            Grant::RefreshToken { client, .. } => out
+                .field("refresh_token", &"[redacted]")
+                .field("client", client),
+        };
+        out.field("scope", &self.scope).finish()
     }
 }
 
@@ -74,7 +103,7 @@ impl std::fmt::Debug for TokenRequest {
     description = "An RFC 6749 section 4.4.2 token request; unrecognised parameters are ignored"
 )]
 pub struct BodyParams {
-    #[schema(required = true, schema_with = client_credentials_grant)]
+    #[schema(required = true, schema_with = supported_grants)]
     grant_type: Option<String>,
     /// `client_secret_post`: the API key's client_id. With HTTP Basic, it may repeat the
     /// client_id sent there.
@@ -83,15 +112,19 @@ pub struct BodyParams {
     /// `client_secret_post`: the API key's secret.
     #[schema(nullable = false)]
     client_secret: Option<String>,
-    /// Space-separated; narrows the token to these of the key's scopes.
+    /// Space-separated; narrows the token to these of the key's scopes (or, with
+    /// `refresh_token`, of the scopes first granted).
     #[schema(nullable = false)]
     scope: Option<String>,
+    /// With `grant_type=refresh_token`: the refresh token to trade (single use).
+    #[schema(nullable = false)]
+    refresh_token: Option<String>,
 }
 
-fn client_credentials_grant() -> utoipa::openapi::schema::ObjectBuilder {
+fn supported_grants() -> utoipa::openapi::schema::ObjectBuilder {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["client_credentials"]))
+        .enum_values(Some(["client_credentials", "refresh_token"]))
 }
 
 /// keygate's JSON token request.
@@ -105,6 +138,8 @@ pub struct JsonBody {
     scope: Option<String>,
     #[serde(default)]
     grant_type: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 /// The JSON body, with the second names of the credentials; unknown members are ignored.
@@ -119,7 +154,7 @@ impl utoipa::PartialSchema for JsonBody {
         ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
-                "The token request as JSON: the credentials in the body, by either name",
+                "The token request as JSON: the credentials in the body, by either name, or a refresh token",
             ))
             .property("client_id", text("The API key's client_id"))
             .property("client_secret", text("The API key's secret"))
@@ -130,8 +165,14 @@ impl utoipa::PartialSchema for JsonBody {
                 text("Space-separated; narrows the token to these of the key's scopes"),
             )
             .property(
+                "refresh_token",
+                text("A refresh token to trade for a new pair (instead of the credentials)"),
+            )
+            .property(
                 "grant_type",
-                client_credentials_grant().description(Some("Optional in a JSON body")),
+                supported_grants().description(Some(
+                    "Optional in a JSON body: refresh_token when refresh_token is sent, else client_credentials",
+                )),
             )
             .into()
     }
@@ -143,30 +184,64 @@ impl utoipa::ToSchema for JsonBody {
     }
 }
 
-const CREDENTIAL_NAMES: [&str; 4] = ["client_id", "client_secret", "api_key", "api_secret"];
+const CREDENTIAL_NAMES: [&str; 5] = [
+    "client_id",
+    "client_secret",
+    "api_key",
+    "api_secret",
+    "refresh_token",
+];
 
 pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, CredentialError> {
     if form_urlencoded::parse(req.query_string().as_bytes())
         .any(|(k, _)| CREDENTIAL_NAMES.contains(&k.as_ref()))
     {
         return Err(CredentialError::invalid_request(
-            "client credentials must not be sent in the URL (RFC 6749 section 2.3.1)",
+            "credentials must not be sent in the URL (RFC 6749 section 2.3.1)",
         ));
     }
     let basic = basic_credentials(req)?;
-    let params = match body_kind(req)? {
+    let kind = body_kind(req)?;
+    let params = match kind {
         BodyKind::Form => form_params(body)?,
         BodyKind::Json => json_params(body)?,
     };
-    match params.grant_type.as_deref() {
-        Some("client_credentials") => {}
-        Some(_) => return Err(CredentialError::UnsupportedGrantType),
-        None if body_kind(req)? == BodyKind::Form => {
+    let grant_type = match params.grant_type.as_deref() {
+        Some(grant) => grant,
+        None if kind == BodyKind::Form => {
             return Err(CredentialError::invalid_request("grant_type is required"));
         }
-        None => {}
-    }
-    let (client_id, client_secret, method) = match (basic, params.client_id, params.client_secret) {
+        // keygate's JSON body names no grant: a refresh token, or the credentials.
+        None if params.refresh_token.is_some() => "refresh_token",
+        None => "client_credentials",
+    };
+    let grant = match grant_type {
+        "client_credentials" => Grant::ClientCredentials(
+            client_auth(basic, params.client_id, params.client_secret)?
+                .ok_or(CredentialError::InvalidClient)?,
+        ),
+        "refresh_token" => Grant::RefreshToken {
+            refresh_token: params
+                .refresh_token
+                .ok_or_else(|| CredentialError::invalid_request("refresh_token is required"))?,
+            client: client_auth(basic, params.client_id, params.client_secret)?,
+        },
+        _ => return Err(CredentialError::UnsupportedGrantType),
+    };
+    Ok(TokenRequest {
+        grant,
+        scope: params.scope,
+    })
+}
+
+/// The client's credentials, from HTTP Basic or the body (never both); `None` if neither
+/// holds any.
+fn client_auth(
+    basic: Option<(String, String)>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+) -> Result<Option<ClientAuth>, CredentialError> {
+    let (client_id, client_secret, method) = match (basic, client_id, client_secret) {
         (Some(_), _, Some(_)) => {
             return Err(CredentialError::invalid_request(
                 "use one client authentication method: HTTP Basic or client_secret in the body, not both",
@@ -179,17 +254,17 @@ pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, CredentialE
         }
         (Some((id, secret)), _, None) => (id, secret, AuthMethod::Basic),
         (None, Some(id), Some(secret)) => (id, secret, AuthMethod::Body),
+        (None, None, None) => return Ok(None),
         (None, _, _) => return Err(CredentialError::InvalidClient),
     };
     if client_id.is_empty() || client_secret.is_empty() {
         return Err(CredentialError::InvalidClient);
     }
-    Ok(TokenRequest {
+    Ok(Some(ClientAuth {
         client_id,
         client_secret,
-        scope: params.scope,
         method,
-    })
+    }))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -263,6 +338,7 @@ fn form_params(body: &[u8]) -> Result<BodyParams, CredentialError> {
             "client_id" => &mut params.client_id,
             "client_secret" => &mut params.client_secret,
             "scope" => &mut params.scope,
+            "refresh_token" => &mut params.refresh_token,
             // RFC 6749 3.2: unrecognised parameters are ignored.
             _ => continue,
         };
@@ -280,6 +356,7 @@ fn form_params(body: &[u8]) -> Result<BodyParams, CredentialError> {
         client_id: params.client_id.filter(|v| !v.is_empty()),
         client_secret: params.client_secret.filter(|v| !v.is_empty()),
         scope: params.scope.filter(|v| !v.is_empty()),
+        refresh_token: params.refresh_token.filter(|v| !v.is_empty()),
     })
 }
 
@@ -299,6 +376,7 @@ fn json_params(body: &[u8]) -> Result<BodyParams, CredentialError> {
         client_id: parsed.client_id.filter(|v| !v.is_empty()),
         client_secret: parsed.client_secret.filter(|v| !v.is_empty()),
         scope: parsed.scope.filter(|v| !v.is_empty()),
+        refresh_token: parsed.refresh_token.filter(|v| !v.is_empty()),
     })
 }
 
@@ -354,12 +432,13 @@ mod tests {
         let (req, body) =
             form("grant_type=client_credentials&client_id=a&client_secret=b&scope=x%20y&extra=1");
         let parsed = parse(&req, &body).unwrap();
+        let client = credentials(&parsed);
         assert_eq!(
-            (parsed.client_id.as_str(), parsed.client_secret.as_str()),
+            (client.client_id.as_str(), client.client_secret.as_str()),
             ("a", "b")
         );
         assert_eq!(parsed.scope.as_deref(), Some("x y"));
-        assert_eq!(parsed.method, AuthMethod::Body);
+        assert_eq!(client.method, AuthMethod::Body);
     }
 
     #[test]
@@ -370,19 +449,54 @@ mod tests {
             .insert_header((header::AUTHORIZATION, format!("Basic {encoded}")))
             .to_http_request();
         let parsed = parse(&req, b"grant_type=client_credentials").unwrap();
-        assert_eq!(parsed.client_id, "my+id");
-        assert_eq!(parsed.client_secret, "s:e cret");
-        assert_eq!(parsed.method, AuthMethod::Basic);
+        let client = credentials(&parsed);
+        assert_eq!(client.client_id, "my+id");
+        assert_eq!(client.client_secret, "s:e cret");
+        assert_eq!(client.method, AuthMethod::Basic);
     }
 
     #[test]
     fn json_accepts_the_fiskaly_aliases_and_defaults_the_grant() {
         let (req, body) = json(r#"{"api_key":"a","api_secret":"b"}"#);
         let parsed = parse(&req, &body).unwrap();
+        let client = credentials(&parsed);
         assert_eq!(
-            (parsed.client_id.as_str(), parsed.client_secret.as_str()),
+            (client.client_id.as_str(), client.client_secret.as_str()),
             ("a", "b")
         );
+    }
+
+    #[test]
+    fn a_refresh_token_alone_is_a_refresh_grant_in_either_body() {
+        for (req, body) in [
+            json(r#"{"refresh_token":"r"}"#),
+            form("grant_type=refresh_token&refresh_token=r"),
+        ] {
+            let parsed = parse(&req, &body).unwrap();
+            let Grant::RefreshToken {
+                refresh_token,
+                client: None,
+            } = &parsed.grant
+            else {
+                panic!("not a refresh grant without client authentication");
+            };
+            assert_eq!(refresh_token, "r");
+            assert!(!format!("{parsed:?}").contains("\"r\""));
+        }
+        let (req, body) =
+            form("grant_type=refresh_token&refresh_token=r&client_id=a&client_secret=b");
+        let parsed = parse(&req, &body).unwrap();
+        assert!(matches!(
+            &parsed.grant,
+            Grant::RefreshToken { client: Some(c), .. } if c.client_id == "a"
+        ));
+    }
+
+    fn credentials(request: &TokenRequest) -> &ClientAuth {
+        match &request.grant {
+            Grant::ClientCredentials(client) => client,
+            Grant::RefreshToken { .. } => panic!("not a client-credentials grant"),
+        }
     }
 
     #[test]
@@ -459,6 +573,16 @@ mod tests {
                 "JSON with trailing data",
                 json(r#"{"client_id":"a","client_secret":"b"} x"#),
                 "invalid_request",
+            ),
+            (
+                "a refresh grant without its token",
+                form("grant_type=refresh_token&client_id=a&client_secret=b"),
+                "invalid_request",
+            ),
+            (
+                "a refresh grant with an id but no secret",
+                form("grant_type=refresh_token&refresh_token=r&client_id=a"),
+                "invalid_client",
             ),
             (
                 "JSON with another grant",

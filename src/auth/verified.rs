@@ -28,6 +28,8 @@ pub struct VerifiedKey {
     pub secret_valid_until: Option<DateTime<Utc>>,
     /// Only traded for tokens: never accepted as a bearer credential itself.
     pub token_only: bool,
+    /// Gets a refresh token beside each access token.
+    pub refresh_tokens: bool,
     /// Unix seconds.
     pub verified_at: i64,
 }
@@ -113,6 +115,7 @@ mod tests {
             key_expires_at: None,
             secret_valid_until: None,
             token_only: false,
+            refresh_tokens: false,
             verified_at,
         })
     }

@@ -13,10 +13,11 @@ use crate::db::api_keys::ApiKey;
 use crate::db::key_lists::KeyOrder;
 use crate::db::organizations::DEFAULT_ORGANIZATION;
 use crate::domain::{
-    Email, Environment, Expiry, GracePeriod, KeyName, KeyStatus, Metadata, ScopeSet,
+    Email, Environment, Expiry, GracePeriod, KeyName, KeyStatus, Metadata, ScopeSet, UsageWindow,
 };
 use crate::service::api_keys::{self, KeyOwner, KeyRecord, NewKey, ScopeChoice};
 use crate::service::key_lists::{self, KeyListQuery};
+use crate::service::usage::{self, UsageReport};
 use crate::service::{Caller, Error, Service};
 
 #[derive(Debug, Subcommand)]
@@ -49,11 +50,30 @@ pub enum ApiKeysCommand {
         #[arg(long)]
         shell: bool,
     },
+    /// Show a key's usage history: tokens issued, refused, direct calls, introspections
+    Usage {
+        client_id: String,
+        /// Start: an RFC 3339 time or a date (default: 24 hours, or 30 days by day, ago)
+        #[arg(long)]
+        from: Option<String>,
+        /// End: an RFC 3339 time or a date (default: now)
+        #[arg(long)]
+        to: Option<String>,
+        /// hour or day
+        #[arg(long, default_value = "hour")]
+        granularity: String,
+        /// Print the report as the API's JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl ApiKeysCommand {
     pub fn reads_only(&self) -> bool {
-        matches!(self, ApiKeysCommand::List(_) | ApiKeysCommand::Show { .. })
+        matches!(
+            self,
+            ApiKeysCommand::List(_) | ApiKeysCommand::Show { .. } | ApiKeysCommand::Usage { .. }
+        )
     }
 }
 
@@ -125,6 +145,9 @@ pub struct CreateArgs {
     /// Only ever trade the key for tokens: never accept it as a bearer credential itself
     #[arg(long)]
     token_only: bool,
+    /// Hand out a single-use refresh token beside each access token
+    #[arg(long)]
+    refresh_tokens: bool,
     /// Print one JSON object
     #[arg(long, conflicts_with = "shell")]
     json: bool,
@@ -158,6 +181,23 @@ pub fn run(command: ApiKeysCommand, settings: &Settings) -> anyhow::Result<ExitC
                 json,
                 shell,
             } => rotate(&client_id, grace, json, shell, &service, &caller).await,
+            ApiKeysCommand::Usage {
+                client_id,
+                from,
+                to,
+                granularity,
+                json,
+            } => {
+                let window = UsageWindow::parse(
+                    from.as_deref(),
+                    to.as_deref(),
+                    Some(&granularity),
+                    Utc::now(),
+                )?;
+                let report = usage::of_key(&service, &caller, &client_id, window).await?;
+                print_usage(&client_id, &report, json);
+                Ok(())
+            }
         }
     });
     match done {
@@ -196,6 +236,7 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
         },
         enabled: !args.disabled,
         token_only: args.token_only,
+        refresh_tokens: args.refresh_tokens,
     };
     let created = api_keys::create(service, caller, new).await?;
     let key = &created.record.key;
@@ -209,6 +250,7 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
                 "environment": key.environment,
                 "status": key.status,
                 "token_only": key.token_only,
+                "refresh_tokens": key.refresh_tokens,
                 "scopes": ScopeSet::from_stored(&key.scopes),
                 "key_prefix": created.secret.prefix(),
                 "expires_at": key.expires_at.map(|t| t.and_utc()),
@@ -287,6 +329,41 @@ async fn list(args: ListArgs, service: &Service, caller: &Caller) -> Result<(), 
     Ok(())
 }
 
+fn print_usage(client_id: &str, report: &UsageReport, as_json: bool) {
+    if as_json {
+        let view = crate::routes::usage::ReportView::of(report, Some(client_id.to_owned()));
+        println!("{}", json!(view));
+        return;
+    }
+    println!(
+        "{:<17} {:>8} {:>8} {:>8} {:>14}",
+        "start (UTC)", "tokens", "refused", "direct", "introspections"
+    );
+    for bucket in &report.buckets {
+        let c = &bucket.counts;
+        println!(
+            "{:<17} {:>8} {:>8} {:>8} {:>14}",
+            bucket.start.format("%Y-%m-%d %H:%M"),
+            c.tokens_issued,
+            c.refused_total(),
+            c.direct_calls,
+            c.introspections
+        );
+    }
+    let t = &report.totals;
+    println!(
+        "{:<17} {:>8} {:>8} {:>8} {:>14}",
+        "total",
+        t.tokens_issued,
+        t.refused_total(),
+        t.direct_calls,
+        t.introspections
+    );
+    for (reason, n) in &t.refused {
+        println!("  refused ({reason}): {n}");
+    }
+}
+
 fn show(record: &KeyRecord, as_json: bool) -> Result<(), Error> {
     let shown = key_json(&record.key);
     if as_json {
@@ -350,6 +427,8 @@ fn key_json(key: &ApiKey) -> serde_json::Value {
         "environment": key.environment,
         "status": key.status,
         "scopes": ScopeSet::from_stored(&key.scopes),
+        "token_only": key.token_only,
+        "refresh_tokens": key.refresh_tokens,
         "created_at": key.created_at.and_utc(),
         "expires_at": key.expires_at.map(|t| t.and_utc()),
         "last_used_at": key.last_used_at.map(|t| t.and_utc()),

@@ -16,6 +16,9 @@ pub use database::{DatabaseTarget, data_directory};
 use crate::domain::{ScopeCatalog, SigningAlgorithm};
 use crate::tokens::{MAX_LEEWAY_SECONDS, MAX_LIFETIME_SECONDS, default_test_audience};
 
+/// The longest refresh-token lifetime (`tokens.refresh_token_lifetime_seconds`): 90 days.
+const MAX_REFRESH_LIFETIME_SECONDS: u64 = 90 * 86_400;
+
 const BUILT_IN_DEFAULTS: &str = include_str!("../../config/default.toml");
 
 /// The repository's profiles, compiled in so that the binary behaves the same from any
@@ -45,6 +48,7 @@ pub struct Settings {
     pub feed: FeedSettings,
     pub signing: SigningSettings,
     pub validation: ValidationSettings,
+    pub usage: UsageSettings,
     /// `KEYGATE_MASTER_KEY`: 32 random bytes, base64. Never printed (`SecretString`).
     #[serde(default)]
     pub master_key: Option<SecretString>,
@@ -80,6 +84,8 @@ pub struct TokenSettings {
     #[serde(default)]
     pub test_audience: String,
     pub lifetime_seconds: u64,
+    /// For keys that get refresh tokens.
+    pub refresh_token_lifetime_seconds: u64,
     pub algorithm: SigningAlgorithm,
     pub leeway_seconds: u64,
 }
@@ -106,6 +112,12 @@ pub struct ValidationSettings {
     /// Accept an API key's secret itself as a bearer credential (`Authorization: Bearer
     /// kgs_…`), besides access tokens.
     pub accept_api_keys: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct UsageSettings {
+    /// Days of hourly usage counters kept.
+    pub retention_days: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -227,17 +239,25 @@ impl Settings {
 
     /// Settings for the test suite: the built-in `test` profile, with no environment overrides.
     pub fn for_tests() -> Settings {
+        Self::built_in("test")
+    }
+
+    /// The built-in defaults and a built-in profile (or none, for a name keygate has not),
+    /// with no file or environment overrides.
+    pub fn built_in(profile: &str) -> Settings {
         let settings: Settings = Config::builder()
             .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
             .add_source(File::from_str(
-                built_in_profile("test").unwrap_or(""),
+                built_in_profile(profile).unwrap_or(""),
                 FileFormat::Toml,
             ))
-            .set_override("profile", "test")
+            .set_override("profile", profile)
             .and_then(|b| b.build())
             .and_then(|c| c.try_deserialize())
-            .expect("the test profile parses");
-        settings.resolved().expect("the test profile is consistent")
+            .expect("the built-in settings parse");
+        settings
+            .resolved()
+            .expect("the built-in settings are consistent")
     }
 
     /// The issuer: the configured one, or `http://<bound address>` when none is configured.
@@ -254,6 +274,14 @@ impl Settings {
         anyhow::ensure!(
             (60..=MAX_LIFETIME_SECONDS as u64).contains(&t.lifetime_seconds),
             "tokens.lifetime_seconds must be between 60 and {MAX_LIFETIME_SECONDS}"
+        );
+        anyhow::ensure!(
+            (1..=3650).contains(&self.usage.retention_days),
+            "usage.retention_days must be between 1 and 3650"
+        );
+        anyhow::ensure!(
+            (60..=MAX_REFRESH_LIFETIME_SECONDS).contains(&t.refresh_token_lifetime_seconds),
+            "tokens.refresh_token_lifetime_seconds must be between 60 and {MAX_REFRESH_LIFETIME_SECONDS} (90 days)"
         );
         anyhow::ensure!(
             t.leeway_seconds <= MAX_LEEWAY_SECONDS as u64,

@@ -11,16 +11,18 @@ use super::forms::Form;
 use super::page::{self, ConsoleError, Nav};
 use super::reveal::stash;
 use super::session::ConsoleSession;
+use super::usage_chart::UsageChart;
 use super::view::{self, Grid, KeyRow};
 use crate::db::key_lists::KeyOrder;
 use crate::domain::{
-    Environment, Expiry, GracePeriod, KeyName, ManagementPermission, Metadata, ScopeSet,
-    ValidationError,
+    Environment, Expiry, GracePeriod, Granularity, KeyName, ManagementPermission, Metadata,
+    ScopeSet, UsageWindow, ValidationError,
 };
 use crate::service::api_keys::{self, KeyOwner, KeyUpdate, NewKey, ScopeChoice};
 use crate::service::audit::{self, AuditFilter};
 use crate::service::key_lists::{self, KeyListQuery, decode_cursor, encode_cursor};
 use crate::service::reveals::Revealed;
+use crate::service::usage;
 use crate::service::{self, policy};
 use crate::state::AppState;
 
@@ -233,6 +235,7 @@ struct NewKeyPage {
     expires_on: String,
     metadata: String,
     token_only: bool,
+    refresh_tokens: bool,
     problem: Option<String>,
 }
 
@@ -251,6 +254,7 @@ impl NewKeyPage {
             expires_on: String::new(),
             metadata: String::new(),
             token_only: false,
+            refresh_tokens: false,
             problem: None,
         }
     }
@@ -270,6 +274,7 @@ impl NewKeyPage {
             expires_on: form.get("expires_on").unwrap_or_default().to_owned(),
             metadata: form.get("metadata").unwrap_or_default().to_owned(),
             token_only: form.ticked("token_only"),
+            refresh_tokens: form.ticked("refresh_tokens"),
             ..NewKeyPage::blank(session, state)
         }
     }
@@ -296,6 +301,7 @@ fn parse_new_key(form: &Form, organization_id: i64) -> Result<NewKey, Validation
     Ok(NewKey {
         enabled: true,
         token_only: form.ticked("token_only"),
+        refresh_tokens: form.ticked("refresh_tokens"),
         organization_id,
         name: KeyName::parse(form.get("name").unwrap_or_default())?,
         environment: form
@@ -369,12 +375,15 @@ struct KeyPage {
     metadata: Vec<(String, String)>,
     secrets: Vec<view::SecretRow>,
     events: Option<Vec<view::EventRow>>,
+    usage: UsageChart,
     done: Option<&'static str>,
 }
 
 #[derive(Default, serde::Deserialize)]
 pub struct DetailParams {
     done: Option<String>,
+    /// `day`: the usage chart shows the last 30 days instead of the last 24 hours.
+    usage: Option<String>,
 }
 
 pub async fn detail(
@@ -398,8 +407,16 @@ pub async fn detail(
         None
     };
     let now = Utc::now();
+    let granularity = match params.usage.as_deref() {
+        Some("day") => Granularity::Day,
+        _ => Granularity::Hour,
+    };
+    let window = UsageWindow::parse(None, None, Some(&granularity.to_string()), now)
+        .map_err(service::Error::from)?;
+    let report = usage::of_key(service, &session.caller, &path, window).await?;
     page::render(&KeyPage {
         nav: Nav::of(&session, &state, "keys"),
+        usage: UsageChart::of(&report),
         metadata: Metadata::from_stored(&record.key.metadata).entries(),
         key: KeyRow::of(&record, now),
         secrets: secrets
@@ -489,6 +506,7 @@ pub async fn act(
         name: None,
         enabled: Some(on),
         metadata: None,
+        refresh_tokens: None,
     };
     let done = match name.as_str() {
         "rotate" => {

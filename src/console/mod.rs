@@ -15,6 +15,7 @@ mod page;
 mod reveal;
 mod session;
 mod signing_keys;
+mod usage_chart;
 mod users;
 mod view;
 

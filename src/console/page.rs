@@ -207,6 +207,7 @@ pub fn describe(err: &service::Error) -> (&'static str, String) {
             )
         }
         E::InvalidClient
+        | E::InvalidGrant
         | E::UnauthorizedClient(_)
         | E::InvalidScope(_)
         | E::InvalidCredentials

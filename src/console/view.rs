@@ -29,6 +29,7 @@ pub struct KeyRow {
     pub revoked: bool,
     pub enabled: bool,
     pub token_only: bool,
+    pub refresh_tokens: bool,
 }
 
 impl KeyRow {
@@ -56,6 +57,7 @@ impl KeyRow {
             revoked: key.status == crate::domain::KeyStatus::Revoked,
             enabled: key.status == crate::domain::KeyStatus::Enabled,
             token_only: key.token_only,
+            refresh_tokens: key.refresh_tokens,
         }
     }
 }

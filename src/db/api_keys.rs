@@ -29,6 +29,8 @@ pub struct ApiKey {
     pub key_prefix: String,
     /// Only ever traded for tokens: never accepted as a bearer credential itself.
     pub token_only: bool,
+    /// Gets a refresh token beside each access token.
+    pub refresh_tokens: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -47,6 +49,7 @@ pub struct NewApiKey<'a> {
     pub updated_at: NaiveDateTime,
     pub key_prefix: &'a str,
     pub token_only: bool,
+    pub refresh_tokens: bool,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -57,6 +60,7 @@ pub struct ApiKeyChanges<'a> {
     pub metadata: Option<&'a str>,
     pub updated_at: Option<NaiveDateTime>,
     pub key_prefix: Option<&'a str>,
+    pub refresh_tokens: Option<bool>,
 }
 
 /// No `Debug`: it holds a hash or sealed key that must never be printed.

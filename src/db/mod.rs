@@ -10,10 +10,12 @@ pub mod invitations;
 pub mod key_lists;
 pub mod login_failures;
 pub mod organizations;
+pub mod refresh_tokens;
 pub mod reveals;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;
+pub mod usage;
 pub mod users;
 
 use diesel::RunQueryDsl;

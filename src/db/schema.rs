@@ -77,6 +77,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         key_prefix -> Text,
         token_only -> Bool,
+        refresh_tokens -> Bool,
     }
 }
 
@@ -150,6 +151,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        api_key_id -> BigInt,
+        family -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        access_jti -> Text,
+        access_expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    key_usage (client_id, hour, metric) {
+        client_id -> Text,
+        hour -> Timestamp,
+        metric -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> api_keys (api_key_id));
 diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(login_failures -> users (user_id));
@@ -164,6 +191,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     api_keys,
     api_key_secrets,
+    refresh_tokens,
+    key_usage,
     signing_keys,
     audit_events,
     state_changes,

@@ -48,5 +48,6 @@ closed_set! {
         WrongPassword => "wrong_password",
         UnknownEmail => "unknown_email",
         Locked => "locked",
+        RefreshTokenReused => "refresh_token_reused",
     }
 }

@@ -10,10 +10,12 @@ mod key_name;
 mod metadata;
 mod password;
 pub mod random;
+mod refresh_token;
 mod scope;
 mod secret;
 pub(crate) mod sql_text;
 pub mod status;
+mod usage;
 
 pub use algorithm::SigningAlgorithm;
 pub use audit::{AuditAction, Outcome};
@@ -24,9 +26,11 @@ pub use expiry::{Expiry, GracePeriod};
 pub use key_name::KeyName;
 pub use metadata::Metadata;
 pub use password::Password;
+pub use refresh_token::RefreshToken;
 pub use scope::{ManagementPermission, Scope, ScopeCatalog, ScopeSet};
 pub use secret::{ClientSecret, SecretPrefix};
 pub use status::{KeyStatus, OrganizationStatus, SigningKeyStatus, UserStatus};
+pub use usage::{Granularity, UsageMetric, UsageWindow};
 
 /// With `#[serde(default, deserialize_with = "…")]`: a field that is present, even as `null`,
 /// is `Some` of what it holds, so an absent field (`None`) stays apart from an explicit

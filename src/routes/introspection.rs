@@ -37,11 +37,14 @@ impl utoipa::PartialSchema for TokenForm {
             .description(Some(
                 "The token, and the caller's credentials unless they come by HTTP Basic or as a bearer token",
             ))
-            .property("token", text("The access token in question"))
+            .property(
+                "token",
+                text("The token in question: an access token, or (for revocation) a refresh token"),
+            )
             .required("token")
             .property(
                 "token_type_hint",
-                text("Accepted and looked past: keygate only issues access tokens"),
+                text("Accepted and looked past: keygate tells refresh tokens (`kgr_…`) from access tokens by their form"),
             )
             .property("client_id", text("The calling API key's client_id"))
             .property("client_secret", text("The calling API key's secret"))
@@ -138,7 +141,8 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<TokenForm, ApiError> {
             "client_id" => &mut parsed.client_id,
             "client_secret" => &mut parsed.client_secret,
             "token_type_hint" => {
-                // Only access tokens exist here, so any hint is looked past (RFC 7009 2.1).
+                // A refresh token is told by its `kgr_` tag, so any hint is looked past
+                // (RFC 7009 2.1 lets the server search across types).
                 if std::mem::replace(&mut hint_seen, true) {
                     return Err(ApiError::invalid_request(
                         "parameter token_type_hint is repeated",

@@ -11,6 +11,7 @@ pub(crate) mod me;
 pub(crate) mod organizations;
 pub(crate) mod session;
 pub(crate) mod token;
+pub(crate) mod usage;
 pub(crate) mod users;
 pub(crate) mod well_known;
 
@@ -58,6 +59,8 @@ routes! {
     },
     "/v1/api-keys/{client_id}/revoke" => { POST => api_keys::revoke_api_key },
     "/v1/api-keys/{client_id}/rotate" => { POST => api_keys::rotate_api_key },
+    "/v1/api-keys/{client_id}/usage" => { GET => usage::key_usage },
+    "/v1/usage" => { GET => usage::organization_usage },
     "/v1/users" => { GET => users::list_users, POST => users::create_user },
     "/v1/users/invitations" => {
         GET => invitations::list_invitations,

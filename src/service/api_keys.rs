@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::audit::{self, Event};
 use super::policy::{self, KeyAction};
-use super::{Caller, Error, Service};
+use super::{Caller, Error, Service, refresh};
 use crate::db::api_keys::{self, ApiKey, ApiKeyChanges, NewApiKey, NewApiKeySecret};
 use crate::db::organizations::Organization;
 use crate::db::users::User;
@@ -58,6 +58,8 @@ pub struct NewKey {
     pub enabled: bool,
     /// Only ever traded for tokens: never accepted as a bearer credential itself.
     pub token_only: bool,
+    /// Gets a refresh token beside each access token.
+    pub refresh_tokens: bool,
 }
 
 pub struct CreatedKey {
@@ -119,6 +121,7 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
                         updated_at: now.naive_utc(),
                         key_prefix: prefix.as_str(),
                         token_only: new.token_only,
+                        refresh_tokens: new.refresh_tokens,
                     },
                 )?;
                 insert_secret(conn, &key, prefix.as_str(), &hash, now)?;
@@ -300,10 +303,12 @@ pub struct KeyUpdate {
     pub name: Option<KeyName>,
     pub enabled: Option<bool>,
     pub metadata: Option<Metadata>,
+    pub refresh_tokens: Option<bool>,
 }
 
-/// Renames, disables or enables a key, or replaces its metadata. Disabling refuses the key's
-/// tokens everywhere.
+/// Renames, disables or enables a key, replaces its metadata, or turns its refresh tokens on
+/// or off. Disabling refuses the key's tokens everywhere; turning refresh tokens off ends
+/// those handed out.
 pub async fn update(
     service: &Service,
     caller: &Caller,
@@ -317,10 +322,11 @@ pub async fn update(
     };
     let key = find(service, caller, client_id, action).await?;
     let actor = caller.actor.clone();
-    let (record, change) = service
+    let (record, changes) = service
         .db(move |conn| {
             write_transaction(conn, |conn| -> Result<_, Error> {
                 let key = reread_changeable(conn, &key, "changed")?;
+                let refresh_tokens = update.refresh_tokens.filter(|on| *on != key.refresh_tokens);
                 let now = Utc::now();
                 let status = update.enabled.map(|enabled| {
                     if enabled {
@@ -336,6 +342,7 @@ pub async fn update(
                     metadata: metadata.as_deref(),
                     updated_at: Some(now.naive_utc()),
                     key_prefix: None,
+                    refresh_tokens,
                 };
                 if !api_keys::update(conn, key.id, &changes)? {
                     return Err(Error::Conflict("a revoked key cannot be changed".into()));
@@ -345,15 +352,18 @@ pub async fn update(
                     (Some(KeyStatus::Enabled), KeyStatus::Disabled) => AuditAction::ApiKeyEnabled,
                     _ => AuditAction::ApiKeyUpdated,
                 };
-                let change = if action == AuditAction::ApiKeyDisabled {
-                    Some(cut_tokens(conn, &key.client_id, Cut::IssuedUntilNow)?)
-                } else {
-                    None
-                };
+                let mut changes = Vec::new();
+                if action == AuditAction::ApiKeyDisabled {
+                    changes.push(cut_tokens(conn, &key, Cut::IssuedUntilNow)?);
+                }
+                if refresh_tokens.is_some() {
+                    changes.push(forget_verified_secrets(conn, &key)?);
+                }
                 let changed: Vec<&str> = [
                     update.name.as_ref().map(|_| "name"),
                     status.map(|_| "status"),
                     update.metadata.as_ref().map(|_| "metadata"),
+                    update.refresh_tokens.map(|_| "refresh_tokens"),
                 ]
                 .into_iter()
                 .flatten()
@@ -363,11 +373,11 @@ pub async fn update(
                 audit::record(conn, &actor, event, now)?;
                 let updated =
                     api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
-                Ok((record_of(conn, updated)?, change))
+                Ok((record_of(conn, updated)?, changes))
             })
         })
         .await?;
-    service.apply(change.as_slice());
+    service.apply(&changes);
     Ok(record)
 }
 
@@ -415,7 +425,7 @@ pub async fn rotate(
                 if !api_keys::update(conn, key.id, &touched)? {
                     return Err(Error::Conflict("a revoked key cannot be rotated".into()));
                 }
-                let change = forget_verified_secrets(conn, &key.client_id)?;
+                let change = forget_verified_secrets(conn, &key)?;
                 let event = Event::success(
                     key.organization_id,
                     AuditAction::ApiKeyRotated,
@@ -495,7 +505,7 @@ pub(super) fn revoke_in(
 ) -> Result<Change, Error> {
     let now = Utc::now();
     let changed = api_keys::revoke(conn, key.id, now.naive_utc())?;
-    let change = cut_tokens(conn, &key.client_id, Cut::Every)?;
+    let change = cut_tokens(conn, key, Cut::Every)?;
     let mut event = Event::success(
         key.organization_id,
         AuditAction::ApiKeyRevoked,
@@ -519,7 +529,7 @@ pub(super) enum Cut {
     IssuedUntilNow,
 }
 
-/// Publishes a cut of a key's tokens. Call inside the write transaction that makes the change,
+/// Publishes a cut of a key's tokens, and ends its refresh tokens. Call inside the write transaction that makes the change,
 /// after its other writes: the cut's time is read after the transaction holds the key's row
 /// and the feed, so every token request that judged the key as it was (holding its row, see
 /// the grant) and every feed reader that has not seen the change began before it. Tokens
@@ -527,9 +537,11 @@ pub(super) enum Cut {
 /// change is refused too.
 pub(super) fn cut_tokens(
     conn: &mut DbConnection,
-    client_id: &str,
+    key: &ApiKey,
     cut: Cut,
 ) -> diesel::QueryResult<Change> {
+    let client_id = key.client_id.as_str();
+    refresh::end_for_key(conn, key.id)?;
     db::changes::lock(conn)?;
     let now = Utc::now();
     let change = Change::Client {
@@ -544,11 +556,11 @@ pub(super) fn cut_tokens(
     Ok(change)
 }
 
-/// Publishes that a key's secrets changed, so that every instance verifies them again.
-fn forget_verified_secrets(
-    conn: &mut DbConnection,
-    client_id: &str,
-) -> diesel::QueryResult<Change> {
+/// Publishes that a key's secrets (or what its secret gets) changed, so that every instance
+/// verifies them again, and ends its refresh tokens.
+fn forget_verified_secrets(conn: &mut DbConnection, key: &ApiKey) -> diesel::QueryResult<Change> {
+    let client_id = key.client_id.as_str();
+    refresh::end_for_key(conn, key.id)?;
     db::changes::lock(conn)?;
     let now = Utc::now();
     let change = Change::Secrets {

@@ -14,7 +14,7 @@ use super::grant::{self, Authenticated};
 use super::{Error, Origin, Service};
 use crate::auth::verified::VerifiedKey;
 use crate::db;
-use crate::domain::ClientSecret;
+use crate::domain::{ClientSecret, UsageMetric};
 use crate::tokens::{AccessTokenClaims, Audience, TokenRejection};
 
 /// Whether a bearer credential is an API key's secret rather than an access token (a JWT
@@ -64,6 +64,7 @@ pub async fn authenticate(
     }
     let now = Utc::now();
     service.last_used.touch(&key.client_id, now);
+    service.count(&key.client_id, UsageMetric::DirectCalls);
     Ok(Arc::new(claims(service, key, known.as_of, now.timestamp())))
 }
 

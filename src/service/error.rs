@@ -32,6 +32,10 @@ pub enum Error {
     /// without `tokens:revoke`).
     #[error("{0}")]
     UnauthorizedClient(String),
+    /// A refresh token that is unknown, expired, revoked, already used, or not the
+    /// authenticated client's: one answer for every reason (RFC 6749 section 5.2).
+    #[error("the refresh token is invalid, expired, revoked or already used")]
+    InvalidGrant,
     /// A requested scope is malformed or was not granted.
     #[error("{0}")]
     InvalidScope(String),

@@ -15,15 +15,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::audit::{self, Event};
+use super::refresh::{self, Issued};
 use super::{Error, Origin, Service, policy};
-use crate::auth::client_credentials::TokenRequest;
+use crate::auth::client_credentials::{ClientAuth, Grant, TokenRequest};
 use crate::auth::verified::{Fingerprint, VerifiedKey};
 use crate::db::api_keys::{ApiKey, ApiKeySecret, Credentials};
+use crate::db::organizations::Organization;
+use crate::db::users::User;
 use crate::db::{self, write_transaction};
 use crate::domain::{
-    AuditAction, ClientId, ClientSecret, Environment, KeyStatus, Outcome, ScopeSet,
+    AuditAction, ClientId, ClientSecret, Environment, KeyStatus, Outcome, ScopeSet, UsageMetric,
 };
-use crate::tokens::{IssuedToken, TokenSubject, issue};
+use crate::tokens::{IssuedToken, Keyring, TokenSubject, issue, new_jti};
 
 /// A remembered secret is only used while the change feed is this fresh; past it, the key is
 /// read again.
@@ -113,6 +116,7 @@ pub async fn authenticate(
         organization: organization.name,
         environment: key.environment,
         token_only: key.token_only,
+        refresh_tokens: key.refresh_tokens,
         key_expires_at: key.expires_at.map(|t| t.and_utc()),
         secret_valid_until,
         verified_at: as_of,
@@ -180,33 +184,55 @@ fn refusal(credentials: &Credentials, judged: &Judged) -> Option<Outcome> {
                 Outcome::WrongSecret
             })
         })
-        .or_else(|| {
-            credentials
-                .owner
-                .as_ref()
-                .filter(|o| !policy::may_log_in(o))
-                .map(|_| Outcome::OwnerDisabled)
-        })
-        .or_else(|| {
-            (!credentials.organization.is_enabled()).then_some(Outcome::OrganizationDisabled)
-        })
+        .or_else(|| holder_refusal(credentials.owner.as_ref(), &credentials.organization))
 }
 
-/// `POST /v1/token` after parsing: authenticate, narrow to the requested scopes, sign.
-pub async fn client_credentials(
+/// Why a key's owner or organization stops it authenticating, if either does.
+pub(super) fn holder_refusal(owner: Option<&User>, organization: &Organization) -> Option<Outcome> {
+    if owner.is_some_and(|o| !policy::may_log_in(o)) {
+        Some(Outcome::OwnerDisabled)
+    } else if !organization.is_enabled() {
+        Some(Outcome::OrganizationDisabled)
+    } else {
+        None
+    }
+}
+
+/// `POST /v1/token` after parsing: either grant.
+pub async fn token(
     service: &Service,
     request: TokenRequest,
     origin: &Origin,
-) -> Result<IssuedToken, Error> {
+) -> Result<Issued, Error> {
     let requested = request
         .scope
         .as_deref()
         .map(ScopeSet::parse_delimited)
         .transpose()
-        .map_err(|e| Error::InvalidScope(e.message))?;
-    let client = authenticate(service, &request.client_id, &request.client_secret, origin).await?;
+        .map_err(|e| Error::InvalidScope(e.message))?
+        .filter(|requested| !requested.is_empty());
+    match request.grant {
+        Grant::ClientCredentials(client) => {
+            client_credentials(service, &client, requested, origin).await
+        }
+        Grant::RefreshToken {
+            refresh_token,
+            client,
+        } => refresh::exchange(service, &refresh_token, client.as_ref(), requested, origin).await,
+    }
+}
+
+/// RFC 6749 section 4.4: authenticate, narrow to the requested scopes, sign; a key with
+/// refresh tokens starts a family of them.
+async fn client_credentials(
+    service: &Service,
+    client: &ClientAuth,
+    requested: Option<ScopeSet>,
+    origin: &Origin,
+) -> Result<Issued, Error> {
+    let client = authenticate(service, &client.client_id, &client.client_secret, origin).await?;
     let scopes = match requested {
-        Some(requested) if !requested.is_empty() => {
+        Some(requested) => {
             if let Some(missing) = requested.first_missing_from(&client.key.scopes) {
                 return Err(Error::InvalidScope(format!(
                     "scope {missing} is not granted to this API key"
@@ -214,35 +240,94 @@ pub async fn client_credentials(
             }
             requested
         }
-        _ => client.key.scopes.clone(),
+        None => client.key.scopes.clone(),
     };
-
-    let keyring = service.validator.keyring();
-    let signer = keyring
-        .signer()
-        .ok_or_else(|| Error::internal(anyhow::anyhow!("no active signing key")))?;
-    let key = &client.key;
-    let subject = TokenSubject {
-        client_id: &key.client_id,
-        environment: key.environment,
-        organization: &key.organization,
-        key_expires_at: key.key_expires_at,
-        state_as_of: client.as_of,
-    };
-    let tokens = &service.settings.tokens;
+    let minter = Minter::new(service);
     let now = Utc::now();
-    let issued = issue(
-        signer,
-        &service.issuer,
-        tokens.audience_of(key.environment),
-        tokens.lifetime_seconds as i64,
-        &subject,
-        &scopes,
-        now,
-    )
-    .map_err(Error::Internal)?;
-    service.last_used.touch(&key.client_id, now);
+    let issued = if client.key.refresh_tokens {
+        refresh::start_family(service, minter, &client, scopes).await?
+    } else {
+        let key = &client.key;
+        let jti = new_jti();
+        let subject = TokenSubject {
+            client_id: &key.client_id,
+            environment: key.environment,
+            organization: &key.organization,
+            key_expires_at: key.key_expires_at,
+            state_as_of: client.as_of,
+            jti: &jti,
+        };
+        Issued {
+            access: minter.mint(&subject, &scopes, now)?,
+            refresh: None,
+        }
+    };
+    service.last_used.touch(&client.key.client_id, now);
+    service.count(&client.key.client_id, UsageMetric::TokensIssued);
     Ok(issued)
+}
+
+/// What every access token says of its issuer: built once per process.
+pub struct TokenTerms {
+    issuer: String,
+    live_audience: String,
+    test_audience: String,
+    lifetime_seconds: i64,
+}
+
+impl TokenTerms {
+    pub fn new(issuer: &str, tokens: &crate::config::TokenSettings) -> TokenTerms {
+        TokenTerms {
+            issuer: issuer.to_owned(),
+            live_audience: tokens.audience_of(Environment::Live).to_owned(),
+            test_audience: tokens.audience_of(Environment::Test).to_owned(),
+            lifetime_seconds: tokens.lifetime_seconds as i64,
+        }
+    }
+}
+
+/// What signing an access token needs, apart from the service, so that it can run inside a
+/// database transaction.
+pub(super) struct Minter {
+    keyring: Arc<Keyring>,
+    terms: Arc<TokenTerms>,
+}
+
+impl Minter {
+    pub(super) fn new(service: &Service) -> Minter {
+        Minter {
+            keyring: Arc::clone(&service.validator.keyring()),
+            terms: service.token_terms.clone(),
+        }
+    }
+
+    /// Signs an access token with the active signing key.
+    pub(super) fn mint(
+        &self,
+        subject: &TokenSubject<'_>,
+        scopes: &ScopeSet,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, Error> {
+        let signer = self
+            .keyring
+            .signer()
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("no active signing key")))?;
+        let terms = &self.terms;
+        let audience = match subject.environment {
+            Environment::Live => &terms.live_audience,
+            Environment::Test => &terms.test_audience,
+        };
+        issue(
+            signer,
+            &terms.issuer,
+            audience,
+            terms.lifetime_seconds,
+            subject,
+            scopes,
+            now,
+        )
+        .map_err(Error::Internal)
+    }
 }
 
 fn secret_is_current(secret: &ApiKeySecret, now: DateTime<Utc>) -> bool {
@@ -251,7 +336,11 @@ fn secret_is_current(secret: &ApiKeySecret, now: DateTime<Utc>) -> bool {
 
 /// Why a key with a matching secret may still not authenticate (kept for the audit trail,
 /// never told to the client).
-fn key_refusal(key: &ApiKey, environment: Environment, now: DateTime<Utc>) -> Option<Outcome> {
+pub(super) fn key_refusal(
+    key: &ApiKey,
+    environment: Environment,
+    now: DateTime<Utc>,
+) -> Option<Outcome> {
     if key.deleted_at.is_some() {
         Some(Outcome::Deleted)
     } else if key.status != KeyStatus::Enabled {
@@ -291,6 +380,7 @@ fn record_denial_of(
     reason: Outcome,
     origin: &Origin,
 ) {
+    service.count(client_id, UsageMetric::Refused(reason));
     let pool = service.pool.clone();
     let client_id = client_id.to_owned();
     let origin = origin.clone();

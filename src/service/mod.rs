@@ -18,9 +18,11 @@ pub mod key_lists;
 pub mod login;
 pub mod organizations;
 pub mod policy;
+pub mod refresh;
 pub mod reveals;
 pub mod signing_keys;
 pub mod token_status;
+pub mod usage;
 pub mod users;
 
 use std::net::IpAddr;
@@ -34,10 +36,11 @@ use crate::auth::rate_limit::FailureLimiter;
 use crate::auth::verified::VerifiedSecrets;
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
-use crate::domain::ScopeCatalog;
+use crate::domain::{ScopeCatalog, UsageMetric};
 use crate::hashing::{HashingLimits, SecretHasher};
 use crate::last_used::LastUsed;
 use crate::tokens::{Change, MasterKey, TokenValidator};
+use crate::usage::UsageCounters;
 
 /// Everything the application layer works with, built once per process.
 pub struct Service {
@@ -55,9 +58,12 @@ pub struct Service {
     /// Console log-in attempts.
     pub login_limiter: FailureLimiter,
     pub last_used: Arc<LastUsed>,
+    pub usage: Arc<UsageCounters>,
     pub verified: VerifiedSecrets,
     pub key_counts: key_lists::ListCounts,
     pub revocation_quota: token_status::RevocationQuota,
+    /// The issuer, audiences and lifetime every access token carries.
+    pub token_terms: Arc<grant::TokenTerms>,
 }
 
 impl Service {
@@ -82,12 +88,14 @@ impl Service {
             limiter: FailureLimiter::new(&settings.rate_limit),
             login_limiter: FailureLimiter::new(&settings.rate_limit),
             last_used: Arc::new(LastUsed::default()),
+            usage: Arc::new(UsageCounters::default()),
             verified: VerifiedSecrets::new(
                 settings.cache.verified_secrets,
                 settings.cache.verified_secret_seconds,
             ),
             key_counts: Default::default(),
             revocation_quota: token_status::RevocationQuota::new(&settings.rate_limit),
+            token_terms: Arc::new(grant::TokenTerms::new(&issuer, &settings.tokens)),
             hasher,
             issuer,
             pool,
@@ -104,6 +112,11 @@ impl Service {
         F: FnOnce(&mut DbConnection) -> Result<T, Error> + Send + 'static,
     {
         db::run(&self.pool, work).await
+    }
+
+    /// Adds one to a key's usage counter for this hour.
+    pub(crate) fn count(&self, client_id: &str, metric: UsageMetric) {
+        self.usage.count(client_id, metric, chrono::Utc::now());
     }
 
     /// Applies feed changes this instance made itself, at once (the feed brings them to the

@@ -165,7 +165,7 @@ fn shut_out(
     for key in api_keys::unrevoked_in(conn, organization_id)? {
         let change = match revoking_as {
             Some(actor) => revoke_in(conn, &key, actor)?,
-            None => cut_tokens(conn, &key.client_id, Cut::IssuedUntilNow)?,
+            None => cut_tokens(conn, &key, Cut::IssuedUntilNow)?,
         };
         cuts.push(change);
     }

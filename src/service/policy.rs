@@ -331,14 +331,21 @@ pub fn reaches_token(caller: &Caller, organization: &str, claims: &AccessTokenCl
     claims.org == organization && caller.fence().is_none_or(|env| env == claims.env)
 }
 
+/// Whether the caller's reach covers the tokens of this key (its refresh tokens): the same
+/// organization, and the same environment for a `test` caller.
+pub fn reaches_tokens_of(caller: &Caller, key: &ApiKey) -> bool {
+    caller.organization_id == Some(key.organization_id)
+        && caller.fence().is_none_or(|env| env == key.environment)
+}
+
 /// Whether the caller may revoke this token: its own, or any of its organization's with
 /// `tokens:revoke`.
 pub fn may_revoke_token(
     caller: &Caller,
     own_client_id: &str,
-    claims: &AccessTokenClaims,
+    token_client_id: &str,
 ) -> Result<(), Error> {
-    if claims.client_id == own_client_id || caller.holds(ManagementPermission::TokensRevoke) {
+    if token_client_id == own_client_id || caller.holds(ManagementPermission::TokensRevoke) {
         return Ok(());
     }
     Err(Error::UnauthorizedClient(format!(

@@ -10,10 +10,12 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::audit::{self, Event};
 use super::callers::{self, Via};
-use super::{Caller, Error, Origin, Service, grant, policy};
+use super::{Caller, Error, Origin, Service, grant, policy, refresh};
 use crate::config::RateLimitSettings;
 use crate::db::{self, write_transaction};
-use crate::domain::{AuditAction, ManagementPermission, ValidationError};
+use crate::domain::{
+    AuditAction, ManagementPermission, RefreshToken, UsageMetric, ValidationError,
+};
 use crate::tokens::{AccessTokenClaims, Change, MAX_LEEWAY_SECONDS};
 
 /// At most this many single tokens are remembered as revoked at once, across all clients;
@@ -93,14 +95,19 @@ pub fn introspect(
 ) -> Result<Option<Arc<AccessTokenClaims>>, Error> {
     policy::require(&requester.caller, ManagementPermission::TokensIntrospect)?;
     let token = token.ok_or_else(token_required)?;
-    Ok(service
+    let active = service
         .validator
         .validate(token)
         .ok()
-        .filter(|c| policy::reaches_token(&requester.caller, &requester.organization, c)))
+        .filter(|c| policy::reaches_token(&requester.caller, &requester.organization, c));
+    if let Some(claims) = &active {
+        service.count(&claims.client_id, UsageMetric::Introspections);
+    }
+    Ok(active)
 }
 
-/// RFC 7009: refuses one token, by its `jti`, until it would have expired. A token that is
+/// RFC 7009: refuses one token, by its `jti`, until it would have expired (a refresh token:
+/// ends its family and refuses the access tokens issued with it). A token that is
 /// invalid, already expired, or of another organization is left as it is (answered as done, so
 /// the answer reveals nothing); a live token of the requester's organization issued to another
 /// client is refused unless the requester holds `tokens:revoke` (RFC 7009 section 2.1).
@@ -110,13 +117,16 @@ pub async fn revoke(
     token: Option<&str>,
 ) -> Result<(), Error> {
     let token = token.ok_or_else(token_required)?;
+    if RefreshToken::is_tagged(token) {
+        return refresh::revoke(service, requester, token).await;
+    }
     let Ok(claims) = service.validator.validate(token) else {
         return Ok(());
     };
     if !policy::reaches_token(&requester.caller, &requester.organization, &claims) {
         return Ok(());
     }
-    policy::may_revoke_token(&requester.caller, &requester.client_id, &claims)?;
+    policy::may_revoke_token(&requester.caller, &requester.client_id, &claims.client_id)?;
     service.revocation_quota.admit(&requester.client_id)?;
     if service.validator.revocations().revoked_tokens() >= MAX_REVOKED_TOKENS {
         log::warn!("{MAX_REVOKED_TOKENS} tokens are revoked already: refusing more");
@@ -169,7 +179,7 @@ impl RevocationQuota {
         }
     }
 
-    fn admit(&self, client_id: &str) -> Result<(), Error> {
+    pub(super) fn admit(&self, client_id: &str) -> Result<(), Error> {
         if !self.enabled {
             return Ok(());
         }

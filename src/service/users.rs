@@ -292,7 +292,7 @@ fn narrow_keys_of(
     let keys = db::api_keys::created_by(conn, user_id)?;
     let mut changes = Vec::with_capacity(keys.len());
     for key in keys {
-        changes.push(cut_tokens(conn, &key.client_id, Cut::IssuedUntilNow)?);
+        changes.push(cut_tokens(conn, &key, Cut::IssuedUntilNow)?);
     }
     Ok(changes)
 }

@@ -16,6 +16,14 @@ pub struct TokenSubject<'a> {
     /// Unix seconds as of which the key's state was known: the token's `iat` (never after
     /// `now`), so that a change made after that moment refuses it.
     pub state_as_of: i64,
+    /// The token's id (from [`new_jti`]), chosen first so that it can be stored beside what
+    /// the token comes with (a refresh token).
+    pub jti: &'a str,
+}
+
+/// A fresh token id: 122 random bits.
+pub fn new_jti() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 #[derive(Debug, Serialize)]
@@ -41,7 +49,7 @@ pub fn issue(
     if let Some(key_expiry) = subject.key_expires_at {
         exp = exp.min(key_expiry.timestamp());
     }
-    let jti = uuid::Uuid::new_v4().simple().to_string();
+    let jti = subject.jti.to_owned();
     let claims = AccessTokenClaims {
         iss: issuer.to_owned(),
         sub: subject.client_id.to_owned(),

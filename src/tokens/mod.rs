@@ -11,7 +11,7 @@ mod validate;
 
 pub use crate::domain::SigningAlgorithm;
 pub use claims::{AccessTokenClaims, Audience};
-pub use issue::{IssuedToken, TokenSubject, issue};
+pub use issue::{IssuedToken, TokenSubject, issue, new_jti};
 pub use keyring::{JwkSet, Keyring, StoredSigningKey};
 pub use master_key::MasterKey;
 pub use material::{GeneratedKey, Signer, Verifier, generate};
@@ -25,4 +25,7 @@ pub const MAX_LEEWAY_SECONDS: i64 = 300;
 /// with other settings than the servers cannot shorten a revocation.
 pub const MAX_TOKEN_WINDOW_SECONDS: i64 = MAX_LIFETIME_SECONDS + 2 * MAX_LEEWAY_SECONDS;
 
-pub use validate::{TokenRejection, TokenValidator, ValidationParams, default_test_audience};
+pub use validate::{
+    ApiKeyRefusal, ApiKeyVerifier, TokenRejection, TokenValidator, ValidationParams,
+    default_test_audience,
+};

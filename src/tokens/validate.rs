@@ -35,6 +35,9 @@ pub struct ValidationParams {
     pub environments: Vec<Environment>,
     /// How many validated tokens to remember (0: none).
     pub cache_capacity: usize,
+    /// Whether [`crate::connect_validator`] also accepts an API key's secret as the bearer
+    /// credential, as keygate's own routes do (`validation.accept_api_keys`).
+    pub accept_api_keys: bool,
 }
 
 impl ValidationParams {
@@ -50,7 +53,15 @@ impl ValidationParams {
             leeway_seconds: 30,
             environments: vec![Environment::Live],
             cache_capacity: 100_000,
+            accept_api_keys: true,
         }
+    }
+
+    /// Whether API keys' secrets are accepted as bearer credentials besides access tokens
+    /// (keygate's `validation.accept_api_keys`; on by default, as on keygate's own routes).
+    pub fn accept_api_keys(mut self, accept: bool) -> ValidationParams {
+        self.accept_api_keys = accept;
+        self
     }
 
     /// Accept tokens of these environments instead.
@@ -105,6 +116,32 @@ impl TokenRejection {
     }
 }
 
+/// Why an API key presented as the bearer credential was refused.
+#[derive(Debug)]
+pub enum ApiKeyRefusal {
+    /// RFC 6750 `invalid_token`, with its description.
+    Invalid(&'static str),
+    RateLimited {
+        retry_after_seconds: u64,
+    },
+    Unavailable {
+        retry_after_seconds: u64,
+    },
+    /// A fault on the verifier's side (already logged).
+    Internal,
+}
+
+/// Verifies an API key's secret presented as the bearer credential: a validator that has one
+/// accepts API keys besides access tokens (see [`crate::connect_validator`]).
+pub trait ApiKeyVerifier: Send + Sync {
+    /// The claims a token of the key would carry now, if the key stands.
+    fn verify(
+        &self,
+        credential: String,
+        address: std::net::IpAddr,
+    ) -> futures_util::future::LocalBoxFuture<'static, Result<Arc<AccessTokenClaims>, ApiKeyRefusal>>;
+}
+
 /// Shared, cheaply cloned validator: what the extractor asks, and what the change feed keeps
 /// current.
 #[derive(Clone)]
@@ -123,6 +160,8 @@ struct Inner {
     synced_as_of: AtomicI64,
     /// jsonwebtoken's checks per algorithm, indexed by `SigningAlgorithm as usize`.
     validations: Vec<Validation>,
+    /// Set when API keys are accepted as bearer credentials.
+    api_keys: std::sync::OnceLock<Arc<dyn ApiKeyVerifier>>,
 }
 
 impl TokenValidator {
@@ -140,8 +179,20 @@ impl TokenValidator {
                 seen,
                 synced_as_of: AtomicI64::new(0),
                 validations,
+                api_keys: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Accepts API keys as bearer credentials from now on, verified by `verifier` (once: a
+    /// second call changes nothing).
+    pub fn accept_api_keys(&self, verifier: Arc<dyn ApiKeyVerifier>) {
+        let _ = self.inner.api_keys.set(verifier);
+    }
+
+    /// What verifies API keys presented as bearer credentials, if they are accepted.
+    pub fn api_key_verifier(&self) -> Option<Arc<dyn ApiKeyVerifier>> {
+        self.inner.api_keys.get().cloned()
     }
 
     pub fn params(&self) -> &ValidationParams {

@@ -533,6 +533,42 @@ async fn every_answer_matches_its_documented_schema(backend: Backend) {
     let grace = with(Method::POST, &rotate).json(&json!({ "grace_period_seconds": 60 }));
     let rotated = api.expect(Method::POST, rotate_key, grace, 200).await;
     assert!(rotated["previous_secret_expires_at"].is_string());
+    let usage_path = "/v1/api-keys/{client_id}/usage";
+    for query in ["", "?granularity=day&from=2026-11-01"] {
+        let usage = with(Method::GET, &format!("{key}/usage{query}"));
+        api.expect(Method::GET, usage_path, usage, 200).await;
+    }
+    let bad_window = with(Method::GET, &format!("{key}/usage?granularity=week"));
+    api.expect(Method::GET, usage_path, bad_window, 400).await;
+    api.expect(
+        Method::GET,
+        "/v1/usage",
+        with(Method::GET, "/v1/usage"),
+        200,
+    )
+    .await;
+    // A key with refresh tokens, and both grants' answers.
+    let refreshing = with(Method::POST, "/v1/api-keys").json(&json!({
+        "name": "Refreshing",
+        "scopes": ["invoices:read"],
+        "refresh_tokens": true,
+    }));
+    let refreshing = api
+        .expect(Method::POST, "/v1/api-keys", refreshing, 201)
+        .await;
+    let grant = app.client.post(app.url("/v1/token")).json(&json!({
+        "client_id": refreshing["client_id"],
+        "client_secret": refreshing["client_secret"],
+    }));
+    let pair = api.expect(Method::POST, "/v1/token", grant, 200).await;
+    let trade = || {
+        app.client
+            .post(app.url("/v1/token"))
+            .json(&json!({ "refresh_token": pair["refresh_token"] }))
+    };
+    api.expect(Method::POST, "/v1/token", trade(), 200).await;
+    let spent = api.expect(Method::POST, "/v1/token", trade(), 400).await;
+    assert_eq!(spent["error"], "invalid_grant");
     let revoke = with(Method::POST, &format!("{key}/revoke"));
     api.expect(Method::POST, "/v1/api-keys/{client_id}/revoke", revoke, 200)
         .await;

@@ -221,7 +221,93 @@ async fn tokens_of_another_keygate_are_refused(backend: Backend) {
     assert_eq!(response.status(), 401);
 }
 
+/// The resource server takes the key itself as the bearer credential, with its scopes, refuses
+/// it within a second of a revoke, counts the calls as the key's use, and takes no key when its
+/// validator is told not to.
+async fn the_resource_server_accepts_api_keys_unless_told_not_to(backend: Backend) {
+    let keygate = spawn_app(backend).await;
+    keygate.create_user(crate::helpers::ADMIN, &["--admin"]);
+    let api = spawn_resource_server(&keygate).await;
+    let key = keygate.create_key(&["invoices:read"]);
+    let url = format!("{api}/invoices");
+    let call = |method: reqwest::Method, credential: String| {
+        let request = keygate.client.request(method, &url).bearer_auth(credential);
+        async move { request.send().await.unwrap() }
+    };
+
+    let ok = call(reqwest::Method::GET, key.client_secret.clone()).await;
+    assert_eq!(ok.status(), 200);
+    let body: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(body["client_id"], key.client_id.as_str());
+    let forbidden = call(reqwest::Method::POST, key.client_secret.clone()).await;
+    assert_eq!(forbidden.status(), 403);
+    let wrong = call(
+        reqwest::Method::GET,
+        crate::helpers::mistyped(&key.client_secret),
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+
+    // The calls reach keygate's usage history.
+    let reader = keygate.create_key(&["api_keys:read"]);
+    let counted = eventually(10, || async {
+        let report: serde_json::Value = keygate
+            .client
+            .get(keygate.url(&format!("/v1/api-keys/{}/usage", key.client_id)))
+            .bearer_auth(&reader.client_secret)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        report["totals"]["direct_calls"] == 2
+    })
+    .await;
+    assert!(
+        counted,
+        "the resource server's direct calls were not counted"
+    );
+
+    assert!(
+        keygate
+            .cli(&["api-keys", "revoke", &key.client_id])
+            .status
+            .success()
+    );
+    let refused = eventually(1, || async {
+        call(reqwest::Method::GET, key.client_secret.clone())
+            .await
+            .status()
+            == 401
+    })
+    .await;
+    assert!(refused, "the revoked key still works after a second");
+
+    let strict = spawn_resource_server_for(
+        &keygate,
+        ValidationParams::new(keygate.address.clone(), "keygate").accept_api_keys(false),
+    )
+    .await;
+    let other = keygate.create_key(&["invoices:read"]);
+    let refused = keygate
+        .client
+        .get(format!("{strict}/invoices"))
+        .bearer_auth(&other.client_secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+}
+
 backend_tests!(
+    the_resource_server_accepts_api_keys_unless_told_not_to,
     a_route_declares_its_scope_and_the_extractor_enforces_it,
     a_narrowed_token_is_refused_where_it_lacks_the_scope,
     a_revocation_reaches_the_resource_server_within_a_second,

@@ -25,4 +25,6 @@ mod interop;
 mod jwt_attacks;
 mod pagination;
 mod query_plans;
+mod refresh_tokens;
 mod token_endpoint;
+mod usage;

@@ -43,6 +43,10 @@ pub struct CreateApiKeyRequest {
     #[serde(default)]
     #[schema(default = false)]
     token_only: bool,
+    /// Hand out a single-use refresh token beside each access token.
+    #[serde(default)]
+    #[schema(default = false)]
+    refresh_tokens: bool,
     /// `disabled` creates the key disabled: it gets no token until enabled.
     #[schema(value_type = Option<String>, default = "enabled", pattern = "^(enabled|disabled)$")]
     status: Option<String>,
@@ -131,6 +135,7 @@ impl CreateApiKeyRequest {
             owner: KeyOwner::Caller,
             enabled,
             token_only: self.token_only,
+            refresh_tokens: self.refresh_tokens,
         })
     }
 }

@@ -33,7 +33,7 @@ pub async fn retrieve_api_key(
     Ok(HttpResponse::Ok().json(ApiKeyView::from(record)))
 }
 
-/// Give at least one of name, status, metadata.
+/// Give at least one of name, status, metadata, refresh_tokens.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(min_properties = 1)]
@@ -46,6 +46,8 @@ pub struct UpdateApiKeyRequest {
     /// Replaces the key's metadata.
     #[schema(value_type = Option<Metadata>)]
     metadata: Option<serde_json::Value>,
+    /// Turn refresh tokens on or off; off ends every refresh token handed out.
+    refresh_tokens: Option<bool>,
 }
 
 fn enabled_or_disabled() -> utoipa::openapi::schema::ObjectBuilder {
@@ -76,11 +78,16 @@ impl UpdateApiKeyRequest {
                 }
             },
             metadata: self.metadata.as_ref().map(Metadata::parse).transpose()?,
+            refresh_tokens: self.refresh_tokens,
         };
-        if update.name.is_none() && update.enabled.is_none() && update.metadata.is_none() {
+        if update.name.is_none()
+            && update.enabled.is_none()
+            && update.metadata.is_none()
+            && update.refresh_tokens.is_none()
+        {
             return Err(ValidationError::new(
                 "body",
-                "nothing to change: give name, status or metadata",
+                "nothing to change: give name, status, metadata or refresh_tokens",
             ));
         }
         Ok(update)
@@ -91,7 +98,7 @@ impl UpdateApiKeyRequest {
     patch,
     path = "/v1/api-keys/{client_id}",
     tag = "api-keys",
-    summary = "Rename, disable or enable a key, or replace its metadata",
+    summary = "Rename, disable or enable a key, replace its metadata, or turn its refresh tokens on or off",
     description = "Needs `api_keys:write` (and `api_keys:manage` for a key of someone else).",
     security(("bearerAuth" = ["api_keys:write"]), ("sessionCookie" = [], "csrfHeader" = [])),
     params(("client_id" = String, Path, description = "The key's client_id")),

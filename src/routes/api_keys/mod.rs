@@ -32,6 +32,8 @@ pub struct ApiKeyView {
     pub status: KeyStatus,
     /// Only traded for tokens at /v1/token: never accepted as a bearer credential itself.
     pub token_only: bool,
+    /// Gets a single-use refresh token beside each access token.
+    pub refresh_tokens: bool,
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -57,6 +59,7 @@ impl From<KeyRecord> for ApiKeyView {
             environment: key.environment,
             status: key.status,
             token_only: key.token_only,
+            refresh_tokens: key.refresh_tokens,
         }
     }
 }

@@ -348,6 +348,75 @@ async fn a_key_name_with_html_in_it_shows_as_text(backend: Backend) {
     browser.close().await;
 }
 
+/// A key made with refresh tokens from the form says so on its page, and the page charts the
+/// key's use: a bar per hour (or per day), with the totals in words.
+async fn a_key_page_charts_its_usage_and_a_key_can_get_refresh_tokens(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let ops = app.create_user(OPS, &["--permissions", OPS_PERMISSIONS]);
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(OPS, &ops.password).await;
+
+    browser.goto("/console/keys/new").await;
+    browser.fill("#name", "Refreshing").await;
+    browser.click(&scope_box("invoices:read")).await;
+    browser.click("#refresh-tokens").await;
+    browser.follow("#create").await;
+    let made = key(
+        &browser.text("#client-id").await,
+        &browser.text("#client-secret").await,
+    );
+    let answer = token(&app, &made).await;
+    assert!(
+        answer["refresh_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("kgr_")),
+        "{answer}"
+    );
+    token(&app, &made).await;
+    let wrong = key(
+        &made.client_id,
+        &crate::helpers::mistyped(&made.client_secret),
+    );
+    assert_refused(&app, &wrong).await;
+
+    let page = format!("/console/keys/{}", made.client_id);
+    browser.goto(&page).await;
+    assert!(
+        browser
+            .text("#key-use")
+            .await
+            .contains("gets refresh tokens")
+    );
+    let counted = eventually(10, || async {
+        browser.goto(&page).await;
+        browser.text("#usage-tokens").await == "2"
+    })
+    .await;
+    assert!(counted, "the page never showed the two tokens");
+    assert_eq!(browser.text("#usage-refused").await, "1");
+    assert!(
+        browser
+            .text("#usage-summary")
+            .await
+            .contains("malformed secret: 1")
+    );
+    let bars = browser.find_all("#usage svg rect.used").await;
+    assert_eq!(bars.len(), 24, "a bar per hour of the last day");
+    let heights = browser
+        .js("return [...document.querySelectorAll('#usage rect.used')].map(r => Number(r.getAttribute('height')));")
+        .await;
+    let heights: Vec<f64> = serde_json::from_value(heights).unwrap();
+    assert!(heights.iter().any(|h| *h > 0.0), "{heights:?}");
+    browser.screenshot("key-usage").await;
+
+    browser.follow("#usage a[href='?usage=day']").await;
+    assert_eq!(browser.find_all("#usage svg rect.used").await.len(), 30);
+    assert_eq!(browser.text("#usage-tokens").await, "2");
+    assert_only_the_console_script(&browser).await;
+    browser.close().await;
+}
+
 /// No dialog opened, and the page has no script but the console's own.
 async fn assert_only_the_console_script(browser: &Browser) {
     assert!(!browser.dialog_open().await, "no dialog");
@@ -367,4 +436,5 @@ backend_tests!(
     rotation_keeps_the_old_secret_for_the_grace_chosen,
     disable_enable_and_revoke_show_at_once_in_the_list_and_at_the_token_endpoint,
     a_key_name_with_html_in_it_shows_as_text,
+    a_key_page_charts_its_usage_and_a_key_can_get_refresh_tokens,
 );

@@ -1,0 +1,2 @@
+DROP TABLE refresh_tokens;
+ALTER TABLE api_keys DROP COLUMN refresh_tokens;
