@@ -16,6 +16,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("hashing", 4),
     ("last_used", 4),
     ("usage", 4),
+    ("webhook_sender", 4),
     ("feed", 4),
     ("auth::rate_limit", 4),
     ("auth::verified", 4),

@@ -23,6 +23,7 @@ pub mod startup;
 pub mod state;
 pub mod tokens;
 pub mod usage;
+pub mod webhook_sender;
 
 pub use auth::{Authenticated, NoScope, ScopeRequirement};
 pub use config::Settings;

@@ -17,6 +17,7 @@ use crate::domain::Environment;
 use crate::feed::ChangeFeed;
 use crate::last_used::LastUsed;
 use crate::routes;
+use crate::service::webhook_delivery::DeliveryWorker;
 use crate::service::{Service, signing_keys};
 use crate::state::AppState;
 use crate::tokens::{MasterKey, ValidationParams};
@@ -73,6 +74,7 @@ impl Application {
         let validator = feed.validator();
         feed.spawn(Duration::from_millis(settings.feed.poll_interval_ms));
 
+        DeliveryWorker::new(pool.clone(), master_key.clone(), &settings.webhooks)?.spawn();
         let service = Service::new(
             settings.clone(),
             issuer.clone(),

@@ -43,6 +43,7 @@ permissions!(
     UsersManage => UsersManage,
     AuditRead => AuditRead,
     OrganizationsManage => OrganizationsManage,
+    WebhooksManage => WebhooksManage,
 );
 
 /// The caller, holding permission `P`.

@@ -49,6 +49,7 @@ pub struct Settings {
     pub signing: SigningSettings,
     pub validation: ValidationSettings,
     pub usage: UsageSettings,
+    pub webhooks: WebhookSettings,
     /// `KEYGATE_MASTER_KEY`: 32 random bytes, base64. Never printed (`SecretString`).
     #[serde(default)]
     pub master_key: Option<SecretString>,
@@ -141,6 +142,18 @@ pub struct RateLimitSettings {
 
 /// `rate_limit.trusted_proxies`: addresses (`10.0.0.1`) or ranges (`10.0.0.0/8`).
 fn proxies<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    networks(deserializer, "rate_limit.trusted_proxies")
+}
+
+/// `webhooks.allowed_networks`: the same form.
+fn allowed_networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    networks(deserializer, "webhooks.allowed_networks")
+}
+
+fn networks<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    setting: &str,
+) -> Result<Vec<IpNet>, D::Error> {
     Vec::<String>::deserialize(deserializer)?
         .iter()
         .map(|entry| {
@@ -149,11 +162,26 @@ fn proxies<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::
                 .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
                 .map_err(|_| {
                     serde::de::Error::custom(format!(
-                        "rate_limit.trusted_proxies: {entry:?} is not an address or CIDR range"
+                        "{setting}: {entry:?} is not an address or CIDR range"
                     ))
                 })
         })
         .collect()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct WebhookSettings {
+    /// Accept `http://` endpoint URLs (off in production).
+    pub allow_http: bool,
+    /// Private networks deliveries may reach all the same.
+    #[serde(default, deserialize_with = "allowed_networks")]
+    pub allowed_networks: Vec<IpNet>,
+    pub timeout_seconds: u64,
+    pub retry_for_hours: u64,
+    pub first_retry_ms: u64,
+    pub failure_threshold: u32,
+    pub poll_interval_ms: u64,
+    pub api_version: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -213,7 +241,8 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("scopes.catalog")
-                    .with_list_parse_key("rate_limit.trusted_proxies"),
+                    .with_list_parse_key("rate_limit.trusted_proxies")
+                    .with_list_parse_key("webhooks.allowed_networks"),
             );
         if std::env::var_os("KEYGATE_DATABASE__URL").is_none()
             && let Ok(url) = std::env::var("DATABASE_URL")
@@ -274,6 +303,27 @@ impl Settings {
         anyhow::ensure!(
             (60..=MAX_LIFETIME_SECONDS as u64).contains(&t.lifetime_seconds),
             "tokens.lifetime_seconds must be between 60 and {MAX_LIFETIME_SECONDS}"
+        );
+        let w = &self.webhooks;
+        anyhow::ensure!(
+            (1..=60).contains(&w.timeout_seconds),
+            "webhooks.timeout_seconds must be between 1 and 60"
+        );
+        anyhow::ensure!(
+            (1..=720).contains(&w.retry_for_hours),
+            "webhooks.retry_for_hours must be between 1 and 720"
+        );
+        anyhow::ensure!(
+            (10..=3_600_000).contains(&w.first_retry_ms),
+            "webhooks.first_retry_ms must be between 10 and 3600000"
+        );
+        anyhow::ensure!(
+            w.failure_threshold >= 1,
+            "webhooks.failure_threshold must be at least 1"
+        );
+        anyhow::ensure!(
+            w.poll_interval_ms >= 10,
+            "webhooks.poll_interval_ms must be at least 10"
         );
         anyhow::ensure!(
             (1..=3650).contains(&self.usage.retention_days),

@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use diesel::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};

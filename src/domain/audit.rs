@@ -26,6 +26,12 @@ closed_set! {
         OrganizationUpdated => "organization.updated",
         OrganizationDeleted => "organization.deleted",
         SigningKeysRotated => "signing_keys.rotated",
+        WebhookEndpointCreated => "webhook_endpoint.created",
+        WebhookEndpointUpdated => "webhook_endpoint.updated",
+        WebhookEndpointDeleted => "webhook_endpoint.deleted",
+        WebhookEndpointSecretRolled => "webhook_endpoint.secret_rolled",
+        /// Disabled by keygate after a run of failed deliveries.
+        WebhookEndpointDisabled => "webhook_endpoint.disabled",
     }
 }
 

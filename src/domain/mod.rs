@@ -16,6 +16,7 @@ mod secret;
 pub(crate) mod sql_text;
 pub mod status;
 mod usage;
+mod webhook;
 
 pub use algorithm::SigningAlgorithm;
 pub use audit::{AuditAction, Outcome};
@@ -29,8 +30,11 @@ pub use password::Password;
 pub use refresh_token::RefreshToken;
 pub use scope::{ManagementPermission, Scope, ScopeCatalog, ScopeSet};
 pub use secret::{ClientSecret, SecretPrefix};
-pub use status::{KeyStatus, OrganizationStatus, SigningKeyStatus, UserStatus};
+pub use status::{
+    DeliveryStatus, EndpointStatus, KeyStatus, OrganizationStatus, SigningKeyStatus, UserStatus,
+};
 pub use usage::{Granularity, UsageMetric, UsageWindow};
+pub use webhook::{EventFilter, EventType, WebhookSecret, WebhookUrl};
 
 /// With `#[serde(default, deserialize_with = "…")]`: a field that is present, even as `null`,
 /// is `Some` of what it holds, so an absent field (`None`) stays apart from an explicit

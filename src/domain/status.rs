@@ -133,6 +133,24 @@ closed_set! {
     }
 }
 
+closed_set! {
+    /// A webhook endpoint's status: a disabled one gets no new events; what was queued for it
+    /// waits until it is enabled again.
+    EndpointStatus, field "status" {
+        Enabled => "enabled",
+        Disabled => "disabled",
+    }
+}
+
+closed_set! {
+    /// Where a webhook delivery stands: waiting (or retrying), delivered, or given up on.
+    DeliveryStatus, field "status" {
+        Pending => "pending",
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub(crate) mod session;
 pub(crate) mod token;
 pub(crate) mod usage;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 pub(crate) mod well_known;
 
 use actix_web::http::Method;
@@ -80,6 +81,20 @@ routes! {
         DELETE => organizations::delete_organization,
     },
     "/v1/audit-events" => { GET => audit::list_audit_events },
+    "/v1/webhook-endpoints" => {
+        GET => webhooks::list_endpoints,
+        POST => webhooks::create_endpoint,
+    },
+    "/v1/webhook-endpoints/{id}" => {
+        GET => webhooks::retrieve_endpoint,
+        PATCH => webhooks::update_endpoint,
+        DELETE => webhooks::delete_endpoint,
+    },
+    "/v1/webhook-endpoints/{id}/roll-secret" => { POST => webhooks::roll_secret },
+    "/v1/webhook-endpoints/{id}/test" => { POST => webhooks::send_test },
+    "/v1/webhook-endpoints/{id}/deliveries" => { GET => webhooks::list_deliveries },
+    "/v1/webhook-deliveries/{id}/retry" => { POST => webhooks::retry_delivery },
+    "/v1/events" => { GET => webhooks::list_events },
     "/openapi.json" => { GET => well_known::openapi },
     "/healthz" => { GET => health::live },
     "/readyz" => { GET => health::ready },

@@ -6,14 +6,15 @@ use chrono::{DateTime, Utc};
 
 use super::audit::{self, Event};
 use super::policy::{self, KeyAction};
+use super::webhooks::{self, Outbox};
 use super::{Caller, Error, Service, refresh};
 use crate::db::api_keys::{self, ApiKey, ApiKeyChanges, NewApiKey, NewApiKeySecret};
 use crate::db::organizations::Organization;
 use crate::db::users::User;
 use crate::db::{self, DbConnection, write_transaction};
 use crate::domain::{
-    AuditAction, ClientId, ClientSecret, Email, Environment, Expiry, GracePeriod, KeyName,
-    KeyStatus, Metadata, Outcome, ScopeSet, ValidationError,
+    AuditAction, ClientId, ClientSecret, Email, Environment, EventType, Expiry, GracePeriod,
+    KeyName, KeyStatus, Metadata, Outcome, ScopeSet, ValidationError,
 };
 use crate::tokens::{Change, MAX_TOKEN_WINDOW_SECONDS};
 
@@ -96,6 +97,7 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
     let client_id = ClientId::generate();
     let actor = caller.actor.clone();
     let prefix = secret.prefix();
+    let outbox = service.outbox.clone();
     let record = service
         .db(move |conn| {
             write_transaction(conn, |conn| -> Result<KeyRecord, Error> {
@@ -138,6 +140,7 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
                     "key_prefix": prefix,
                 }));
                 audit::record(conn, &actor, event, now)?;
+                webhooks::emit_key_event(conn, &outbox, &key, EventType::ApiKeyCreated, now)?;
                 Ok(KeyRecord {
                     key,
                     created_by: owner.map(|o| o.email),
@@ -322,6 +325,7 @@ pub async fn update(
     };
     let key = find(service, caller, client_id, action).await?;
     let actor = caller.actor.clone();
+    let outbox = service.outbox.clone();
     let (record, changes) = service
         .db(move |conn| {
             write_transaction(conn, |conn| -> Result<_, Error> {
@@ -373,6 +377,12 @@ pub async fn update(
                 audit::record(conn, &actor, event, now)?;
                 let updated =
                     api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
+                let event_type = match action {
+                    AuditAction::ApiKeyDisabled => EventType::ApiKeyDisabled,
+                    AuditAction::ApiKeyEnabled => EventType::ApiKeyEnabled,
+                    _ => EventType::ApiKeyUpdated,
+                };
+                webhooks::emit_key_event(conn, &outbox, &updated, event_type, now)?;
                 Ok((record_of(conn, updated)?, changes))
             })
         })
@@ -404,6 +414,7 @@ pub async fn rotate(
     let hash = service.hasher.hash_secret(&secret).await?;
     let actor = caller.actor.clone();
     let prefix = secret.prefix();
+    let outbox = service.outbox.clone();
     let (record, until, change) = service
         .db(move |conn| {
             write_transaction(conn, |conn| -> Result<_, Error> {
@@ -438,6 +449,7 @@ pub async fn rotate(
                 audit::record(conn, &actor, event, now)?;
                 let key =
                     api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
+                webhooks::emit_key_event(conn, &outbox, &key, EventType::ApiKeyRotated, now)?;
                 Ok((record_of(conn, key)?, until, change))
             })
         })
@@ -459,10 +471,11 @@ pub async fn revoke(
 ) -> Result<KeyRecord, Error> {
     let key = find(service, caller, client_id, KeyAction::Revoke).await?;
     let actor = caller.actor.clone();
+    let outbox = service.outbox.clone();
     let (record, change) = service
         .db(move |conn| {
             write_transaction(conn, |conn| -> Result<_, Error> {
-                let change = revoke_in(conn, &key, &actor)?;
+                let change = revoke_in(conn, &key, &actor, &outbox)?;
                 let key =
                     api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
                 Ok((record_of(conn, key)?, change))
@@ -477,12 +490,16 @@ pub async fn revoke(
 pub async fn delete(service: &Service, caller: &Caller, client_id: &str) -> Result<(), Error> {
     let key = find(service, caller, client_id, KeyAction::Delete).await?;
     let actor = caller.actor.clone();
+    let outbox = service.outbox.clone();
     let change = service
         .db(move |conn| {
             write_transaction(conn, |conn| -> Result<_, Error> {
-                let change = revoke_in(conn, &key, &actor)?;
+                let change = revoke_in(conn, &key, &actor, &outbox)?;
                 let now = Utc::now();
                 api_keys::hide(conn, key.id, now.naive_utc())?;
+                let hidden =
+                    api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
+                webhooks::emit_key_event(conn, &outbox, &hidden, EventType::ApiKeyDeleted, now)?;
                 let event = Event::success(
                     key.organization_id,
                     AuditAction::ApiKeyDeleted,
@@ -502,9 +519,14 @@ pub(super) fn revoke_in(
     conn: &mut DbConnection,
     key: &ApiKey,
     actor: &super::Actor,
+    outbox: &Outbox,
 ) -> Result<Change, Error> {
     let now = Utc::now();
     let changed = api_keys::revoke(conn, key.id, now.naive_utc())?;
+    if changed {
+        let revoked = api_keys::find_by_client_id(conn, &key.client_id)?.ok_or(Error::NotFound)?;
+        webhooks::emit_key_event(conn, outbox, &revoked, EventType::ApiKeyRevoked, now)?;
+    }
     let change = cut_tokens(conn, key, Cut::Every)?;
     let mut event = Event::success(
         key.organization_id,

@@ -24,6 +24,8 @@ pub mod signing_keys;
 pub mod token_status;
 pub mod usage;
 pub mod users;
+pub mod webhook_delivery;
+pub mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -64,6 +66,8 @@ pub struct Service {
     pub revocation_quota: token_status::RevocationQuota,
     /// The issuer, audiences and lifetime every access token carries.
     pub token_terms: Arc<grant::TokenTerms>,
+    /// What every webhook event carries.
+    pub outbox: webhooks::Outbox,
 }
 
 impl Service {
@@ -96,6 +100,7 @@ impl Service {
             key_counts: Default::default(),
             revocation_quota: token_status::RevocationQuota::new(&settings.rate_limit),
             token_terms: Arc::new(grant::TokenTerms::new(&issuer, &settings.tokens)),
+            outbox: webhooks::Outbox::new(&settings.webhooks),
             hasher,
             issuer,
             pool,

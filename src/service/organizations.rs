@@ -6,6 +6,7 @@ use chrono::Utc;
 
 use super::api_keys::{Cut, cut_tokens, revoke_in};
 use super::audit::{self, Event};
+use super::webhooks::Outbox;
 use super::{Caller, Error, Service, policy};
 use crate::db::organizations::{
     self, NewOrganization, Organization, OrganizationChanges, is_deployment_organization,
@@ -123,11 +124,12 @@ pub async fn delete(service: &Service, caller: &Caller, name: &str) -> Result<()
         ));
     }
     let (actor, home) = (caller.actor.clone(), caller.organization_id);
+    let outbox = service.outbox.clone();
     let changes = service
         .db(move |conn| {
             write_transaction(conn, |conn| -> Result<_, Error> {
                 let now = Utc::now();
-                let cuts = shut_out(conn, organization.id, Some(&actor))?;
+                let cuts = shut_out(conn, organization.id, Some((&actor, &outbox)))?;
                 organizations::update(
                     conn,
                     organization.id,
@@ -158,13 +160,13 @@ pub async fn delete(service: &Service, caller: &Caller, name: &str) -> Result<()
 fn shut_out(
     conn: &mut DbConnection,
     organization_id: i64,
-    revoking_as: Option<&super::Actor>,
+    revoking_as: Option<(&super::Actor, &Outbox)>,
 ) -> Result<Vec<Change>, Error> {
     organizations::end_sessions(conn, organization_id)?;
     let mut cuts = Vec::new();
     for key in api_keys::unrevoked_in(conn, organization_id)? {
         let change = match revoking_as {
-            Some(actor) => revoke_in(conn, &key, actor)?,
+            Some((actor, outbox)) => revoke_in(conn, &key, actor, outbox)?,
             None => cut_tokens(conn, &key, Cut::IssuedUntilNow)?,
         };
         cuts.push(change);

@@ -496,6 +496,7 @@ async fn every_answer_matches_its_documented_schema(backend: Backend) {
         "audit:read",
         "organizations:manage",
         "tokens:introspect",
+        "webhooks:manage",
         "invoices:read",
     ];
     let token = app.token_as(ADMIN, &permissions).await;
@@ -596,6 +597,75 @@ async fn every_answer_matches_its_documented_schema(backend: Backend) {
         .expect(Method::GET, "/v1/users", without_permission, 403)
         .await;
     assert_eq!(error["error"], "insufficient_scope");
+
+    // Webhooks: an endpoint (keygate's own health route stands in for a receiver), a test
+    // event, its delivery and a retry, the events.
+    let endpoints = "/v1/webhook-endpoints";
+    let create = with(Method::POST, endpoints).json(&json!({
+        "url": app.url("/healthz"),
+        "events": ["api_key.created", "api_key.revoked"],
+        "description": "contract",
+    }));
+    let created = api.expect(Method::POST, endpoints, create, 201).await;
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    let endpoint = format!("{endpoints}/{}", created["id"].as_str().unwrap());
+    let one_endpoint = "/v1/webhook-endpoints/{id}";
+    api.expect(Method::GET, endpoints, with(Method::GET, endpoints), 200)
+        .await;
+    api.expect(Method::GET, one_endpoint, with(Method::GET, &endpoint), 200)
+        .await;
+    let change = with(Method::PATCH, &endpoint).json(&json!({ "events": ["*"] }));
+    api.expect(Method::PATCH, one_endpoint, change, 200).await;
+    let nothing = with(Method::PATCH, &endpoint).json(&json!({}));
+    api.expect(Method::PATCH, one_endpoint, nothing, 400).await;
+    let roll = with(Method::POST, &format!("{endpoint}/roll-secret"))
+        .json(&json!({ "grace_period_seconds": 60 }));
+    api.expect(
+        Method::POST,
+        "/v1/webhook-endpoints/{id}/roll-secret",
+        roll,
+        200,
+    )
+    .await;
+    let test = with(Method::POST, &format!("{endpoint}/test"));
+    api.expect(Method::POST, "/v1/webhook-endpoints/{id}/test", test, 202)
+        .await;
+    let deliveries_path = "/v1/webhook-endpoints/{id}/deliveries";
+    let deliveries = with(Method::GET, &format!("{endpoint}/deliveries?limit=10"));
+    let listed = api
+        .expect(Method::GET, deliveries_path, deliveries, 200)
+        .await;
+    let bad_status = with(Method::GET, &format!("{endpoint}/deliveries?status=lost"));
+    api.expect(Method::GET, deliveries_path, bad_status, 400)
+        .await;
+    let delivery = listed["data"][0]["id"].as_str().unwrap().to_owned();
+    let retry = with(
+        Method::POST,
+        &format!("/v1/webhook-deliveries/{delivery}/retry"),
+    );
+    api.expect(
+        Method::POST,
+        "/v1/webhook-deliveries/{id}/retry",
+        retry,
+        202,
+    )
+    .await;
+    api.expect(
+        Method::GET,
+        "/v1/events",
+        with(Method::GET, "/v1/events"),
+        200,
+    )
+    .await;
+    api.expect(
+        Method::DELETE,
+        one_endpoint,
+        with(Method::DELETE, &endpoint),
+        200,
+    )
+    .await;
+    api.expect(Method::GET, one_endpoint, with(Method::GET, &endpoint), 404)
+        .await;
 
     // Users.
     api.expect(

@@ -22,12 +22,13 @@ use serde_json::Value;
 use crate::helpers::{ServerProcess, keygate_command};
 
 /// The documents whose examples a reader runs against a running keygate.
-const DOCUMENTS: [&str; 5] = [
+const DOCUMENTS: [&str; 6] = [
     "README.md",
     "docs/http.md",
     "docs/cli.md",
     "docs/console.md",
     "docs/configuration.md",
+    "docs/webhooks.md",
 ];
 
 const NOT_RUN: &str = "<!-- not run:";

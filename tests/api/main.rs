@@ -28,3 +28,4 @@ mod query_plans;
 mod refresh_tokens;
 mod token_endpoint;
 mod usage;
+mod webhooks;
