@@ -18,6 +18,7 @@ use crate::feed::ChangeFeed;
 use crate::last_used::LastUsed;
 use crate::routes;
 use crate::service::webhook_delivery::DeliveryWorker;
+use crate::service::webhooks::Outbox;
 use crate::service::{Service, signing_keys};
 use crate::state::AppState;
 use crate::tokens::{MasterKey, ValidationParams};
@@ -74,7 +75,8 @@ impl Application {
         let validator = feed.validator();
         feed.spawn(Duration::from_millis(settings.feed.poll_interval_ms));
 
-        DeliveryWorker::new(pool.clone(), master_key.clone(), &settings.webhooks)?.spawn();
+        DeliveryWorker::new(pool.clone(), master_key.clone(), &settings.webhooks)?
+            .spawn(Outbox::new(&settings.webhooks));
         let service = Service::new(
             settings.clone(),
             issuer.clone(),

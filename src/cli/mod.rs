@@ -3,6 +3,7 @@
 mod api_keys;
 mod signing_keys;
 mod users;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Create and list organizations (tenants)
     #[command(subcommand)]
     Organizations(users::OrganizationsCommand),
+    /// Webhook endpoints for key events, and their deliveries
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -107,6 +111,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SigningKeys(command) => signing_keys::run(command, &settings),
         Command::Users(command) => users::run_users(command, &settings),
         Command::Organizations(command) => users::run_organizations(command, &settings),
+        Command::Webhooks(command) => webhooks::run(command, &settings),
     }
 }
 
@@ -118,6 +123,7 @@ impl Command {
             Command::SigningKeys(c) => c.reads_only(),
             Command::Users(c) => matches!(c, users::UsersCommand::List { .. }),
             Command::Organizations(c) => matches!(c, users::OrganizationsCommand::List),
+            Command::Webhooks(c) => c.reads_only(),
             Command::Serve { .. } | Command::Migrate => false,
         }
     }

@@ -181,6 +181,8 @@ pub struct WebhookSettings {
     pub first_retry_ms: u64,
     pub failure_threshold: u32,
     pub poll_interval_ms: u64,
+    pub expiring_notice_days: u32,
+    pub schedule_interval_ms: u64,
     pub api_version: String,
 }
 
@@ -322,8 +324,12 @@ impl Settings {
             "webhooks.failure_threshold must be at least 1"
         );
         anyhow::ensure!(
-            w.poll_interval_ms >= 10,
-            "webhooks.poll_interval_ms must be at least 10"
+            w.poll_interval_ms >= 10 && w.schedule_interval_ms >= 10,
+            "webhooks.poll_interval_ms and webhooks.schedule_interval_ms must be at least 10"
+        );
+        anyhow::ensure!(
+            (1..=90).contains(&w.expiring_notice_days),
+            "webhooks.expiring_notice_days must be between 1 and 90"
         );
         anyhow::ensure!(
             (1..=3650).contains(&self.usage.retention_days),

@@ -18,6 +18,7 @@ mod signing_keys;
 mod usage_chart;
 mod users;
 mod view;
+mod webhooks;
 
 use actix_web::{HttpResponse, web};
 
@@ -48,6 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users/{id}", web::get().to(users::detail))
             .route("/users/{id}", web::post().to(users::update))
             .route("/audit", web::get().to(audit::list))
+            .route("/webhooks", web::get().to(webhooks::list))
+            .route("/webhooks", web::post().to(webhooks::create))
+            .route("/webhooks/{id}", web::get().to(webhooks::detail))
+            .route("/webhooks/{id}/{action}", web::get().to(webhooks::confirm))
+            .route("/webhooks/{id}/{action}", web::post().to(webhooks::act))
             .route("/organizations", web::get().to(organizations::list))
             .route("/organizations", web::post().to(organizations::create))
             .route(

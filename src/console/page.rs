@@ -26,6 +26,7 @@ pub struct Nav {
     pub audit: bool,
     pub signing_keys: bool,
     pub organizations: bool,
+    pub webhooks: bool,
 }
 
 impl Nav {
@@ -40,6 +41,7 @@ impl Nav {
             signing_keys: policy::require_deployment_administrator(caller, &state.service.catalog)
                 .is_ok(),
             organizations: caller.holds(ManagementPermission::OrganizationsManage),
+            webhooks: caller.holds(ManagementPermission::WebhooksManage),
         }
     }
 }

@@ -34,6 +34,13 @@ struct ShownInvitation {
     url: String,
 }
 
+/// A webhook endpoint's signing secret, on its one view.
+struct ShownWebhookSecret {
+    endpoint_id: String,
+    url: String,
+    secret: String,
+}
+
 /// A generated password, on its one view.
 struct ShownPassword {
     user_id: String,
@@ -48,6 +55,7 @@ struct RevealPage {
     key: Option<ShownKey>,
     password: Option<ShownPassword>,
     invitation: Option<ShownInvitation>,
+    webhook: Option<ShownWebhookSecret>,
     rotated_until: Option<String>,
 }
 
@@ -75,7 +83,7 @@ pub async fn show(
     } else {
         StatusCode::GONE
     };
-    let (mut key, mut password, mut invitation) = (None, None, None);
+    let (mut key, mut password, mut invitation, mut webhook) = (None, None, None, None);
     match revealed {
         Some(Revealed::ApiKey {
             client_id,
@@ -116,10 +124,23 @@ pub async fn show(
                 url,
             });
         }
+        Some(Revealed::WebhookSecret {
+            endpoint_id,
+            url,
+            secret,
+        }) => {
+            webhook = Some(ShownWebhookSecret {
+                endpoint_id,
+                url,
+                secret,
+            });
+        }
         None => {}
     }
     let section = if password.is_some() || invitation.is_some() {
         "users"
+    } else if webhook.is_some() {
+        "webhooks"
     } else {
         "keys"
     };
@@ -130,6 +151,7 @@ pub async fn show(
             key,
             password,
             invitation,
+            webhook,
             rotated_until,
         },
     )

@@ -250,6 +250,10 @@ pub fn done_message(done: &str) -> Option<&'static str> {
         }
         "organization-enabled" => "The organization is enabled.",
         "organization-deleted" => "The organization is deleted and its keys are revoked.",
+        "endpoint-disabled" => "The endpoint is disabled: new events skip it.",
+        "endpoint-enabled" => "The endpoint is enabled: queued events go out again.",
+        "endpoint-deleted" => "The endpoint is deleted.",
+        "test-queued" => "A test event is queued for the endpoint.",
         _ => return None,
     })
 }

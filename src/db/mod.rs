@@ -12,6 +12,7 @@ pub mod login_failures;
 pub mod organizations;
 pub mod refresh_tokens;
 pub mod reveals;
+pub mod schedule;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;

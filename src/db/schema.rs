@@ -78,6 +78,8 @@ diesel::table! {
         key_prefix -> Text,
         token_only -> Bool,
         refresh_tokens -> Bool,
+        expiring_notified_for -> Nullable<Timestamp>,
+        expired_notified_at -> Nullable<Timestamp>,
     }
 }
 
@@ -90,6 +92,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        expiry_notified_at -> Nullable<Timestamp>,
     }
 }
 

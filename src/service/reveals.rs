@@ -46,6 +46,12 @@ pub enum Revealed {
         email: String,
         url: String,
     },
+    /// A webhook endpoint's new signing secret.
+    WebhookSecret {
+        endpoint_id: String,
+        url: String,
+        secret: String,
+    },
 }
 
 impl std::fmt::Debug for Revealed {
@@ -59,6 +65,9 @@ impl std::fmt::Debug for Revealed {
             }
             Revealed::Invitation { user_id, .. } => {
                 write!(f, "Revealed::Invitation({user_id}, [redacted])")
+            }
+            Revealed::WebhookSecret { endpoint_id, .. } => {
+                write!(f, "Revealed::WebhookSecret({endpoint_id}, [redacted])")
             }
         }
     }
@@ -137,7 +146,9 @@ mod tests {
         let stored = serde_json::to_vec(revealed).unwrap();
         match serde_json::from_slice(&stored).unwrap() {
             Revealed::ApiKey { rotated, .. } => rotated,
-            Revealed::Password { .. } | Revealed::Invitation { .. } => panic!("a key"),
+            Revealed::Password { .. }
+            | Revealed::Invitation { .. }
+            | Revealed::WebhookSecret { .. } => panic!("a key"),
         }
     }
 

@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use super::webhooks::SECRET_CONTEXT;
+use super::webhooks::{Outbox, SECRET_CONTEXT, produce_scheduled};
 use crate::config::WebhookSettings;
 use crate::db::webhooks::{self as store, EndpointChanges, NewAttempt, Outcome};
 use crate::db::{DbPool, write_transaction};
@@ -60,8 +60,10 @@ impl DeliveryWorker {
         })
     }
 
-    /// Polls forever on the current actix (tokio) runtime.
-    pub fn spawn(self) {
+    /// Polls forever on the current actix (tokio) runtime; another task produces the
+    /// scheduled events.
+    pub fn spawn(self, outbox: Outbox) {
+        let scheduler = self.clone();
         actix_web::rt::spawn(async move {
             let period = StdDuration::from_millis(self.settings.poll_interval_ms);
             let mut ticker = actix_web::rt::time::interval(period);
@@ -73,6 +75,32 @@ impl DeliveryWorker {
                 }
             }
         });
+        actix_web::rt::spawn(async move {
+            let period = StdDuration::from_millis(scheduler.settings.schedule_interval_ms);
+            let mut ticker = actix_web::rt::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(e) = scheduler.produce(&outbox).await {
+                    log::warn!("scheduled webhook events: {e:#}");
+                }
+            }
+        });
+    }
+
+    /// Produces the scheduled events now due.
+    async fn produce(&self, outbox: &Outbox) -> anyhow::Result<()> {
+        let (pool, outbox) = (self.pool.clone(), outbox.clone());
+        let notice = Duration::days(i64::from(self.settings.expiring_notice_days));
+        let produced = actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let mut conn = pool.get()?;
+            Ok(produce_scheduled(&mut conn, &outbox, notice, Utc::now())?)
+        })
+        .await??;
+        if produced > 0 {
+            log::debug!("produced {produced} scheduled webhook event(s)");
+        }
+        Ok(())
     }
 
     /// Claims what is due and starts sending it.

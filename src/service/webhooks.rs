@@ -68,6 +68,76 @@ pub fn emit_key_event(
     )
 }
 
+/// Scheduled events are produced for what happened in the last week: enough for a keygate
+/// that was down for days, without announcing, after an upgrade, every key that ever expired.
+const LOOK_BACK_DAYS: i64 = 7;
+/// Events produced per kind and pass.
+const SCHEDULED_BATCH: i64 = 500;
+
+/// Produces the scheduled events now due, each once (claimed on its row, in the transaction
+/// that writes it): `api_key.expiring` `notice` before a key expires (once per expiry),
+/// `api_key.expired` when it has, `api_key.secret_expired` when a rotated-out secret's grace
+/// ends. Returns how many it produced.
+pub fn produce_scheduled(
+    conn: &mut DbConnection,
+    outbox: &Outbox,
+    notice: Duration,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<usize> {
+    use crate::db::schedule;
+    let (at, since) = (
+        now.naive_utc(),
+        (now - Duration::days(LOOK_BACK_DAYS)).naive_utc(),
+    );
+    let mut produced = 0;
+    for key in schedule::expiring(conn, at, (now + notice).naive_utc(), SCHEDULED_BATCH)? {
+        let Some(expires_at) = key.expires_at else {
+            continue;
+        };
+        produced += usize::from(write_transaction(conn, |conn| {
+            let claimed = schedule::claim_expiring(conn, key.id, expires_at)?;
+            if claimed {
+                emit_key_event(conn, outbox, &key, EventType::ApiKeyExpiring, now)?;
+            }
+            Ok::<_, diesel::result::Error>(claimed)
+        })?);
+    }
+    for key in schedule::expired(conn, since, at, SCHEDULED_BATCH)? {
+        produced += usize::from(write_transaction(conn, |conn| {
+            let claimed = schedule::claim_expired(conn, key.id, at)?;
+            if claimed {
+                emit_key_event(conn, outbox, &key, EventType::ApiKeyExpired, now)?;
+            }
+            Ok::<_, diesel::result::Error>(claimed)
+        })?);
+    }
+    for (secret_id, prefix, expired_at, key) in
+        schedule::secrets_expired(conn, since, at, SCHEDULED_BATCH)?
+    {
+        produced += usize::from(write_transaction(conn, |conn| {
+            let claimed = schedule::claim_secret_expired(conn, secret_id, at)?;
+            if claimed {
+                let data = json!({
+                    "api_key": key_fields(&key),
+                    "secret": { "prefix": prefix, "expired_at": expired_at.and_utc() },
+                });
+                let event_type = EventType::ApiKeySecretExpired;
+                emit(
+                    conn,
+                    outbox,
+                    key.organization_id,
+                    event_type,
+                    data,
+                    None,
+                    now,
+                )?;
+            }
+            Ok::<_, diesel::result::Error>(claimed)
+        })?);
+    }
+    Ok(produced)
+}
+
 /// Writes an event, and a delivery of it to every enabled endpoint of the organization that
 /// wants it (or only to `only`, for a test event).
 fn emit(

@@ -26,7 +26,7 @@ mod documented_rust;
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]
-struct Received {
+pub struct Received {
     id: String,
     timestamp: String,
     signature: String,
@@ -36,14 +36,14 @@ struct Received {
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
 }
 
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -53,7 +53,7 @@ impl Receiver {
     }
 
     /// The requests answered 2xx.
-    fn delivered(&self) -> Vec<Received> {
+    pub fn delivered(&self) -> Vec<Received> {
         self.got()
             .into_iter()
             .filter(|r| (200..300).contains(&r.answered))
@@ -63,7 +63,7 @@ impl Receiver {
 
 /// A receiver on the loopback interface that answers 500 to its first `failures` requests,
 /// and takes `delay` over each.
-async fn receiver(failures: usize, delay: Duration) -> Receiver {
+pub async fn receiver(failures: usize, delay: Duration) -> Receiver {
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
     let left = Arc::new(AtomicUsize::new(failures));
     let state = (got.clone(), left);
@@ -110,7 +110,7 @@ async fn receiver(failures: usize, delay: Duration) -> Receiver {
 /// Checks `webhook-signature` as the Standard Webhooks specification says a receiver should:
 /// HMAC-SHA256 of `id.timestamp.body` under the secret's base64-decoded key, any of the
 /// space-separated `v1,` signatures, and a timestamp within five minutes.
-fn verify(secret: &str, received: &Received) -> bool {
+pub fn verify(secret: &str, received: &Received) -> bool {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();
@@ -169,7 +169,7 @@ async fn endpoint(app: &TestApp, manager: &TestKey, url: &str, events: Value) ->
     )
 }
 
-async fn until_delivered(receiver: &Receiver, count: usize, seconds: u64) -> Vec<Received> {
+pub async fn until_delivered(receiver: &Receiver, count: usize, seconds: u64) -> Vec<Received> {
     let arrived = eventually(seconds, || async { receiver.delivered().len() >= count }).await;
     let delivered = receiver.delivered();
     assert!(
@@ -793,7 +793,146 @@ async fn the_documented_verifiers_accept_real_deliveries(backend: Backend) {
     }
 }
 
+/// Keys about to expire, expired keys and rotated-out secrets whose grace ended are announced
+/// once each, though two instances look.
+async fn scheduled_events_are_produced_once_by_two_instances(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sibling = app.spawn_sibling().await;
+    let manager = manager(&app);
+    let hook = receiver(0, Duration::ZERO).await;
+    let scheduled = json!([
+        "api_key.expiring",
+        "api_key.expired",
+        "api_key.secret_expired"
+    ]);
+    let (_, secret) = endpoint(&app, &manager, &hook.url, scheduled).await;
+
+    let soon = app.create_key_with(&["invoices:read"], &["--expires-in-days", "3"]);
+    let past = (chrono::Utc::now() - chrono::Duration::seconds(60))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let gone = app.create_key(&["invoices:read"]);
+    app.run_sql(&format!(
+        "UPDATE api_keys SET expires_at = '{past}' WHERE client_id = '{}'",
+        gone.client_id
+    ));
+    let rotated = app.create_key(&["invoices:read"]);
+    let out = app.cli(&["api-keys", "rotate", &rotated.client_id, "--grace", "24h"]);
+    assert!(out.status.success());
+    app.run_sql(&format!(
+        "UPDATE api_key_secrets SET expires_at = '{past}' WHERE expires_at IS NOT NULL \
+         AND api_key_id = (SELECT id FROM api_keys WHERE client_id = '{}')",
+        rotated.client_id
+    ));
+
+    until_delivered(&hook, 3, 15).await;
+    // Both instances keep looking; nothing is announced twice.
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+    let delivered = hook.delivered();
+    let mut seen: Vec<(String, String)> = delivered
+        .iter()
+        .map(|r| {
+            let event = r.json();
+            (
+                event["type"].as_str().unwrap().to_owned(),
+                event["data"]["api_key"]["client_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        ("api_key.expired".to_owned(), gone.client_id.clone()),
+        ("api_key.expiring".to_owned(), soon.client_id.clone()),
+        (
+            "api_key.secret_expired".to_owned(),
+            rotated.client_id.clone(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected, "{delivered:?}");
+    assert!(delivered.iter().all(|r| verify(&secret, r)));
+    let ended = delivered
+        .iter()
+        .map(Received::json)
+        .find(|e| e["type"] == "api_key.secret_expired")
+        .unwrap();
+    assert!(
+        ended["data"]["secret"]["prefix"]
+            .as_str()
+            .unwrap()
+            .starts_with("kgs_live_")
+    );
+    drop(sibling);
+}
+
+/// `keygate webhooks` does what the API does, on the same database: the running server sends
+/// what the CLI queued.
+async fn the_cli_manages_endpoints(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let hook = receiver(0, Duration::ZERO).await;
+    let cli = |args: &[&str]| {
+        let out = app.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let created: Value = serde_json::from_str(&cli(&[
+        "webhooks",
+        "create",
+        "--url",
+        &hook.url,
+        "--events",
+        "api_key.created,api_key.revoked",
+        "--json",
+    ]))
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["events"],
+        json!(["api_key.created", "api_key.revoked"])
+    );
+    let listed: Value = serde_json::from_str(&cli(&["webhooks", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(!listed.to_string().contains(&secret));
+
+    cli(&["webhooks", "test", &id]);
+    let delivered = until_delivered(&hook, 1, 10).await;
+    assert!(verify(&secret, &delivered[0]));
+    // The receiver's answer is recorded a moment after it is sent.
+    let recorded = eventually(5, || async {
+        let deliveries: Value =
+            serde_json::from_str(&cli(&["webhooks", "deliveries", &id, "--json"])).unwrap();
+        deliveries[0]["status"] == "succeeded"
+    })
+    .await;
+    assert!(recorded, "the delivery was not recorded as succeeded");
+    let deliveries: Value =
+        serde_json::from_str(&cli(&["webhooks", "deliveries", &id, "--json"])).unwrap();
+    assert_eq!(deliveries[0]["event_type"], "webhook_endpoint.test");
+
+    let rolled = cli(&["webhooks", "roll-secret", &id, "--grace", "1h"]);
+    assert!(rolled.starts_with("secret: whsec_"), "{rolled}");
+    let disabled: Value =
+        serde_json::from_str(&cli(&["webhooks", "update", &id, "--disable"])).unwrap();
+    assert_eq!(disabled["status"], "disabled");
+    cli(&["webhooks", "delete", &id]);
+    let gone = app.cli(&["webhooks", "test", &id]);
+    assert_eq!(gone.status.code(), Some(2));
+    let refused = app.cli(&["webhooks", "create", "--url", "ftp://example.com/"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("url"));
+}
+
 backend_tests!(
+    the_cli_manages_endpoints,
+    scheduled_events_are_produced_once_by_two_instances,
     the_documented_verifiers_accept_real_deliveries,
     a_killed_keygate_loses_no_event,
     two_instances_send_each_delivery_once,

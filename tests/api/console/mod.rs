@@ -16,6 +16,7 @@ mod login;
 mod organizations;
 mod screenshots;
 mod users;
+mod webhooks;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
