@@ -60,6 +60,18 @@ impl Template {
         }
     }
 
+    pub fn patch(
+        addr: SocketAddr,
+        path: &str,
+        content_type: &'static str,
+        body: Bytes,
+    ) -> Template {
+        Template {
+            method: Method::PATCH,
+            ..Template::post(addr, path, content_type, body)
+        }
+    }
+
     pub fn bearer(mut self, token: &str) -> Template {
         self.authorization =
             Some(HeaderValue::from_str(&format!("Bearer {token}")).expect("a JWT is header-safe"));

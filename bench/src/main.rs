@@ -8,6 +8,7 @@ mod peer;
 mod report;
 mod seed;
 mod server;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -470,7 +471,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     "--name",
                     "bench management",
                     "--scopes",
-                    "api_keys:read,api_keys:write,invoices:read",
+                    "api_keys:read,api_keys:write,invoices:read,webhooks:manage",
                     "--owner",
                     seed::ADMIN_EMAIL,
                     "--json",
@@ -753,6 +754,7 @@ async fn measure_keygate(
         page["count"]
     );
     bench.measure("list", algorithm, addr, list.repeat()).await;
+    measure_webhooks(bench, algorithm, addr, management.0, &management_token).await?;
 
     // The console's key list: the page operators live on, rendered for 100 keys. Measured
     // with one connection, so that its latency is the time to render a page.
@@ -842,6 +844,70 @@ async fn measure_keygate(
             ));
         }
     }
+    Ok(())
+}
+
+/// Endpoints every event of the webhook scenarios goes to.
+const WEBHOOK_ENDPOINTS: u64 = 4;
+
+/// What webhooks cost a key change, and how fast deliveries go out: key changes (the
+/// management key's metadata replaced) without an endpoint, then with [`WEBHOOK_ENDPOINTS`]
+/// endpoints on a local receiver taking every event; then the time until the receiver has
+/// every delivery those changes queued.
+async fn measure_webhooks(
+    bench: &mut Bench,
+    algorithm: &str,
+    addr: std::net::SocketAddr,
+    client_id: &str,
+    token: &str,
+) -> anyhow::Result<()> {
+    let change = Template::patch(
+        addr,
+        &format!("/v1/api-keys/{client_id}"),
+        "application/json",
+        Bytes::from(json!({ "metadata": { "bench": "webhooks" } }).to_string()),
+    )
+    .bearer(token);
+    expect_ok(addr, "PATCH /v1/api-keys/{client_id}", &change).await?;
+    let without = bench
+        .measure("key_change", algorithm, addr, change.clone().repeat())
+        .await
+        .requests_per_second();
+
+    let receiver = webhooks::receiver().await?;
+    let endpoint = Template::post(
+        addr,
+        "/v1/webhook-endpoints",
+        "application/json",
+        Bytes::from(json!({ "url": receiver.url, "events": ["*"] }).to_string()),
+    )
+    .bearer(token);
+    for _ in 0..WEBHOOK_ENDPOINTS {
+        expect_ok(addr, "POST /v1/webhook-endpoints", &endpoint).await?;
+    }
+    let started = std::time::Instant::now();
+    let with = bench
+        .measure("key_change_webhooks", algorithm, addr, change.repeat())
+        .await;
+    let expected = with.ok * WEBHOOK_ENDPOINTS;
+    let deadline = started + Duration::from_secs(300);
+    while receiver.received() < expected && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let delivered = receiver.received();
+    let note = format!(
+        "webhooks: a key change runs at {:.2} of its rate without endpoints ({}/s against {}/s) \
+         with {WEBHOOK_ENDPOINTS} endpoints taking every event; their {} deliveries reached the \
+         local receiver at {}/s ({delivered} of {expected} within {seconds:.1} s of the phase's start)",
+        with.requests_per_second() / without.max(1e-9),
+        report::thousands(with.requests_per_second()),
+        report::thousands(without),
+        expected,
+        report::thousands(delivered as f64 / seconds.max(1e-9)),
+    );
+    eprintln!("  {note}");
+    bench.notes.push(note);
     Ok(())
 }
 

@@ -179,6 +179,9 @@ impl KeygateEnv {
             .env("DATABASE_URL", &self.database_url)
             .env("KEYGATE_MASTER_KEY", &self.master_key)
             .env("KEYGATE_RATE_LIMIT__ENABLED", "false")
+            // The webhook scenarios' receiver listens on the loopback interface.
+            .env("KEYGATE_WEBHOOKS__ALLOWED_NETWORKS", "127.0.0.0/8")
+            .env("KEYGATE_WEBHOOKS__POLL_INTERVAL_MS", "20")
             .env("KEYGATE_TOKENS__ALGORITHM", algorithm)
             .env("RUST_LOG", "warn")
             .env_remove("KEYGATE_DATABASE__URL")

@@ -228,6 +228,26 @@ impl TestApp {
         command
     }
 
+    /// `keygate serve` on this app's database and master key, as a process of its own that
+    /// binds a port of its choosing (for [`ServerProcess::start`]), run in `dir`.
+    pub fn serve_command(&self, dir: &std::path::Path) -> Command {
+        let mut command = keygate_command();
+        command
+            .current_dir(dir)
+            .args([
+                "--profile",
+                "test",
+                "--database",
+                self.db.url(),
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .env("KEYGATE_MASTER_KEY", &self.master_key)
+            .env("RUST_LOG", "warn,keygate::startup=info");
+        command
+    }
+
     /// `keygate api-keys create --json` with these scopes (and any extra arguments).
     pub fn create_key_with(&self, scopes: &[&str], extra: &[&str]) -> TestKey {
         let scopes = scopes.join(",");

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::helpers::{
     ADMIN, Backend, ClientAuth, Reply, ServerProcess, TestApp, TestKey, eventually, introspect,
-    keygate_command, mistyped, spawn_app,
+    mistyped, spawn_app,
 };
 
 async fn usage_of(app: &TestApp, reader: &TestKey, client_id: &str, query: &str) -> Reply {
@@ -88,21 +88,9 @@ async fn counts_after_a_known_sequence_are_exact_and_survive_a_restart(backend: 
 
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::start(
-        keygate_command()
-            .current_dir(dir.path())
-            .args([
-                "--profile",
-                "test",
-                "--database",
-                app.db.url(),
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-            ])
-            .env("KEYGATE_MASTER_KEY", &app.master_key)
+        app.serve_command(dir.path())
             // No periodic write during the test: only the one at shutdown can keep the counts.
-            .env("KEYGATE_SERVER__LAST_USED_FLUSH_MS", "3600000")
-            .env("RUST_LOG", "warn,keygate::startup=info"),
+            .env("KEYGATE_SERVER__LAST_USED_FLUSH_MS", "3600000"),
     );
     known_sequence(&server.address, &key, &other, &introspector).await;
     let before = usage_of(&app, &reader, &key.client_id, "")

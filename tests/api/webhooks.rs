@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    ADMIN, Backend, Reply, ServerProcess, TestApp, TestKey, eventually, keygate_command, spawn_app,
-    spawn_app_with,
+    ADMIN, Backend, Reply, ServerProcess, TestApp, TestKey, eventually, spawn_app, spawn_app_with,
 };
 
 /// The Rust verifier of docs/webhooks.md, compiled as written.
@@ -575,25 +574,14 @@ async fn endpoints_are_managed_through_the_api(backend: Backend) {
         .expect_error(404, "not_found");
 }
 
-/// A keygate process whose delivery worker waits an hour between looks, so what it queues
-/// stays queued.
-fn slow_worker(app: &TestApp, dir: &std::path::Path) -> ServerProcess {
-    ServerProcess::start(
-        keygate_command()
-            .current_dir(dir)
-            .args([
-                "--profile",
-                "test",
-                "--database",
-                app.db.url(),
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-            ])
-            .env("KEYGATE_MASTER_KEY", &app.master_key)
-            .env("KEYGATE_WEBHOOKS__POLL_INTERVAL_MS", "3600000")
-            .env("RUST_LOG", "warn,keygate::startup=info"),
-    )
+/// `keygate serve` as its own process on the app's database; with `slow`, its delivery
+/// worker waits an hour between looks, so what it queues stays queued.
+fn keygate_process(app: &TestApp, dir: &std::path::Path, slow: bool) -> ServerProcess {
+    let mut command = app.serve_command(dir);
+    if slow {
+        command.env("KEYGATE_WEBHOOKS__POLL_INTERVAL_MS", "3600000");
+    }
+    ServerProcess::start(&mut command)
 }
 
 /// The event is written with the change: a keygate killed (SIGKILL) before sending it loses
@@ -610,7 +598,7 @@ async fn a_killed_keygate_loses_no_event(backend: Backend) {
     let key = app.create_key(&["invoices:read"]);
 
     let dir = tempfile::tempdir().unwrap();
-    let doomed = slow_worker(&app, dir.path());
+    let doomed = keygate_process(&app, dir.path(), true);
     let revoked = app
         .client
         .post(format!(
@@ -626,21 +614,7 @@ async fn a_killed_keygate_loses_no_event(backend: Backend) {
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     assert!(hook.got().is_empty(), "sent before the kill");
 
-    let next = ServerProcess::start(
-        keygate_command()
-            .current_dir(dir.path())
-            .args([
-                "--profile",
-                "test",
-                "--database",
-                app.db.url(),
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-            ])
-            .env("KEYGATE_MASTER_KEY", &app.master_key)
-            .env("RUST_LOG", "warn,keygate::startup=info"),
-    );
+    let next = keygate_process(&app, dir.path(), false);
     let delivered = until_delivered(&hook, 1, 15).await;
     assert_eq!(delivered[0].json()["type"], "api_key.revoked");
     assert_eq!(
@@ -930,7 +904,64 @@ async fn the_cli_manages_endpoints(backend: Backend) {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("url"));
 }
 
+/// A receiver that keeps failing gets its endpoint disabled after the configured run of
+/// failures, in the audit trail; enabling it again sends what waited.
+async fn an_endpoint_that_keeps_failing_is_disabled_and_audited(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.webhooks.failure_threshold = 3;
+    })
+    .await;
+    let manager = manager(&app);
+    let hook = receiver(3, Duration::ZERO).await;
+    let (id, _) = endpoint(&app, &manager, &hook.url, json!(["*"])).await;
+    let path = format!("/v1/webhook-endpoints/{id}");
+    call(&app, &manager, Method::POST, &format!("{path}/test"), None)
+        .await
+        .expect(202);
+    let disabled = eventually(10, || async {
+        let shown = call(&app, &manager, Method::GET, &path, None)
+            .await
+            .expect(200);
+        shown["status"] == "disabled"
+    })
+    .await;
+    assert!(disabled, "the failing endpoint was not disabled");
+    let shown = call(&app, &manager, Method::GET, &path, None)
+        .await
+        .expect(200);
+    assert!(shown["failing_since"].is_string(), "{shown}");
+    assert_eq!(shown["consecutive_failures"], 3);
+    assert_eq!(hook.got().len(), 3);
+    let auditor = app.create_key(&["audit:read"]);
+    let events = crate::helpers::audit_events(
+        &app,
+        &app.token_for(&auditor).await,
+        "action=webhook_endpoint.disabled",
+    )
+    .await;
+    assert_eq!(events["data"][0]["target"], id.as_str(), "{events}");
+    assert_eq!(events["data"][0]["actor"], "system");
+
+    // Enabled again: the waiting test event goes out (the receiver answers now).
+    call(
+        &app,
+        &manager,
+        Method::PATCH,
+        &path,
+        Some(json!({ "status": "enabled" })),
+    )
+    .await
+    .expect(200);
+    let delivered = until_delivered(&hook, 1, 10).await;
+    assert_eq!(delivered[0].json()["type"], "webhook_endpoint.test");
+    let shown = call(&app, &manager, Method::GET, &path, None)
+        .await
+        .expect(200);
+    assert!(shown["failing_since"].is_null());
+}
+
 backend_tests!(
+    an_endpoint_that_keeps_failing_is_disabled_and_audited,
     the_cli_manages_endpoints,
     scheduled_events_are_produced_once_by_two_instances,
     the_documented_verifiers_accept_real_deliveries,

@@ -66,18 +66,7 @@ async fn a_graceful_stop_writes_pending_last_used_times(backend: Backend) {
     let key = app.create_key(&["invoices:read"]);
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::start(
-        keygate_command()
-            .current_dir(dir.path())
-            .args([
-                "--profile",
-                "test",
-                "--database",
-                app.db.url(),
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-            ])
-            .env("KEYGATE_MASTER_KEY", &app.master_key)
+        app.serve_command(dir.path())
             // No periodic flush during the test: only the one at shutdown can write it.
             .env("KEYGATE_SERVER__LAST_USED_FLUSH_MS", "3600000")
             // The address it binds, and every write of last-used times.
