@@ -311,6 +311,17 @@ impl Browser {
     /// Makes the page's viewport `width` × `height` CSS pixels (a window is larger than its
     /// viewport by what the browser draws around the page).
     pub async fn resize(&self, width: u32, height: u32) {
+        self.try_resize(width, height).await;
+        assert_eq!(
+            self.viewport().await,
+            (width, height),
+            "the viewport takes the size asked for"
+        );
+    }
+
+    /// [`Browser::resize`] as far as the browser's screen allows (a page taller than the
+    /// screen gets the screen's height).
+    async fn try_resize(&self, width: u32, height: u32) {
         let client = self.client();
         client
             .set_window_size(width, height)
@@ -327,11 +338,6 @@ impl Browser {
                 .await
                 .expect("window size");
         }
-        assert_eq!(
-            self.viewport().await,
-            (width, height),
-            "the viewport takes the size asked for"
-        );
     }
 
     pub async fn viewport(&self) -> (u32, u32) {
@@ -516,7 +522,8 @@ impl Browser {
             .as_u64()
             .expect("a height") as u32;
         if content > height {
-            self.resize(width, content).await;
+            // As tall as the content, or the screen if that is less.
+            self.try_resize(width, content).await;
         }
         let png = self.client().screenshot().await.expect("a screenshot");
         if content > height {
