@@ -307,6 +307,39 @@ pub fn due(
         .collect())
 }
 
+/// The head of one enabled endpoint's queue, if it is due now and no worker holds it.
+pub fn next_due_of(
+    conn: &mut DbConnection,
+    endpoint_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<i64>> {
+    let enabled = webhook_endpoints::table
+        .find(endpoint_id)
+        .filter(webhook_endpoints::status.eq(EndpointStatus::Enabled))
+        .filter(webhook_endpoints::deleted_at.is_null())
+        .select(webhook_endpoints::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some();
+    if !enabled {
+        return Ok(None);
+    }
+    let head: Option<(i64, NaiveDateTime, Option<NaiveDateTime>)> = webhook_deliveries::table
+        .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+        .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending))
+        .order(webhook_deliveries::id.asc())
+        .select((
+            webhook_deliveries::id,
+            webhook_deliveries::next_attempt_at,
+            webhook_deliveries::locked_until,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(head
+        .filter(|(_, next, locked)| *next <= now && locked.is_none_or(|l| l < now))
+        .map(|(id, ..)| id))
+}
+
 /// Takes a delivery for one attempt until `lease`, unless another worker holds it or it is
 /// no longer pending; whether this call took it. The lease is the fencing token: only its
 /// holder records the attempt's outcome.

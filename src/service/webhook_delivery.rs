@@ -128,13 +128,44 @@ impl DeliveryWorker {
         for (id, endpoint_id, lease) in claimed {
             let worker = self.clone();
             actix_web::rt::spawn(async move {
-                if let Err(e) = worker.deliver(id, lease).await {
-                    log::warn!("webhook delivery {id}: {e:#}");
-                }
+                worker.drain(endpoint_id, id, lease).await;
                 worker.busy.lock().expect("busy lock").remove(&endpoint_id);
             });
         }
         Ok(())
+    }
+
+    /// Sends an endpoint's deliveries one after the other while the next is due at once, so
+    /// a backlog goes out at the receiver's pace rather than one per poll.
+    async fn drain(&self, endpoint_id: i64, first: i64, lease: chrono::NaiveDateTime) {
+        let mut next = Some((first, lease));
+        while let Some((id, lease)) = next {
+            if let Err(e) = self.deliver(id, lease).await {
+                log::warn!("webhook delivery {id}: {e:#}");
+                return;
+            }
+            let (pool, lease_for) = (self.pool.clone(), self.lease());
+            next = actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let mut conn = pool.get()?;
+                let now = Utc::now();
+                let lease = (now + lease_for).naive_utc();
+                Ok(
+                    match store::next_due_of(&mut conn, endpoint_id, now.naive_utc())? {
+                        Some(id) if store::claim(&mut conn, id, now.naive_utc(), lease)? => {
+                            Some((id, lease))
+                        }
+                        _ => None,
+                    },
+                )
+            })
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|claimed| claimed)
+            .unwrap_or_else(|e| {
+                log::warn!("webhook deliveries of endpoint {endpoint_id}: {e:#}");
+                None
+            });
+        }
     }
 
     /// How long a claim holds: the send's timeout, with room to record its outcome.
