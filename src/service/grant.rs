@@ -38,6 +38,20 @@ pub struct Authenticated {
     pub as_of: i64,
 }
 
+impl Authenticated {
+    /// What a token of this key, with id `jti`, says of it.
+    pub(super) fn subject<'a>(&'a self, jti: &'a str) -> TokenSubject<'a> {
+        TokenSubject {
+            client_id: &self.key.client_id,
+            environment: self.key.environment,
+            organization: &self.key.organization,
+            key_expires_at: self.key.key_expires_at,
+            state_as_of: self.as_of,
+            jti,
+        }
+    }
+}
+
 /// Authenticates an API key by its secret. Every failure is the same `invalid_client`.
 pub async fn authenticate(
     service: &Service,
@@ -247,18 +261,9 @@ async fn client_credentials(
     let issued = if client.key.refresh_tokens {
         refresh::start_family(service, minter, &client, scopes).await?
     } else {
-        let key = &client.key;
         let jti = new_jti();
-        let subject = TokenSubject {
-            client_id: &key.client_id,
-            environment: key.environment,
-            organization: &key.organization,
-            key_expires_at: key.key_expires_at,
-            state_as_of: client.as_of,
-            jti: &jti,
-        };
         Issued {
-            access: minter.mint(&subject, &scopes, now)?,
+            access: minter.mint(&client.subject(&jti), &scopes, now)?,
             refresh: None,
         }
     };

@@ -48,27 +48,21 @@ pub(super) async fn start_family(
     client: &Authenticated,
     scopes: ScopeSet,
 ) -> Result<Issued, Error> {
-    let key = client.key.clone();
-    let as_of = client.as_of;
+    let client = Authenticated {
+        key: client.key.clone(),
+        as_of: client.as_of,
+    };
     let lifetime = refresh_lifetime(service);
     service
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                api_keys::lock_shared(conn, &key.client_id)?;
-                let current = api_keys::find_by_client_id(conn, &key.client_id)?
+                api_keys::lock_shared(conn, &client.key.client_id)?;
+                let current = api_keys::find_by_client_id(conn, &client.key.client_id)?
                     .filter(|k| k.status == KeyStatus::Enabled && k.deleted_at.is_none())
                     .ok_or(Error::InvalidClient)?;
                 let now = Utc::now();
                 let jti = new_jti();
-                let subject = TokenSubject {
-                    client_id: &key.client_id,
-                    environment: key.environment,
-                    organization: &key.organization,
-                    key_expires_at: key.key_expires_at,
-                    state_as_of: as_of,
-                    jti: &jti,
-                };
-                let access = minter.mint(&subject, &scopes, now)?;
+                let access = minter.mint(&client.subject(&jti), &scopes, now)?;
                 if !current.refresh_tokens {
                     return Ok(Issued {
                         access,
