@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::config::Settings;
 use crate::db::changes::{self, StateChangeRow};
 use crate::db::{self, DbConnection, DbPool};
 use crate::tokens::{
@@ -13,17 +14,42 @@ use crate::tokens::{
 };
 
 const BATCH: i64 = 1000;
-/// Housekeeping (pruning the feed and expired sessions, erasing retired secrets) every this
-/// many polls.
-const HOUSEKEEPING_EVERY: u64 = 2400;
 
 pub struct ChangeFeed {
     pool: DbPool,
     validator: TokenValidator,
     master_key: Option<Arc<MasterKey>>,
     last_id: i64,
-    /// How long housekeeping keeps usage counters.
-    usage_retention: chrono::Duration,
+    housekeeping: Housekeeping,
+}
+
+/// How often housekeeping (pruning the feed, expired sessions, old usage counters and
+/// webhook history; erasing retired secrets) runs, and what it keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Housekeeping {
+    pub every: Duration,
+    pub usage_for: chrono::Duration,
+    pub webhooks_for: chrono::Duration,
+}
+
+impl Housekeeping {
+    pub fn from_settings(settings: &Settings) -> Housekeeping {
+        Housekeeping {
+            every: Duration::from_secs(settings.feed.housekeeping_interval_seconds),
+            usage_for: chrono::Duration::days(i64::from(settings.usage.retention_days)),
+            webhooks_for: chrono::Duration::days(i64::from(settings.webhooks.retention_days)),
+        }
+    }
+}
+
+impl Default for Housekeeping {
+    fn default() -> Housekeeping {
+        Housekeeping {
+            every: Duration::from_secs(600),
+            usage_for: chrono::Duration::days(90),
+            webhooks_for: chrono::Duration::days(30),
+        }
+    }
 }
 
 impl ChangeFeed {
@@ -51,13 +77,12 @@ impl ChangeFeed {
             validator,
             master_key,
             last_id,
-            usage_retention: chrono::Duration::days(90),
+            housekeeping: Housekeeping::default(),
         })
     }
 
-    /// Keeps usage counters for `days` (housekeeping deletes older hours).
-    pub fn keep_usage_for(mut self, days: u32) -> ChangeFeed {
-        self.usage_retention = chrono::Duration::days(i64::from(days));
+    pub fn with_housekeeping(mut self, housekeeping: Housekeeping) -> ChangeFeed {
+        self.housekeeping = housekeeping;
         self
     }
 
@@ -121,7 +146,14 @@ impl ChangeFeed {
         db::login_failures::prune(&mut conn, (now - chrono::Duration::days(1)).naive_utc())?;
         db::reveals::prune(&mut conn, now.naive_utc())?;
         db::refresh_tokens::prune(&mut conn, now.naive_utc())?;
-        db::usage::prune(&mut conn, (now - self.usage_retention).naive_utc())?;
+        db::usage::prune(&mut conn, (now - self.housekeeping.usage_for).naive_utc())?;
+        let webhooks = db::webhooks::prune(
+            &mut conn,
+            (now - self.housekeeping.webhooks_for).naive_utc(),
+        )?;
+        if webhooks > 0 {
+            log::info!("housekeeping deleted {webhooks} webhook events past their retention");
+        }
         db::signing_keys::erase_retired_private_keys(&mut conn, now.naive_utc())?;
         Ok(())
     }
@@ -131,11 +163,12 @@ impl ChangeFeed {
         actix_web::rt::spawn(async move {
             let mut ticker = actix_web::rt::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut polls: u64 = 0;
+            let every = (self.housekeeping.every.as_millis() / interval.as_millis().max(1)).max(1);
+            let mut polls: u128 = 0;
             loop {
                 ticker.tick().await;
                 polls += 1;
-                let housekeeping = polls.is_multiple_of(HOUSEKEEPING_EVERY);
+                let housekeeping = polls.is_multiple_of(every);
                 let result = actix_web::rt::task::spawn_blocking(move || {
                     let outcome = self.poll_once();
                     if housekeeping && let Err(e) = self.housekeeping() {

@@ -65,6 +65,7 @@ use crate::routes;
         routes::webhooks::roll_secret,
         routes::webhooks::send_test,
         routes::webhooks::list_deliveries,
+        routes::webhooks::get_delivery,
         routes::webhooks::retry_delivery,
         routes::webhooks::list_events,
         routes::well_known::openapi,

@@ -14,7 +14,7 @@ use chrono::Utc;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::domain::Environment;
-use crate::feed::ChangeFeed;
+use crate::feed::{ChangeFeed, Housekeeping};
 use crate::last_used::LastUsed;
 use crate::routes;
 use crate::service::webhook_delivery::DeliveryWorker;
@@ -66,7 +66,7 @@ impl Application {
                     accept_api_keys: false,
                 };
                 let feed = ChangeFeed::bootstrap(pool.clone(), params, Some(master_key.clone()))?
-                    .keep_usage_for(settings.usage.retention_days);
+                    .with_housekeeping(Housekeeping::from_settings(&settings));
                 Ok((pool, feed))
             })
             .await??

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -29,8 +30,11 @@ pub enum WebhooksCommand {
         description: Option<String>,
         #[command(flatten)]
         org: OrgArg,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "shell")]
         json: bool,
+        /// Print `export WEBHOOK_ENDPOINT=...` and `export WEBHOOK_SECRET=...` for `eval`
+        #[arg(long)]
+        shell: bool,
     },
     /// List an organization's endpoints (never their secrets)
     List {
@@ -70,9 +74,12 @@ pub enum WebhooksCommand {
         #[command(flatten)]
         org: OrgArg,
     },
-    /// Queue a webhook_endpoint.test event for an endpoint
+    /// Send an endpoint a webhook_endpoint.test event and wait for the receiver's answer
     Test {
         id: String,
+        /// Only queue the event (the running server sends it)
+        #[arg(long)]
+        no_wait: bool,
         #[command(flatten)]
         org: OrgArg,
     },
@@ -111,6 +118,43 @@ pub struct OrgArg {
     name: String,
 }
 
+/// Waits for a delivery's first attempt and says how it went.
+async fn first_attempt(
+    service: &Service,
+    caller: &Caller,
+    organization_id: i64,
+    delivery: &str,
+    wait: Duration,
+) -> Result<String, Error> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let record = webhooks::delivery(service, caller, organization_id, delivery).await?;
+        if let Some(attempt) = record.attempts.first() {
+            let answer = match (attempt.status_code, &attempt.error) {
+                (Some(code), _) => format!("the receiver answered {code}"),
+                (None, Some(error)) => format!("no answer: {error}"),
+                (None, None) => "no answer".to_owned(),
+            };
+            let next = match record.delivery.status {
+                DeliveryStatus::Succeeded => "delivered",
+                DeliveryStatus::Pending => "will be retried",
+                DeliveryStatus::Failed => "failed",
+            };
+            return Ok(format!(
+                "{delivery} {}: {answer} in {} ms; {next}",
+                record.event.event_type, attempt.duration_ms
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Ok(format!(
+                "queued {delivery}, but no keygate server has sent it after {} s: is one running on this database?",
+                wait.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn parse_grace(text: &str) -> Result<GracePeriod, String> {
     GracePeriod::parse_human(text).map_err(|e| e.message)
 }
@@ -124,7 +168,9 @@ pub fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Result<Exit
         // Endpoint secrets are sealed with the master key, as the server keeps them.
         service.master_key = Some(Arc::new(signing_keys::master_key(settings)?));
     }
-    match block_on(execute(command, &service, &caller)) {
+    // The server's worker sends the test event: wait as long as one attempt may take.
+    let wait = Duration::from_secs(settings.webhooks.timeout_seconds + 5);
+    match block_on(execute(command, &service, &caller, wait)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(Error::NotFound) => {
             eprintln!("error: no such webhook endpoint or delivery in that organization");
@@ -138,6 +184,7 @@ async fn execute(
     command: WebhooksCommand,
     service: &Service,
     caller: &Caller,
+    wait: Duration,
 ) -> Result<(), Error> {
     let organization = |org: &OrgArg| {
         let name = org.name.clone();
@@ -150,6 +197,7 @@ async fn execute(
             description,
             org,
             json,
+            shell,
         } => {
             let new = NewWebhookEndpoint {
                 url,
@@ -162,6 +210,11 @@ async fn execute(
                 let mut shown = endpoint_json(endpoint);
                 shown["secret"] = json!(secret);
                 println!("{shown}");
+            } else if shell {
+                // Ids are base-62 with `_`; the secret is base64, quoted.
+                println!("export WEBHOOK_ENDPOINT={}", endpoint.public_id);
+                println!("export WEBHOOK_SECRET='{secret}'");
+                eprintln!("The signing secret is shown only this once.");
             } else {
                 println!("id:     {}", endpoint.public_id);
                 println!("secret: {secret}");
@@ -214,9 +267,15 @@ async fn execute(
             println!("secret: {}", rolled.secret.expose());
             eprintln!("The new signing secret is shown only this once.");
         }
-        WebhooksCommand::Test { id, org } => {
-            webhooks::send_test(service, caller, organization(&org).await?, &id).await?;
-            println!("queued a webhook_endpoint.test event for {id}");
+        WebhooksCommand::Test { id, no_wait, org } => {
+            let organization_id = organization(&org).await?;
+            let delivery = webhooks::send_test(service, caller, organization_id, &id).await?;
+            if no_wait {
+                println!("queued {delivery}, a webhook_endpoint.test event for {id}");
+            } else {
+                let outcome = first_attempt(service, caller, organization_id, &delivery, wait);
+                println!("{}", outcome.await?);
+            }
         }
         WebhooksCommand::Deliveries {
             id,

@@ -184,11 +184,14 @@ pub struct WebhookSettings {
     pub expiring_notice_days: u32,
     pub schedule_interval_ms: u64,
     pub api_version: String,
+    /// Days events and their finished deliveries are kept.
+    pub retention_days: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct FeedSettings {
     pub poll_interval_ms: u64,
+    pub housekeeping_interval_seconds: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -334,6 +337,14 @@ impl Settings {
         anyhow::ensure!(
             (1..=3650).contains(&self.usage.retention_days),
             "usage.retention_days must be between 1 and 3650"
+        );
+        anyhow::ensure!(
+            (1..=3650).contains(&w.retention_days),
+            "webhooks.retention_days must be between 1 and 3650"
+        );
+        anyhow::ensure!(
+            (1..=86_400).contains(&self.feed.housekeeping_interval_seconds),
+            "feed.housekeeping_interval_seconds must be between 1 and 86400"
         );
         anyhow::ensure!(
             (60..=MAX_REFRESH_LIFETIME_SECONDS).contains(&t.refresh_token_lifetime_seconds),

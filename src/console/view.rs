@@ -254,6 +254,7 @@ pub fn done_message(done: &str) -> Option<&'static str> {
         "endpoint-enabled" => "The endpoint is enabled: queued events go out again.",
         "endpoint-deleted" => "The endpoint is deleted.",
         "test-queued" => "A test event is queued for the endpoint.",
+        "delivery-queued" => "The delivery is queued again and goes out now.",
         _ => return None,
     })
 }

@@ -12,7 +12,7 @@ use super::page::{self, ConsoleError, Nav};
 use super::reveal::stash;
 use super::session::ConsoleSession;
 use super::view::{self, when};
-use crate::db::webhooks::Endpoint;
+use crate::db::webhooks::{Attempt, Endpoint};
 use crate::domain::{EndpointStatus, EventFilter, EventType, GracePeriod};
 use crate::service::reveals::Revealed;
 use crate::service::webhooks::{self, EndpointUpdate, NewWebhookEndpoint};
@@ -145,11 +145,30 @@ pub async fn create(
 }
 
 pub struct DeliveryRow {
+    pub id: String,
     pub event_type: String,
     pub status: &'static str,
     pub attempts: i32,
     pub last: String,
     pub created: String,
+    /// Every attempt, oldest first.
+    pub log: Vec<AttemptRow>,
+}
+
+pub struct AttemptRow {
+    pub at: String,
+    pub duration_ms: i64,
+    pub answer: String,
+    pub body: String,
+}
+
+/// What the receiver said, or why it said nothing.
+fn answer(attempt: &Attempt) -> String {
+    match (attempt.status_code, &attempt.error) {
+        (Some(code), _) => format!("HTTP {code}"),
+        (None, Some(error)) => error.clone(),
+        (None, None) => String::new(),
+    }
 }
 
 #[derive(Template)]
@@ -175,19 +194,22 @@ pub async fn detail(
     let deliveries = records
         .iter()
         .map(|r| DeliveryRow {
+            id: r.delivery.public_id.clone(),
             event_type: r.event.event_type.clone(),
             status: r.delivery.status.as_str(),
             attempts: r.delivery.attempts,
-            last: r
-                .attempts
-                .last()
-                .map(|a| match (a.status_code, &a.error) {
-                    (Some(code), _) => format!("HTTP {code}"),
-                    (None, Some(error)) => error.clone(),
-                    (None, None) => String::new(),
-                })
-                .unwrap_or_default(),
+            last: r.attempts.last().map(answer).unwrap_or_default(),
             created: when(r.delivery.created_at.and_utc()),
+            log: r
+                .attempts
+                .iter()
+                .map(|a| AttemptRow {
+                    at: when(a.attempted_at.and_utc()),
+                    duration_ms: a.duration_ms,
+                    answer: answer(a),
+                    body: a.response_body.clone().unwrap_or_default(),
+                })
+                .collect(),
         })
         .collect();
     page::render(&EndpointPage {
@@ -270,6 +292,11 @@ pub async fn act(
         "test" => {
             webhooks::send_test(service, caller, organization_id, &id).await?;
             back("test-queued")
+        }
+        "retry" => {
+            let delivery = form.get("delivery").unwrap_or_default();
+            webhooks::retry(service, caller, organization_id, delivery).await?;
+            back("delivery-queued")
         }
         "roll" => {
             let seconds = form.get("grace").unwrap_or("0").parse().unwrap_or(-1);

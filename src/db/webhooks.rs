@@ -453,3 +453,54 @@ pub fn attempts_of(conn: &mut DbConnection, delivery_ids: &[i64]) -> QueryResult
         .select(Attempt::as_select())
         .load(conn)
 }
+
+/// Deletes events written before `before` whose deliveries are all finished, with those
+/// deliveries and their attempts; returns how many events went. An event with a delivery
+/// still pending (or queued again by hand) stays, with all of its history.
+pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    const BATCH: i64 = 1000;
+    let mut pruned = 0;
+    loop {
+        let pending = webhook_deliveries::table
+            .filter(webhook_deliveries::event_id.eq(webhook_events::id))
+            .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending));
+        let old: Vec<i64> = webhook_events::table
+            .filter(webhook_events::created_at.lt(before))
+            .filter(diesel::dsl::not(diesel::dsl::exists(pending)))
+            .select(webhook_events::id)
+            .order(webhook_events::id.asc())
+            .limit(BATCH)
+            .load(conn)?;
+        if old.is_empty() {
+            return Ok(pruned);
+        }
+        // Each statement re-checks `pending`, so a delivery queued again meanwhile is kept,
+        // and so is its event.
+        let finished = webhook_deliveries::table
+            .filter(webhook_deliveries::event_id.eq_any(&old))
+            .filter(webhook_deliveries::status.ne(DeliveryStatus::Pending))
+            .select(webhook_deliveries::id);
+        diesel::delete(
+            webhook_attempts::table.filter(webhook_attempts::delivery_id.eq_any(finished)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::event_id.eq_any(&old))
+                .filter(webhook_deliveries::status.ne(DeliveryStatus::Pending)),
+        )
+        .execute(conn)?;
+        let left =
+            webhook_deliveries::table.filter(webhook_deliveries::event_id.eq(webhook_events::id));
+        let deleted = diesel::delete(
+            webhook_events::table
+                .filter(webhook_events::id.eq_any(&old))
+                .filter(diesel::dsl::not(diesel::dsl::exists(left))),
+        )
+        .execute(conn)?;
+        pruned += deleted;
+        if (old.len() as i64) < BATCH || deleted == 0 {
+            return Ok(pruned);
+        }
+    }
+}

@@ -93,6 +93,7 @@ routes! {
     "/v1/webhook-endpoints/{id}/roll-secret" => { POST => webhooks::roll_secret },
     "/v1/webhook-endpoints/{id}/test" => { POST => webhooks::send_test },
     "/v1/webhook-endpoints/{id}/deliveries" => { GET => webhooks::list_deliveries },
+    "/v1/webhook-deliveries/{id}" => { GET => webhooks::get_delivery },
     "/v1/webhook-deliveries/{id}/retry" => { POST => webhooks::retry_delivery },
     "/v1/events" => { GET => webhooks::list_events },
     "/openapi.json" => { GET => well_known::openapi },

@@ -282,6 +282,9 @@ pub async fn roll_secret(
 pub struct Queued {
     #[schema(schema_with = always_true)]
     queued: bool,
+    /// Its delivery, to follow at `/v1/webhook-deliveries/{id}`.
+    #[schema(example = "whd_3kQ9xL3aBk2Pq7Rt1Zx0WfK2")]
+    delivery_id: String,
 }
 
 fn always_true() -> utoipa::openapi::schema::ObjectBuilder {
@@ -306,8 +309,12 @@ pub async fn send_test(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    webhooks::send_test(&state.service, &operator, organization(&operator)?, &path).await?;
-    Ok(HttpResponse::Accepted().json(Queued { queued: true }))
+    let delivery_id =
+        webhooks::send_test(&state.service, &operator, organization(&operator)?, &path).await?;
+    Ok(HttpResponse::Accepted().json(Queued {
+        queued: true,
+        delivery_id,
+    }))
 }
 
 /// One attempt to deliver.
@@ -449,6 +456,26 @@ fn listed<T>(data: Vec<T>, (limit, offset): (i64, i64)) -> Page<T> {
         offset,
         next_cursor: None,
     }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/webhook-deliveries/{id}",
+    tag = "webhooks",
+    summary = "A delivery, with every attempt so far",
+    description = "Needs `webhooks:manage`.",
+    security(("bearerAuth" = ["webhooks:manage"]), ("sessionCookie" = [])),
+    params(("id" = String, Path, description = "The delivery's id")),
+    responses(ManagementErrors, (status = 200, description = "The delivery", body = DeliveryView))
+)]
+pub async fn get_delivery(
+    operator: Operator<WebhooksManage>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let record =
+        webhooks::delivery(&state.service, &operator, organization(&operator)?, &path).await?;
+    Ok(HttpResponse::Ok().json(DeliveryView::from(&record)))
 }
 
 #[utoipa::path(

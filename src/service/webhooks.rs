@@ -4,6 +4,8 @@
 //! and its event commit together or not at all; the delivery worker
 //! (`service::webhook_delivery`) sends them.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
@@ -66,6 +68,7 @@ pub fn emit_key_event(
         None,
         now,
     )
+    .map(drop)
 }
 
 /// Scheduled events are produced for what happened in the last week: enough for a keygate
@@ -139,7 +142,7 @@ pub fn produce_scheduled(
 }
 
 /// Writes an event, and a delivery of it to every enabled endpoint of the organization that
-/// wants it (or only to `only`, for a test event).
+/// wants it (or only to `only`, for a test event). Returns the deliveries' public ids.
 fn emit(
     conn: &mut DbConnection,
     outbox: &Outbox,
@@ -148,7 +151,7 @@ fn emit(
     data: Value,
     only: Option<i64>,
     now: DateTime<Utc>,
-) -> diesel::QueryResult<()> {
+) -> diesel::QueryResult<Vec<String>> {
     let organization = db::organizations::find(conn, organization_id)?;
     let id = public_id("evt_");
     let payload = json!({
@@ -178,11 +181,13 @@ fn emit(
             .map(|(id, _)| id)
             .collect(),
     };
+    let mut deliveries = Vec::with_capacity(endpoints.len());
     for endpoint_id in endpoints {
+        let delivery_id = public_id("whd_");
         store::insert_delivery(
             conn,
             &NewDelivery {
-                public_id: &public_id("whd_"),
+                public_id: &delivery_id,
                 event_id,
                 endpoint_id,
                 status: DeliveryStatus::Pending,
@@ -192,8 +197,9 @@ fn emit(
                 updated_at: now.naive_utc(),
             },
         )?;
+        deliveries.push(delivery_id);
     }
-    Ok(())
+    Ok(deliveries)
 }
 
 /// A key's public fields, as events carry them (never a secret or a hash).
@@ -484,14 +490,14 @@ pub async fn send_test(
     caller: &Caller,
     organization_id: i64,
     public_id: &str,
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     let endpoint = get(service, caller, organization_id, public_id).await?;
     let outbox = service.outbox.clone();
     service
         .db(move |conn| {
-            write_transaction(conn, |conn| -> Result<(), Error> {
+            write_transaction(conn, |conn| -> Result<String, Error> {
                 let data = json!({ "endpoint": endpoint.public_id });
-                emit(
+                let mut deliveries = emit(
                     conn,
                     &outbox,
                     organization_id,
@@ -500,7 +506,7 @@ pub async fn send_test(
                     Some(endpoint.id),
                     Utc::now(),
                 )?;
-                Ok(())
+                Ok(deliveries.pop().expect("a test event goes to its endpoint"))
             })
         })
         .await
@@ -528,21 +534,50 @@ pub async fn deliveries(
         .db(move |conn| {
             let rows = store::deliveries_of(conn, endpoint.id, status, limit, offset)?;
             let ids: Vec<i64> = rows.iter().map(|(d, _)| d.id).collect();
-            let mut attempts = store::attempts_of(conn, &ids)?;
+            let mut attempts: HashMap<i64, Vec<Attempt>> = HashMap::new();
+            for attempt in store::attempts_of(conn, &ids)? {
+                attempts
+                    .entry(attempt.delivery_id)
+                    .or_default()
+                    .push(attempt);
+            }
             Ok(rows
                 .into_iter()
-                .map(|(delivery, event)| {
-                    let (mine, rest): (Vec<Attempt>, Vec<Attempt>) = std::mem::take(&mut attempts)
-                        .into_iter()
-                        .partition(|a| a.delivery_id == delivery.id);
-                    attempts = rest;
-                    DeliveryRecord {
-                        delivery,
-                        event,
-                        attempts: mine,
-                    }
+                .map(|(delivery, event)| DeliveryRecord {
+                    attempts: attempts.remove(&delivery.id).unwrap_or_default(),
+                    delivery,
+                    event,
                 })
                 .collect())
+        })
+        .await
+}
+
+/// One delivery with its attempts.
+fn record(conn: &mut DbConnection, delivery_id: i64) -> Result<DeliveryRecord, Error> {
+    let (delivery, event) = store::delivery_by_id(conn, delivery_id)?;
+    let attempts = store::attempts_of(conn, &[delivery.id])?;
+    Ok(DeliveryRecord {
+        delivery,
+        event,
+        attempts,
+    })
+}
+
+/// A delivery of the organization, with every attempt so far.
+pub async fn delivery(
+    service: &Service,
+    caller: &Caller,
+    organization_id: i64,
+    public_id: &str,
+) -> Result<DeliveryRecord, Error> {
+    require(caller, organization_id)?;
+    let public_id = public_id.to_owned();
+    service
+        .db(move |conn| {
+            let (delivery, _, _) =
+                store::find_delivery(conn, organization_id, &public_id)?.ok_or(Error::NotFound)?;
+            record(conn, delivery.id)
         })
         .await
 }
@@ -569,13 +604,7 @@ pub async fn retry(
                     now.naive_utc(),
                     (now + retry_for).naive_utc(),
                 )?;
-                let (delivery, event) = store::delivery_by_id(conn, delivery.id)?;
-                let attempts = store::attempts_of(conn, &[delivery.id])?;
-                Ok(DeliveryRecord {
-                    delivery,
-                    event,
-                    attempts,
-                })
+                record(conn, delivery.id)
             })
         })
         .await

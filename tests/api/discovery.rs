@@ -639,6 +639,17 @@ async fn every_answer_matches_its_documented_schema(backend: Backend) {
     api.expect(Method::GET, deliveries_path, bad_status, 400)
         .await;
     let delivery = listed["data"][0]["id"].as_str().unwrap().to_owned();
+    let one_delivery = with(Method::GET, &format!("/v1/webhook-deliveries/{delivery}"));
+    api.expect(
+        Method::GET,
+        "/v1/webhook-deliveries/{id}",
+        one_delivery,
+        200,
+    )
+    .await;
+    let unknown = with(Method::GET, "/v1/webhook-deliveries/whd_unknown");
+    api.expect(Method::GET, "/v1/webhook-deliveries/{id}", unknown, 404)
+        .await;
     let retry = with(
         Method::POST,
         &format!("/v1/webhook-deliveries/{delivery}/retry"),

@@ -960,7 +960,86 @@ async fn an_endpoint_that_keeps_failing_is_disabled_and_audited(backend: Backend
     assert!(shown["failing_since"].is_null());
 }
 
+/// Housekeeping deletes events older than `webhooks.retention_days` with their deliveries and
+/// attempts, but keeps one whose delivery is still pending, and every recent one.
+async fn old_finished_events_are_deleted_and_pending_ones_kept(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.feed.housekeeping_interval_seconds = 1;
+        // The failing receiver's delivery stays pending, its next attempt an hour away.
+        settings.webhooks.first_retry_ms = 3_600_000;
+    })
+    .await;
+    let manager = manager(&app);
+    let hook = receiver(0, Duration::ZERO).await;
+    let failing = receiver(usize::MAX, Duration::ZERO).await;
+    let (good, _) = endpoint(&app, &manager, &hook.url, json!(["*"])).await;
+    let (bad, _) = endpoint(&app, &manager, &failing.url, json!(["*"])).await;
+    let test = |id: String| {
+        let (app, manager) = (&app, &manager);
+        async move {
+            let path = format!("/v1/webhook-endpoints/{id}/test");
+            call(app, manager, Method::POST, &path, None)
+                .await
+                .expect(202)["delivery_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let delivery = |id: String| {
+        let (app, manager) = (&app, &manager);
+        async move {
+            let path = format!("/v1/webhook-deliveries/{id}");
+            call(app, manager, Method::GET, &path, None).await
+        }
+    };
+    let old_good = test(good.clone()).await;
+    until_delivered(&hook, 1, 10).await;
+    let old_bad = test(bad.clone()).await;
+    let attempted = eventually(10, || async {
+        delivery(old_bad.clone()).await.expect(200)["attempts"] == 1
+    })
+    .await;
+    assert!(attempted, "the failing receiver was never tried");
+    let old_good_event = delivery(old_good.clone()).await.expect(200)["event_id"].clone();
+    let old_bad_event = delivery(old_bad.clone()).await.expect(200)["event_id"].clone();
+
+    app.run_sql("UPDATE webhook_events SET created_at = '2000-01-01 00:00:00'");
+    let recent = test(good.clone()).await;
+    until_delivered(&hook, 2, 10).await;
+
+    let pruned = eventually(10, || async {
+        delivery(old_good.clone()).await.status == 404
+    })
+    .await;
+    assert!(pruned, "the old delivered event was kept");
+    let events = call(&app, &manager, Method::GET, "/v1/events", None)
+        .await
+        .expect(200);
+    let listed: Vec<&Value> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["id"])
+        .collect();
+    assert!(!listed.contains(&&old_good_event), "{listed:?}");
+    assert!(
+        listed.contains(&&old_bad_event),
+        "a pending event went: {listed:?}"
+    );
+    let kept = delivery(old_bad).await.expect(200);
+    assert_eq!(kept["status"], "pending");
+    assert_eq!(kept["attempt_log"].as_array().unwrap().len(), 1, "{kept}");
+    assert_eq!(delivery(recent).await.expect(200)["status"], "succeeded");
+    let path = format!("/v1/webhook-endpoints/{good}/deliveries");
+    let history = call(&app, &manager, Method::GET, &path, None)
+        .await
+        .expect(200);
+    assert_eq!(history["data"].as_array().unwrap().len(), 1, "{history}");
+}
+
 backend_tests!(
+    old_finished_events_are_deleted_and_pending_ones_kept,
     an_endpoint_that_keeps_failing_is_disabled_and_audited,
     the_cli_manages_endpoints,
     scheduled_events_are_produced_once_by_two_instances,

@@ -1,6 +1,7 @@
 //! The webhooks pages, for holders of `webhooks:manage`: a new endpoint with its secret shown
-//! once, a test event that reaches a real receiver signed with that secret, the delivery on
-//! the endpoint's page, a new secret, and a confirmed disable and delete.
+//! once, a test event that reaches a real receiver signed with that secret, the delivery and
+//! its attempts on the endpoint's page, sent again, a new secret, and a confirmed disable and
+//! delete.
 
 use std::time::Duration;
 
@@ -54,7 +55,22 @@ async fn an_operator_registers_an_endpoint_and_sees_its_deliveries(backend: Back
     })
     .await;
     assert!(shown, "the delivery is not listed as succeeded");
+    // Every attempt is one click away, with the receiver's answer.
+    browser.click("#deliveries details.attempts summary").await;
+    let log = browser.text("#deliveries details.attempts ol").await;
+    assert!(log.contains("HTTP 200") && log.contains("ok"), "{log}");
     browser.screenshot("webhook-endpoint").await;
+    browser.follow("#deliveries .retry-delivery").await;
+    assert!(
+        browser.text("[role=status]").await.contains("queued again"),
+        "no notice of the retry"
+    );
+    let again = until_delivered(&hook, 2, 10).await;
+    assert_eq!(
+        again[1].json()["id"],
+        again[0].json()["id"],
+        "the same event"
+    );
 
     browser.follow("#roll-webhook-secret").await;
     let rolled = browser.text("#webhook-secret").await;
