@@ -8,6 +8,8 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("domain", 0),
     // Signing, validating, revocation state: knows nothing of storage.
     ("tokens", 1),
+    // The app's side (the token client): knows nothing of the server.
+    ("client", 1),
     // Parsed settings.
     ("config", 2),
     // Queries, one module per table.

@@ -2,10 +2,14 @@
 //! JWTs out, and an actix-web extractor that validates them and enforces scopes.
 //!
 //! The public surface for resource servers: [`Authenticated`], [`require_scopes!`],
-//! [`TokenValidator`] and [`connect_validator`]. For running keygate: [`Application`].
+//! [`TokenValidator`] and [`connect_validator`]. For apps that call APIs with keygate's tokens
+//! (the `client` feature, on by default): [`client::TokenSource`]. For running keygate:
+//! [`Application`].
 
 pub mod auth;
 pub mod cli;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 pub mod console;
 pub mod db;

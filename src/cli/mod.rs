@@ -2,6 +2,8 @@
 
 mod api_keys;
 mod signing_keys;
+#[cfg(feature = "client")]
+mod token;
 mod users;
 mod webhooks;
 
@@ -60,6 +62,9 @@ pub enum Command {
     /// Webhook endpoints for key events, and their deliveries
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Print an access token for scripts (as an app gets one: client credentials)
+    #[cfg(feature = "client")]
+    Token(token::TokenArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -78,7 +83,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         settings.database.url = url.parse()?;
     }
     let command = cli.command.unwrap_or(Command::Serve { bind: None });
-    if !matches!(command, Command::Serve { .. }) {
+    if command.uses_database() {
         let target = &settings.database.url;
         // Which database a command used, every time: a command run from another directory or
         // with other settings must not be mistaken for one on the server's.
@@ -112,6 +117,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users(command) => users::run_users(command, &settings),
         Command::Organizations(command) => users::run_organizations(command, &settings),
         Command::Webhooks(command) => webhooks::run(command, &settings),
+        #[cfg(feature = "client")]
+        Command::Token(args) => token::run(args, &settings),
     }
 }
 
@@ -125,6 +132,19 @@ impl Command {
             Command::Organizations(c) => matches!(c, users::OrganizationsCommand::List),
             Command::Webhooks(c) => c.reads_only(),
             Command::Serve { .. } | Command::Migrate => false,
+            #[cfg(feature = "client")]
+            Command::Token(_) => false,
+        }
+    }
+
+    /// Whether the command works on the database (rather than serving, or asking a running
+    /// keygate over HTTP).
+    fn uses_database(&self) -> bool {
+        match self {
+            Command::Serve { .. } => false,
+            #[cfg(feature = "client")]
+            Command::Token(_) => false,
+            _ => true,
         }
     }
 }

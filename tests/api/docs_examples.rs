@@ -3,12 +3,16 @@
 //!
 //! Each document gets a fresh keygate (the default SQLite database in a fresh home directory,
 //! as a newcomer has it) and one `bash` that runs its `sh` blocks in order, so the variables
-//! one block sets reach the next, as in a reader's terminal. In that shell, `cargo run
-//! --release -- ARGS` and `keygate ARGS` run the binary under test; a bare `cargo run
-//! --release` (starting the server) finds it running already; `http://127.0.0.1:8080` reaches
-//! the test's server. A block runs under `set -euo pipefail`: any failing command fails the
-//! test. A block that cannot run here (it needs Docker, another host, or runs the test suite)
-//! is preceded by `<!-- not run: why -->`.
+//! one block sets reach the next, as in a reader's terminal; `python` and `js` blocks are
+//! given to `python3` and `node` (as an ES module) in that shell, so they see what it
+//! exported. There, `cargo run --release -- ARGS` and `keygate ARGS` run the binary under
+//! test; a bare `cargo run --release` (starting the server) finds it running already;
+//! `127.0.0.1:8080` anywhere in the code reaches the test's server; and
+//! `https://hooks.example.com/keygate` reaches a webhook receiver the test runs (keygate may
+//! deliver to it on the loopback interface), where what a document sends must arrive. A block
+//! runs under `set -euo pipefail`: any failing command fails the test. A block that cannot run
+//! here (it needs Docker, another host, or runs the test suite) is preceded by
+//! `<!-- not run: why -->`.
 //!
 //! When a `json` block or a plain block follows an `sh` block with nothing between them, it is
 //! the answer the reader should see, and is checked: a JSON answer must have the same fields,
@@ -20,18 +24,23 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::helpers::{ServerProcess, keygate_command};
+use crate::webhooks::{Receiver, receiver, until_delivered};
 
 /// The documents whose examples a reader runs against a running keygate.
-const DOCUMENTS: [&str; 6] = [
+const DOCUMENTS: [&str; 7] = [
     "README.md",
     "docs/http.md",
     "docs/cli.md",
     "docs/console.md",
     "docs/configuration.md",
     "docs/webhooks.md",
+    "docs/clients.md",
 ];
 
 const NOT_RUN: &str = "<!-- not run:";
+
+/// Ends a Python or JavaScript example given to its interpreter on standard input.
+const END_OF_CODE: &str = "KEYGATE_EXAMPLE_ENDS";
 
 #[derive(Debug)]
 struct Example {
@@ -94,10 +103,20 @@ fn examples(markdown: &str) -> Vec<Example> {
     let mut last_was_run = false;
     for fence in fences(markdown) {
         match fence.info.as_str() {
-            "sh" if !fence.not_run => {
+            "sh" | "python" | "js" if !fence.not_run => {
+                let code = match fence.info.as_str() {
+                    "python" => {
+                        format!("python3 - <<'{END_OF_CODE}'\n{}{END_OF_CODE}\n", fence.body)
+                    }
+                    "js" => format!(
+                        "node --input-type=module - <<'{END_OF_CODE}'\n{}{END_OF_CODE}\n",
+                        fence.body
+                    ),
+                    _ => fence.body,
+                };
                 examples.push(Example {
                     line: fence.line,
-                    code: fence.body,
+                    code,
                     expected: None,
                 });
                 last_was_run = true;
@@ -125,7 +144,6 @@ fn marker(index: usize) -> String {
 
 /// The shell that stands in for a reader's terminal.
 const PRELUDE: &str = r#"set -euo pipefail
-keygate() { "$KEYGATE_BIN" "$@"; }
 cargo() {
     if [ "$*" = "run --release" ] || [ "$*" = "run -q --release" ]; then
         echo "(keygate is serving already)"
@@ -134,15 +152,22 @@ cargo() {
     [ "${1:-}" = run ] || { echo "the examples run keygate only, not cargo $*" >&2; return 1; }
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done
     shift
-    "$KEYGATE_BIN" "$@"
+    keygate "$@"
 }
-curl() { command curl "${@//127.0.0.1:8080/$KEYGATE_ADDRESS}"; }
+keygate() { "$KEYGATE_BIN" "$@"; }
 "#;
 
-fn script(examples: &[Example]) -> String {
+/// The examples as one script, where the addresses a reader uses (`from`) lead to the test's
+/// own (`to`).
+fn script(examples: &[Example], addresses: &[(&str, &str)]) -> String {
     let mut script = PRELUDE.to_owned();
     for (index, example) in examples.iter().enumerate() {
-        script.push_str(&example.code);
+        let code = addresses
+            .iter()
+            .fold(example.code.clone(), |code, (from, to)| {
+                code.replace(from, to)
+            });
+        script.push_str(&code);
         script.push_str(&format!("\nprintf '\\n%s\\n' '{}'\n", marker(index)));
     }
     script
@@ -231,6 +256,21 @@ fn check_output(document: &str, example: &Example, output: &str) {
     }
 }
 
+/// The stand-in for `https://hooks.example.com/keygate`, served on its own thread.
+fn hooks_receiver() -> Receiver {
+    let (sender, started) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let _ = sender.send(receiver(0, std::time::Duration::ZERO).await);
+            std::future::pending::<()>().await;
+        });
+    });
+    started.recv().expect("the receiver starts")
+}
+
+/// Where a document sends webhooks.
+const HOOKS: &str = "https://hooks.example.com/keygate";
+
 fn run_document(document: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(document);
     let markdown = std::fs::read_to_string(&path).expect("the document");
@@ -238,6 +278,7 @@ fn run_document(document: &str) {
     if examples.is_empty() {
         return;
     }
+    let hooks = hooks_receiver();
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let mut serve = keygate_command();
@@ -245,6 +286,7 @@ fn run_document(document: &str) {
         .current_dir(work.path())
         .env("HOME", home.path())
         .env_remove("XDG_DATA_HOME")
+        .env("KEYGATE_WEBHOOKS__ALLOWED_NETWORKS", "127.0.0.1/32")
         .args(["serve", "--bind", "127.0.0.1:0"]);
     let server = ServerProcess::start(&mut serve);
     let address = server.address.trim_start_matches("http://").to_owned();
@@ -261,8 +303,16 @@ fn run_document(document: &str) {
         .env("HOME", home.path())
         .env_remove("XDG_DATA_HOME")
         .env("KEYGATE_BIN", env!("CARGO_BIN_EXE_keygate"))
-        .env("KEYGATE_ADDRESS", &address)
-        .args(["-c", &script(&examples)])
+        .args([
+            "-c",
+            &script(
+                &examples,
+                &[
+                    (HOOKS, hooks.url.as_str()),
+                    ("127.0.0.1:8080", address.as_str()),
+                ],
+            ),
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("bash runs");
@@ -284,6 +334,20 @@ fn run_document(document: &str) {
         rest = after;
     }
     assert!(output.status.success(), "{document}: {stderr}");
+    let sends_webhooks = examples.iter().any(|example| example.code.contains(HOOKS));
+    if sends_webhooks {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let delivered = runtime.block_on(until_delivered(&hooks, 1, 10));
+        assert!(
+            delivered
+                .iter()
+                .all(|received| received.json()["type"].is_string()),
+            "{document}: {delivered:?}"
+        );
+    }
 }
 
 #[test]
@@ -309,6 +373,38 @@ fn the_console_examples_run_as_written() {
 #[test]
 fn the_configuration_examples_run_as_written() {
     run_document(DOCUMENTS[4]);
+}
+
+#[test]
+fn the_webhooks_examples_run_as_written() {
+    run_document(DOCUMENTS[5]);
+}
+
+#[test]
+fn the_client_examples_run_as_written() {
+    run_document(DOCUMENTS[6]);
+}
+
+/// The Rust client example of docs/clients.md is `examples/token_client.rs`, which `cargo
+/// test` compiles and the client tests run.
+#[test]
+fn the_rust_client_example_is_the_documented_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("examples/token_client.rs")).unwrap();
+    let code: String = example
+        .lines()
+        .skip_while(|line| line.starts_with("//!") || line.is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let document = std::fs::read_to_string(root.join(DOCUMENTS[6])).unwrap();
+    let documented = fences(&document)
+        .into_iter()
+        .find(|fence| fence.info == "rust")
+        .expect("a Rust example");
+    assert_eq!(
+        documented.body, code,
+        "docs/clients.md and examples/token_client.rs differ"
+    );
 }
 
 #[test]

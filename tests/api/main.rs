@@ -15,6 +15,8 @@ mod sessions;
 mod users;
 
 mod cli;
+#[cfg(feature = "client")]
+mod client;
 mod console;
 mod direct_keys;
 mod discovery;
