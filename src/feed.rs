@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::broadcast;
 
 use crate::config::Settings;
 use crate::db::changes::{self, StateChangeRow};
@@ -21,6 +22,16 @@ pub struct ChangeFeed {
     master_key: Option<Arc<MasterKey>>,
     last_id: i64,
     housekeeping: Housekeeping,
+    /// Who hears of each poll's changes as they are applied (the revocation stream).
+    announce: Option<broadcast::Sender<Arc<FeedBatch>>>,
+}
+
+/// What one poll of the change feed read: the changes, each with its position in the feed,
+/// and the time as of which every earlier change is known.
+#[derive(Debug)]
+pub struct FeedBatch {
+    pub changes: Vec<(i64, Change)>,
+    pub as_of: i64,
 }
 
 /// How often housekeeping (pruning the feed, expired sessions, old usage counters and
@@ -78,7 +89,14 @@ impl ChangeFeed {
             master_key,
             last_id,
             housekeeping: Housekeeping::default(),
+            announce: None,
         })
+    }
+
+    /// Tells `subscribers` of each poll's changes once they are applied here.
+    pub fn announce_to(mut self, subscribers: broadcast::Sender<Arc<FeedBatch>>) -> ChangeFeed {
+        self.announce = Some(subscribers);
+        self
     }
 
     pub fn with_housekeeping(mut self, housekeeping: Housekeeping) -> ChangeFeed {
@@ -114,6 +132,13 @@ impl ChangeFeed {
             let last_id = last.id;
             self.apply(&mut conn, &rows)?;
             self.last_id = last_id;
+            if let Some(subscribers) = &self.announce {
+                // Nobody listening is not an error.
+                let _ = subscribers.send(Arc::new(FeedBatch {
+                    changes: numbered_changes(&rows),
+                    as_of,
+                }));
+            }
         }
         self.validator.mark_synced(as_of);
         Ok(rows.len())
@@ -212,6 +237,16 @@ pub fn load_keyring(
         }),
         master,
     )
+}
+
+/// The changes of `rows` this version knows, each with its position in the feed.
+pub fn numbered_changes(rows: &[StateChangeRow]) -> Vec<(i64, Change)> {
+    rows.iter()
+        .filter_map(|row| {
+            Change::from_feed(&row.kind, &row.subject, row.not_before, row.expires_at)
+                .map(|change| (row.id, change))
+        })
+        .collect()
 }
 
 fn to_changes(rows: &[StateChangeRow]) -> Vec<Change> {

@@ -10,6 +10,8 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("tokens", 1),
     // The app's side (the token client): knows nothing of the server.
     ("client", 1),
+    // The API's side without keygate's database (discovery, JWKS, the revocation stream).
+    ("remote", 1),
     // Parsed settings.
     ("config", 2),
     // Queries, one module per table.

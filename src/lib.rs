@@ -3,7 +3,8 @@
 //!
 //! The public surface for resource servers: [`Authenticated`], [`require_scopes!`],
 //! [`TokenValidator`] and [`connect_validator`]. For apps that call APIs with keygate's tokens
-//! (the `client` feature, on by default): [`client::TokenSource`]. For running keygate:
+//! (the `client` feature, on by default): [`client::TokenSource`]; and for resource servers
+//! that know only keygate's URL, [`remote::RemoteValidator`]. For running keygate:
 //! [`Application`].
 
 pub mod auth;
@@ -21,6 +22,8 @@ pub mod hashing;
 pub mod last_used;
 pub mod layers;
 pub mod openapi;
+#[cfg(feature = "client")]
+pub mod remote;
 pub mod routes;
 pub mod service;
 pub mod startup;

@@ -26,6 +26,7 @@ use crate::routes;
         routes::token::issue_token,
         routes::introspection::introspect,
         routes::introspection::revoke,
+        routes::revocation_stream::follow,
         routes::well_known::jwks,
         routes::well_known::authorization_server_metadata,
         routes::me::me,

@@ -73,7 +73,6 @@ impl Application {
         };
         let (pool, feed) = prepared;
         let validator = feed.validator();
-        feed.spawn(Duration::from_millis(settings.feed.poll_interval_ms));
 
         DeliveryWorker::new(pool.clone(), master_key.clone(), &settings.webhooks)?
             .spawn(Outbox::new(&settings.webhooks));
@@ -84,6 +83,8 @@ impl Application {
             validator.clone(),
             Some(master_key),
         );
+        feed.announce_to(service.followers.announcer())
+            .spawn(Duration::from_millis(settings.feed.poll_interval_ms));
         let behind = WriteBehind {
             last_used: service.last_used.clone(),
             usage: service.usage.clone(),

@@ -29,7 +29,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::error::ApiError;
 use crate::service::direct_keys;
 use crate::state::AppState;
-use crate::tokens::{AccessTokenClaims, ApiKeyRefusal, TokenValidator};
+use crate::tokens::{AccessTokenClaims, ApiKeyRefusal, TokenRejection, TokenValidator};
 
 /// The scopes a route needs, declared on a type (see [`crate::require_scopes!`]).
 pub trait ScopeRequirement {
@@ -73,10 +73,7 @@ impl<S: ScopeRequirement + 'static> FromRequest for Authenticated<S> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = match bearer_token(req) {
             Ok(token) if direct_keys::is_api_key(token) => token.to_owned(),
-            _ => {
-                let result = authenticate::<S>(req);
-                return Box::pin(async move { result });
-            }
+            _ => return authenticate::<S>(req),
         };
         // keygate's own routes: through the application layer.
         if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
@@ -93,10 +90,7 @@ impl<S: ScopeRequirement + 'static> FromRequest for Authenticated<S> {
                 let claims = verifier.verify(token, peer.ip()).await.map_err(refusal)?;
                 authorized::<S>(claims)
             }),
-            _ => {
-                let result = authenticate::<S>(req);
-                Box::pin(async move { result })
-            }
+            _ => authenticate::<S>(req),
         }
     }
 }
@@ -132,13 +126,37 @@ fn validator(req: &HttpRequest) -> Result<&TokenValidator, ApiError> {
         })
 }
 
-fn authenticate<S: ScopeRequirement>(req: &HttpRequest) -> Result<Authenticated<S>, ApiError> {
-    let validator = validator(req)?;
-    let token = bearer_token(req)?;
-    let claims = validator
-        .validate(token)
-        .map_err(|r| ApiError::InvalidToken(r.description()))?;
-    authorized::<S>(claims)
+/// The caller by its access token. A token signed by a key the validator does not know is
+/// checked again once the keys were fetched again, when the validator can fetch them.
+fn authenticate<S: ScopeRequirement + 'static>(
+    req: &HttpRequest,
+) -> LocalBoxFuture<'static, Result<Authenticated<S>, ApiError>> {
+    let found = validator(req).and_then(|validator| Ok((validator, bearer_token(req)?)));
+    let (validator, token) = match found {
+        Ok(found) => found,
+        Err(refused) => return Box::pin(async move { Err(refused) }),
+    };
+    let result = match validator.validate(token) {
+        Err(TokenRejection::UnknownKey) => match validator.key_refresher() {
+            Some(refresher) => {
+                let (validator, token) = (validator.clone(), token.to_owned());
+                return Box::pin(async move {
+                    refresher.refresh().await;
+                    validator
+                        .validate(&token)
+                        .map_err(invalid_token)
+                        .and_then(authorized::<S>)
+                });
+            }
+            None => Err(invalid_token(TokenRejection::UnknownKey)),
+        },
+        validated => validated.map_err(invalid_token).and_then(authorized::<S>),
+    };
+    Box::pin(async move { result })
+}
+
+fn invalid_token(rejection: TokenRejection) -> ApiError {
+    ApiError::InvalidToken(rejection.description())
 }
 
 /// The caller, if `claims` hold every scope `S` needs.

@@ -44,6 +44,7 @@ permissions!(
     AuditRead => AuditRead,
     OrganizationsManage => OrganizationsManage,
     WebhooksManage => WebhooksManage,
+    RevocationsRead => RevocationsRead,
 );
 
 /// The caller, holding permission `P`.

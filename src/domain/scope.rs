@@ -105,6 +105,23 @@ impl ScopeSet {
         self.filter(|s| s != permission.as_str())
     }
 
+    /// The set without the deployment-wide permissions (see
+    /// [`ManagementPermission::is_deployment_wide`]).
+    pub fn without_deployment_wide(&self) -> ScopeSet {
+        self.filter(|s| {
+            s.parse::<ManagementPermission>()
+                .map_or(true, |p| !p.is_deployment_wide())
+        })
+    }
+
+    /// The first deployment-wide permission in the set.
+    pub fn deployment_wide(&self) -> Option<ManagementPermission> {
+        ManagementPermission::ALL
+            .iter()
+            .copied()
+            .find(|p| p.is_deployment_wide() && self.holds(*p))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
         self.0.iter()
     }
@@ -200,6 +217,20 @@ super::status::closed_set! {
         /// Deployment-wide: create and list organizations. Only users of the deployment's own
         /// organization can hold it.
         OrganizationsManage => "organizations:manage",
+        /// Deployment-wide: follow the revocation stream (every organization's revoked keys
+        /// and tokens), as resource servers that know only keygate's URL do.
+        RevocationsRead => "revocations:read",
+    }
+}
+
+impl ManagementPermission {
+    /// Whether the permission reaches past the holder's organization, so that only users
+    /// (and keys) of the deployment's own organization can hold it.
+    pub fn is_deployment_wide(self) -> bool {
+        matches!(
+            self,
+            ManagementPermission::OrganizationsManage | ManagementPermission::RevocationsRead
+        )
     }
 }
 
@@ -246,13 +277,13 @@ impl ScopeCatalog {
         &self.api
     }
 
-    /// Every permission an administrator holds; deployment administrators also manage
-    /// organizations.
+    /// Every permission an administrator holds; deployment administrators also hold the
+    /// deployment-wide ones (organizations, the revocation stream).
     pub fn administrator(&self, deployment_admin: bool) -> ScopeSet {
         if deployment_admin {
             self.all.clone()
         } else {
-            self.all.without(ManagementPermission::OrganizationsManage)
+            self.all.without_deployment_wide()
         }
     }
 

@@ -9,6 +9,7 @@ pub(crate) mod introspection;
 pub(crate) mod invitations;
 pub(crate) mod me;
 pub(crate) mod organizations;
+pub(crate) mod revocation_stream;
 pub(crate) mod session;
 pub(crate) mod token;
 pub(crate) mod usage;
@@ -43,6 +44,7 @@ routes! {
     "/v1/token" => { POST => token::issue_token },
     "/v1/introspect" => { POST => introspection::introspect },
     "/v1/revoke" => { POST => introspection::revoke },
+    "/v1/revocation-stream" => { GET => revocation_stream::follow },
     "/.well-known/jwks.json" => { GET => well_known::jwks },
     "/.well-known/oauth-authorization-server" => { GET => well_known::authorization_server_metadata },
     "/v1/me" => { GET => me::me },

@@ -50,6 +50,9 @@ pub struct AuthorizationServerMetadata<'a> {
     #[schema(value_type = Vec<String>)]
     response_types_supported: &'static [&'static str],
     revocation_endpoint: String,
+    /// Revoked keys and tokens as Server-Sent Events, for resource servers that validate
+    /// tokens knowing only keygate's URL (keygate's own member; needs `revocations:read`).
+    revocation_stream_endpoint: String,
     #[schema(value_type = Vec<String>, example = json!(CLIENT_AUTH_METHODS))]
     revocation_endpoint_auth_methods_supported: &'static [&'static str],
     /// The configured API scopes and keygate's management permissions.
@@ -86,6 +89,7 @@ pub async fn authorization_server_metadata(state: web::Data<AppState>) -> HttpRe
             jwks_uri: format!("{issuer}/.well-known/jwks.json"),
             response_types_supported: &[],
             revocation_endpoint: format!("{issuer}/v1/revoke"),
+            revocation_stream_endpoint: format!("{issuer}/v1/revocation-stream"),
             revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
             scopes_supported: service.catalog.scopes(),
             token_endpoint: format!("{issuer}/v1/token"),

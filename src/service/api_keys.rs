@@ -9,7 +9,7 @@ use super::policy::{self, KeyAction};
 use super::webhooks::{self, Outbox};
 use super::{Caller, Error, Service, refresh};
 use crate::db::api_keys::{self, ApiKey, ApiKeyChanges, NewApiKey, NewApiKeySecret};
-use crate::db::organizations::Organization;
+use crate::db::organizations::{Organization, is_deployment_organization};
 use crate::db::users::User;
 use crate::db::{self, DbConnection, write_transaction};
 use crate::domain::{
@@ -84,11 +84,18 @@ pub async fn create(service: &Service, caller: &Caller, new: NewKey) -> Result<C
     let owner_holds = owner
         .as_ref()
         .map(|o| policy::permissions_of(o, &organization, &service.catalog));
-    let scopes = chosen_scopes(service, caller, new.scopes, owner_holds.as_ref())?;
+    let scopes = chosen_scopes(
+        service,
+        caller,
+        new.scopes,
+        owner_holds.as_ref(),
+        &organization,
+    )?;
     policy::check_new_key(
         caller,
         &scopes,
         new.environment,
+        &organization,
         owner.as_ref().zip(owner_holds.as_ref()),
     )?;
 
@@ -158,11 +165,17 @@ fn chosen_scopes(
     caller: &Caller,
     choice: ScopeChoice,
     owner_holds: Option<&ScopeSet>,
+    organization: &Organization,
 ) -> Result<ScopeSet, Error> {
-    let holder = match owner_holds {
+    let mut holder = match owner_holds {
         Some(held) => caller.permissions.intersection(held),
         None => caller.permissions.clone(),
     };
+    // "Read only" and "full access" of a key outside the deployment's own organization leave
+    // out what only that organization may hold.
+    if !is_deployment_organization(organization) {
+        holder = holder.without_deployment_wide();
+    }
     let scopes = match choice {
         ScopeChoice::Listed(scopes) => {
             service.catalog.check(&scopes)?;

@@ -20,6 +20,7 @@ pub mod organizations;
 pub mod policy;
 pub mod refresh;
 pub mod reveals;
+pub mod revocation_stream;
 pub mod signing_keys;
 pub mod token_status;
 pub mod usage;
@@ -68,6 +69,8 @@ pub struct Service {
     pub token_terms: Arc<grant::TokenTerms>,
     /// What every webhook event carries.
     pub outbox: webhooks::Outbox,
+    /// Resource servers following the revocation stream.
+    pub followers: revocation_stream::Followers,
 }
 
 impl Service {
@@ -101,6 +104,7 @@ impl Service {
             revocation_quota: token_status::RevocationQuota::new(&settings.rate_limit),
             token_terms: Arc::new(grant::TokenTerms::new(&issuer, &settings.tokens)),
             outbox: webhooks::Outbox::new(&settings.webhooks),
+            followers: Default::default(),
             hasher,
             issuer,
             pool,

@@ -13,7 +13,8 @@
 //!   else (no users, organizations or webhooks).
 //! - Nobody grants what they do not hold, makes an administrator unless they hold all an
 //!   administrator does, or changes a user who holds (or, disabled, would hold) what they lack.
-//! - Organizations are managed only by users of the deployment's own organization.
+//! - Deployment-wide permissions (managing organizations, reading the revocation stream) are
+//!   held only in the deployment's own organization.
 
 use super::callers::Via;
 use super::{Caller, Error};
@@ -60,6 +61,11 @@ pub fn require(caller: &Caller, permission: ManagementPermission) -> Result<(), 
     if !caller.holds(permission) {
         return Err(Error::MissingPermission(permission));
     }
+    if permission.is_deployment_wide() && !caller.deployment {
+        return Err(Error::Forbidden(format!(
+            "`{permission}` is only for the deployment's own organization"
+        )));
+    }
     let beyond_keys = matches!(
         permission,
         ManagementPermission::UsersManage
@@ -97,9 +103,9 @@ pub fn may_log_in(user: &User) -> bool {
     user.status == UserStatus::Enabled
 }
 
-/// What a user would hold if enabled: every permission for an administrator (organizations
-/// too, in the deployment's own organization), else the stored set (without
-/// `organizations:manage` outside the deployment's organization).
+/// What a user would hold if enabled: every permission for an administrator (the
+/// deployment-wide ones too, in the deployment's own organization), else the stored set
+/// (without the deployment-wide ones outside the deployment's organization).
 pub fn potential_permissions(
     user: &User,
     organization: &Organization,
@@ -113,7 +119,7 @@ pub fn potential_permissions(
     if deployment {
         stored
     } else {
-        stored.without(ManagementPermission::OrganizationsManage)
+        stored.without_deployment_wide()
     }
 }
 
@@ -139,12 +145,13 @@ pub fn key_scopes_now(
 ) -> ScopeSet {
     match owner {
         Some(owner) => scopes.intersection(&permissions_of(owner, organization, catalog)),
-        None => scopes.clone(),
+        None if is_deployment_organization(organization) => scopes.clone(),
+        None => scopes.without_deployment_wide(),
     }
 }
 
-/// Refuses permissions outside the catalog, and `organizations:manage` outside the
-/// deployment's own organization.
+/// Refuses permissions outside the catalog, and deployment-wide ones outside the deployment's
+/// own organization.
 pub fn check_assignable(
     permissions: &ScopeSet,
     organization: &Organization,
@@ -153,12 +160,12 @@ pub fn check_assignable(
     catalog
         .check(permissions)
         .map_err(|e| ValidationError::new("permissions", e.message))?;
-    if permissions.holds(ManagementPermission::OrganizationsManage)
+    if let Some(permission) = permissions.deployment_wide()
         && !is_deployment_organization(organization)
     {
         return Err(ValidationError::new(
             "permissions",
-            "organizations:manage is only for users of the deployment's own organization",
+            format!("{permission} is only for users of the deployment's own organization"),
         ));
     }
     Ok(())
@@ -211,9 +218,17 @@ pub fn check_new_key(
     caller: &Caller,
     scopes: &ScopeSet,
     environment: Environment,
+    organization: &Organization,
     owner: Option<(&User, &ScopeSet)>,
 ) -> Result<(), Error> {
     require(caller, ManagementPermission::ApiKeysWrite)?;
+    if let Some(permission) = scopes.deployment_wide()
+        && !is_deployment_organization(organization)
+    {
+        return Err(Error::Forbidden(format!(
+            "`{permission}` is only for keys of the deployment's own organization"
+        )));
+    }
     if let Some(fence) = caller.fence().filter(|f| *f != environment) {
         return Err(Error::Forbidden(format!(
             "a key of the {fence} environment can only create {fence} keys"

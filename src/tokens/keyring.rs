@@ -114,6 +114,42 @@ impl Keyring {
         Ok(keyring)
     }
 
+    /// A verify-only keyring from a JWK Set as keygate publishes it (RFC 7517 section 5), for
+    /// validators that know only keygate's URL. Keys it cannot use (another `use`, a missing
+    /// or unknown `alg`, a symmetric key, an overlong `kid`) are skipped, as RFC 7517 section
+    /// 5 asks of keys a reader does not understand.
+    pub fn from_jwks(text: &str) -> anyhow::Result<Keyring> {
+        #[derive(serde::Deserialize)]
+        struct Set {
+            keys: Vec<serde_json::Value>,
+        }
+        let set: Set = serde_json::from_str(text)?;
+        let mut verifiers = HashMap::new();
+        for key in &set.keys {
+            let member = |name: &str| key.get(name).and_then(|v| v.as_str());
+            let kid = member("kid").filter(|kid| !kid.is_empty() && kid.len() <= 64);
+            let algorithm = member("alg")
+                .and_then(|alg| alg.parse::<SigningAlgorithm>().ok())
+                .filter(|alg| !alg.is_symmetric());
+            let usable = member("use").is_none_or(|u| u == "sig");
+            let (Some(kid), Some(algorithm), true) = (kid, algorithm, usable) else {
+                log::warn!("the JWKS holds a key keygate's validator cannot use; skipped");
+                continue;
+            };
+            match Verifier::from_public_jwk(kid, algorithm, &key.to_string(), None) {
+                Ok(verifier) => {
+                    verifiers.insert(kid.to_owned(), verifier);
+                }
+                Err(err) => log::warn!("the JWKS key {kid} is unusable, skipped: {err:#}"),
+            }
+        }
+        Ok(Keyring {
+            signer: None,
+            verifiers,
+            jwks: text.to_owned(),
+        })
+    }
+
     /// A keyring from keys in hand (benchmarks, tests); it publishes no JWKS.
     pub fn with_keys(signer: Option<Signer>, verifiers: Vec<Verifier>) -> Keyring {
         let verifiers = verifiers.into_iter().map(|v| (v.kid.clone(), v)).collect();
@@ -147,5 +183,54 @@ impl Keyring {
 
     pub fn is_empty(&self) -> bool {
         self.verifiers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::generate;
+
+    #[test]
+    fn a_published_jwks_reads_back_as_verifiers_and_unusable_keys_are_skipped() {
+        let es = generate(SigningAlgorithm::ES256).unwrap();
+        let ed = generate(SigningAlgorithm::EdDSA).unwrap();
+        let published = Keyring::from_stored(
+            [&es, &ed].map(|key| StoredSigningKey {
+                kid: &key.kid,
+                algorithm: key.algorithm,
+                status: SigningKeyStatus::Next,
+                public_jwk: &key.public_jwk,
+                sealed_private_key: "",
+                verify_until: None,
+            }),
+            None,
+        )
+        .unwrap();
+        let mut set: serde_json::Value = serde_json::from_str(published.jwks()).unwrap();
+        let keys = set["keys"].as_array_mut().unwrap();
+        let mut encryption = keys[0].clone();
+        encryption["use"] = "enc".into();
+        encryption["kid"] = "enc-key".into();
+        let mut no_alg = keys[0].clone();
+        no_alg.as_object_mut().unwrap().remove("alg");
+        no_alg["kid"] = "no-alg".into();
+        let mut symmetric = keys[0].clone();
+        symmetric["alg"] = "HS256".into();
+        symmetric["kid"] = "hs".into();
+        keys.extend([encryption, no_alg, symmetric]);
+
+        let read = Keyring::from_jwks(&set.to_string()).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(
+            read.verifier(&es.kid).unwrap().algorithm,
+            SigningAlgorithm::ES256
+        );
+        assert_eq!(
+            read.verifier(&ed.kid).unwrap().algorithm,
+            SigningAlgorithm::EdDSA
+        );
+        assert!(read.signer().is_none());
+        assert!(Keyring::from_jwks("{\"keys\": 1}").is_err());
     }
 }

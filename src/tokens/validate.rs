@@ -142,11 +142,31 @@ pub trait ApiKeyVerifier: Send + Sync {
     ) -> futures_util::future::LocalBoxFuture<'static, Result<Arc<AccessTokenClaims>, ApiKeyRefusal>>;
 }
 
+/// Fetches the signing keys again when a token names a key the validator does not know: a
+/// validator that reads keygate's JWKS over HTTP has one (see `crate::remote`).
+pub trait KeyRefresher: Send + Sync {
+    /// Resolves once the keys are as current as they will get now: fetched again, unless
+    /// they were fetched a moment ago (so a flood of unknown `kid`s costs keygate one fetch
+    /// per cooldown, however many tokens name them).
+    fn refresh(&self) -> futures_util::future::BoxFuture<'static, ()>;
+}
+
 /// Shared, cheaply cloned validator: what the extractor asks, and what the change feed keeps
 /// current.
 #[derive(Clone)]
 pub struct TokenValidator {
     inner: Arc<Inner>,
+}
+
+/// A [`TokenValidator`] that may have been dropped (see [`TokenValidator::downgrade`]).
+#[derive(Clone)]
+pub struct WeakTokenValidator(std::sync::Weak<Inner>);
+
+impl WeakTokenValidator {
+    /// The validator, unless every clone of it was dropped.
+    pub fn upgrade(&self) -> Option<TokenValidator> {
+        self.0.upgrade().map(|inner| TokenValidator { inner })
+    }
 }
 
 struct Inner {
@@ -162,6 +182,8 @@ struct Inner {
     validations: Vec<Validation>,
     /// Set when API keys are accepted as bearer credentials.
     api_keys: std::sync::OnceLock<Arc<dyn ApiKeyVerifier>>,
+    /// Set when the keys come from keygate's JWKS.
+    key_refresher: std::sync::OnceLock<Arc<dyn KeyRefresher>>,
 }
 
 impl TokenValidator {
@@ -180,6 +202,7 @@ impl TokenValidator {
                 synced_as_of: AtomicI64::new(0),
                 validations,
                 api_keys: std::sync::OnceLock::new(),
+                key_refresher: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -193,6 +216,23 @@ impl TokenValidator {
     /// What verifies API keys presented as bearer credentials, if they are accepted.
     pub fn api_key_verifier(&self) -> Option<Arc<dyn ApiKeyVerifier>> {
         self.inner.api_keys.get().cloned()
+    }
+
+    /// Asks `refresher` for the keys again whenever a token names an unknown key (once: a
+    /// second call changes nothing).
+    pub fn refresh_keys_with(&self, refresher: Arc<dyn KeyRefresher>) {
+        let _ = self.inner.key_refresher.set(refresher);
+    }
+
+    /// A handle that does not keep the validator alive: for background tasks that keep it
+    /// current and should end with it.
+    pub fn downgrade(&self) -> WeakTokenValidator {
+        WeakTokenValidator(Arc::downgrade(&self.inner))
+    }
+
+    /// What fetches the keys again on an unknown `kid`, if anything does.
+    pub fn key_refresher(&self) -> Option<Arc<dyn KeyRefresher>> {
+        self.inner.key_refresher.get().cloned()
     }
 
     pub fn params(&self) -> &ValidationParams {

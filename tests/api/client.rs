@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 use crate::helpers::{
-    ADMIN, Backend, Reply, TestApp, TestKey, eventually, keygate_command, spawn_app,
+    ADMIN, Backend, Reply, TestApp, TestKey, eventually, example_binary, keygate_command, spawn_app,
 };
 
 /// Runs a process off the test's runtime, which serves the in-process keygate meanwhile.
@@ -270,17 +270,7 @@ async fn keygate_token_prints_a_token_for_scripts() {
 /// run as its own process against keygate.
 #[actix_web::test]
 async fn the_rust_example_calls_an_api_with_a_token() {
-    let tests = std::env::current_exe().unwrap();
-    let example = tests
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples").join("token_client"))
-        .unwrap();
-    assert!(
-        example.exists(),
-        "`cargo test` builds the examples: {} is missing",
-        example.display()
-    );
+    let example = example_binary("token_client");
     let app = spawn_app(Backend::Sqlite).await;
     let key = app.create_key(&["invoices:read"]);
     let mut command = std::process::Command::new(&example);

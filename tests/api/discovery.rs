@@ -77,6 +77,10 @@ async fn metadata_names_the_issuer_of_the_tokens(backend: Backend) {
         format!("{}/.well-known/jwks.json", app.address)
     );
     assert_eq!(
+        metadata["revocation_stream_endpoint"],
+        format!("{}/v1/revocation-stream", app.address)
+    );
+    assert_eq!(
         metadata["grant_types_supported"],
         serde_json::json!(["client_credentials"])
     );
@@ -316,6 +320,35 @@ impl Contract {
         body
     }
 
+    /// Opens the event stream `GET path` and checks that it is documented as one and starts
+    /// with a `sync` event.
+    async fn expect_events(&mut self, path: &str, request: RequestBuilder) {
+        use futures_util::StreamExt;
+        let response = request.send().await.expect("request sent");
+        assert_eq!(response.status(), 200, "GET {path}");
+        let documented = &self.doc["paths"][path]["get"]["responses"]["200"]["content"];
+        assert!(
+            documented.get("text/event-stream").is_some(),
+            "GET {path} is not documented as an event stream: {documented}"
+        );
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        let mut received = String::new();
+        let mut chunks = response.bytes_stream();
+        while !received.contains("event: sync\n") {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), chunks.next())
+                .await
+                .expect("a sync within 10 s")
+                .expect("the stream stays open")
+                .unwrap();
+            received.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        self.checked.insert(("GET".into(), path.to_owned(), 200));
+    }
+
     /// Every operation of the document had a success answer checked.
     fn assert_every_operation_succeeded(&self) {
         for (method, path) in keygate::openapi::operations(&self.doc) {
@@ -497,6 +530,7 @@ async fn every_answer_matches_its_documented_schema(backend: Backend) {
         "organizations:manage",
         "tokens:introspect",
         "webhooks:manage",
+        "revocations:read",
         "invoices:read",
     ];
     let token = app.token_as(ADMIN, &permissions).await;
@@ -855,6 +889,12 @@ async fn every_answer_matches_its_documented_schema(backend: Backend) {
     api.expect(Method::DELETE, session_path, log_out, 204).await;
     let gone = app.with_session(Method::GET, session_path, &session);
     api.expect(Method::GET, session_path, gone, 401).await;
+
+    // The revocation stream: events, not JSON.
+    let stream = "/v1/revocation-stream";
+    api.expect_events(stream, with(Method::GET, stream)).await;
+    let unknown_position = with(Method::GET, stream).header("last-event-id", "x");
+    api.expect(Method::GET, stream, unknown_position, 400).await;
 
     api.assert_every_operation_succeeded();
 }

@@ -231,6 +231,11 @@ impl TestApp {
     /// `keygate serve` on this app's database and master key, as a process of its own that
     /// binds a port of its choosing (for [`ServerProcess::start`]), run in `dir`.
     pub fn serve_command(&self, dir: &std::path::Path) -> Command {
+        self.serve_command_on(dir, "127.0.0.1:0")
+    }
+
+    /// [`TestApp::serve_command`] bound to `bind` (to come back on the port it had).
+    pub fn serve_command_on(&self, dir: &std::path::Path, bind: &str) -> Command {
         let mut command = keygate_command();
         command
             .current_dir(dir)
@@ -241,7 +246,7 @@ impl TestApp {
                 self.db.url(),
                 "serve",
                 "--bind",
-                "127.0.0.1:0",
+                bind,
             ])
             .env("KEYGATE_MASTER_KEY", &self.master_key)
             .env("RUST_LOG", "warn,keygate::startup=info");
@@ -936,6 +941,22 @@ pub fn keygate_command() -> Command {
     command
 }
 
+/// The example program `name` (examples/NAME.rs), as `cargo test` built it.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let tests = std::env::current_exe().unwrap();
+    let example = tests
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("examples").join(name))
+        .unwrap();
+    assert!(
+        example.exists(),
+        "`cargo test` builds the examples: {} is missing",
+        example.display()
+    );
+    example
+}
+
 /// A child process that is killed and reaped when the guard is dropped, so that a test that
 /// fails (panics) before its own `kill`/`wait` does not leave it running.
 pub struct ChildGuard(Option<Child>);
@@ -995,6 +1016,12 @@ impl ServerProcess {
     /// Starts `command`, which must make keygate bind 127.0.0.1:0 and log `keygate::startup`
     /// at `info`, and waits for the address it listens on.
     pub fn start(command: &mut Command) -> ServerProcess {
+        ServerProcess::start_announced(command, LISTENING)
+    }
+
+    /// Starts a server process that prints `announcement` followed by its address once bound
+    /// (`keygate listening on http://` for keygate), and waits for the address.
+    pub fn start_announced(command: &mut Command, announcement: &'static str) -> ServerProcess {
         let mut child = ChildGuard::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()));
         let log = Arc::new(Mutex::new(String::new()));
         let (bound, address) = mpsc::channel();
@@ -1011,7 +1038,7 @@ impl ServerProcess {
                     let mut line = Vec::new();
                     while stream.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
                         let text = String::from_utf8_lossy(&line);
-                        if let Some((_, rest)) = text.split_once(LISTENING) {
+                        if let Some((_, rest)) = text.split_once(announcement) {
                             let address = rest.split_whitespace().next().unwrap_or_default();
                             let _ = bound.send(format!("http://{address}"));
                         }
@@ -1033,7 +1060,7 @@ impl ServerProcess {
             Err(_) => {
                 let status = server.child.try_wait();
                 panic!(
-                    "keygate logged no {LISTENING}ADDR line (exit status: {status:?}); its log:\n{}",
+                    "the server logged no {announcement}ADDR line (exit status: {status:?}); its log:\n{}",
                     server.log()
                 )
             }

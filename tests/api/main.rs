@@ -11,6 +11,8 @@ mod introspection;
 mod invitations;
 mod organizations;
 mod revocation;
+#[cfg(feature = "client")]
+mod revocation_stream;
 mod sessions;
 mod users;
 
@@ -28,6 +30,8 @@ mod jwt_attacks;
 mod pagination;
 mod query_plans;
 mod refresh_tokens;
+#[cfg(feature = "client")]
+mod resource_server;
 mod token_endpoint;
 mod usage;
 mod webhooks;
