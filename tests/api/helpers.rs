@@ -942,7 +942,12 @@ pub struct ChildGuard(Option<Child>);
 
 impl ChildGuard {
     pub fn spawn(command: &mut Command) -> ChildGuard {
-        ChildGuard(Some(command.spawn().expect("the child process starts")))
+        ChildGuard::try_spawn(command).expect("the child process starts")
+    }
+
+    /// For a program the machine may lack: the error says why it did not start.
+    pub fn try_spawn(command: &mut Command) -> std::io::Result<ChildGuard> {
+        command.spawn().map(|child| ChildGuard(Some(child)))
     }
 
     /// Closes the child's standard input and collects its exit status and output.
