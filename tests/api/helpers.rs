@@ -1000,6 +1000,9 @@ impl ServerProcess {
     /// Starts `command`, which must make keygate bind 127.0.0.1:0 and log `keygate::startup`
     /// at `info`, and waits for the address it listens on.
     pub fn start(command: &mut Command) -> ServerProcess {
+        // The test talks to it with reqwest, built without a default TLS crypto provider: in a
+        // test that starts no in-process keygate (which installs one), nothing else would.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut child = ChildGuard::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()));
         let log = Arc::new(Mutex::new(String::new()));
         let (bound, address) = mpsc::channel();
