@@ -5,12 +5,14 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that source edits do not rebuild them: the manifests (the workspace
-# names the benchmark harness too) with empty targets.
+# names the benchmark harness too) with empty targets, one for every target Cargo.toml names
+# (the bench and the example too: Cargo refuses a manifest whose named targets are missing).
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY bench/Cargo.toml bench/Cargo.toml
-RUN mkdir -p src bench/src benches \
+RUN mkdir -p src bench/src benches examples \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && echo 'fn main() {}' > bench/src/main.rs && echo 'fn main() {}' > benches/hot_paths.rs \
+    && echo 'fn main() {}' > examples/token_client.rs \
     && cargo build --release --locked --bin keygate
 COPY . .
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin keygate
@@ -24,11 +26,13 @@ COPY --from=build /src/target/release/keygate /usr/local/bin/keygate
 COPY config /etc/keygate
 USER keygate
 WORKDIR /var/lib/keygate
-# SQLite lives in the volume unless DATABASE_URL points at PostgreSQL.
+# keygate's data directory is $XDG_DATA_HOME/keygate: the volume. With no database URL given,
+# SQLite lives there (/var/lib/keygate/keygate.db); DATABASE_URL or KEYGATE_DATABASE__URL given
+# at `docker run` choose another database (a postgres:// URL), so the image sets neither.
 VOLUME ["/var/lib/keygate"]
 ENV KEYGATE_PROFILE=production \
     KEYGATE_SERVER__BIND=0.0.0.0:8080 \
-    KEYGATE_DATABASE__URL=/var/lib/keygate/keygate.db \
+    XDG_DATA_HOME=/var/lib \
     RUST_LOG=info
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

@@ -34,6 +34,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // At every start, first: which database an instance uses (never its password) must be
+        // plain from its log, also when the start fails.
+        log::info!("keygate keeps its data in {}", settings.database.url);
         // Before anything listens: without a master key there is nothing to serve.
         let master_key = Arc::new(signing_keys::master_key(&settings)?);
         let bind = &settings.server.bind;

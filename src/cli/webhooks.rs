@@ -138,7 +138,7 @@ async fn first_attempt(
             let next = match record.delivery.status {
                 DeliveryStatus::Succeeded => "delivered",
                 DeliveryStatus::Pending => "will be retried",
-                DeliveryStatus::Failed => "failed",
+                failed @ DeliveryStatus::Failed => failed.as_str(),
             };
             return Ok(format!(
                 "{delivery} {}: {answer} in {} ms; {next}",

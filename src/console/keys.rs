@@ -12,7 +12,7 @@ use super::page::{self, ConsoleError, Nav};
 use super::reveal::stash;
 use super::session::ConsoleSession;
 use super::usage_chart::UsageChart;
-use super::view::{self, Grid, KeyRow};
+use super::view::{self, Grid, KeyRow, Notice};
 use crate::db::key_lists::KeyOrder;
 use crate::domain::{
     Environment, Expiry, GracePeriod, Granularity, KeyName, ManagementPermission, Metadata,
@@ -249,7 +249,7 @@ impl NewKeyPage {
                 &ScopeSet::default(),
             ),
             name: String::new(),
-            environment: "live".into(),
+            environment: Environment::Live.as_str().into(),
             expiry: "never".into(),
             expires_on: String::new(),
             metadata: String::new(),
@@ -269,7 +269,10 @@ impl NewKeyPage {
         NewKeyPage {
             grid: Grid::for_keys(&state.service.catalog, &session.caller.permissions, ticked),
             name: form.get("name").unwrap_or_default().to_owned(),
-            environment: form.get("environment").unwrap_or("live").to_owned(),
+            environment: form
+                .get("environment")
+                .unwrap_or(Environment::Live.as_str())
+                .to_owned(),
             expiry: form.get("expiry").unwrap_or("never").to_owned(),
             expires_on: form.get("expires_on").unwrap_or_default().to_owned(),
             metadata: form.get("metadata").unwrap_or_default().to_owned(),
@@ -306,8 +309,7 @@ fn parse_new_key(form: &Form, organization_id: i64) -> Result<NewKey, Validation
         name: KeyName::parse(form.get("name").unwrap_or_default())?,
         environment: form
             .get("environment")
-            .unwrap_or("live")
-            .parse::<Environment>()?,
+            .map_or(Ok(Environment::Live), str::parse)?,
         scopes: ScopeChoice::Listed(scopes),
         expiry: match form.get("expiry").unwrap_or("never") {
             "never" => Expiry::never(),
@@ -525,20 +527,20 @@ pub async fn act(
         }
         "disable" => api_keys::update(service, caller, &client_id, enabled(false))
             .await
-            .map(|_| "disabled"),
+            .map(|_| Notice::KeyDisabled),
         "enable" => api_keys::update(service, caller, &client_id, enabled(true))
             .await
-            .map(|_| "enabled"),
+            .map(|_| Notice::KeyEnabled),
         "revoke" => api_keys::revoke(service, caller, &client_id)
             .await
-            .map(|_| "revoked"),
+            .map(|_| Notice::KeyRevoked),
         "delete" => {
             api_keys::delete(service, caller, &client_id).await?;
-            return Ok(page::see_other("/console/keys?done=deleted"));
+            return Ok(page::see_other(&Notice::KeyDeleted.on("/console/keys")));
         }
         _ => return Ok(page::not_found().await),
     }?;
-    Ok(page::see_other(&format!(
-        "/console/keys/{client_id}?done={done}"
-    )))
+    Ok(page::see_other(
+        &done.on(&format!("/console/keys/{client_id}")),
+    ))
 }

@@ -9,7 +9,7 @@ use super::forms::Form;
 use super::keys::ConfirmPage;
 use super::page::{self, ConsoleError, Nav};
 use super::session::ConsoleSession;
-use super::view::{self, when};
+use super::view::{self, Notice, when};
 use crate::db::organizations::Organization;
 use crate::domain::OrganizationStatus;
 use crate::service::{self, organizations};
@@ -87,7 +87,7 @@ pub async fn create(
     let name = form.get("name").unwrap_or_default().trim().to_owned();
     match organizations::create(&state.service, &session.caller, &name).await {
         Ok(_) => Ok(page::see_other(
-            "/console/organizations?done=organization-created",
+            &Notice::OrganizationCreated.on("/console/organizations"),
         )),
         Err(err @ (service::Error::Validation(_) | service::Error::Conflict(_))) => {
             let problem = Some(page::describe(&err).1);
@@ -162,20 +162,18 @@ pub async fn act(
         "disable" => {
             organizations::update(service, caller, &name, status(OrganizationStatus::Disabled))
                 .await?;
-            "organization-disabled"
+            Notice::OrganizationDisabled
         }
         "enable" => {
             organizations::update(service, caller, &name, status(OrganizationStatus::Enabled))
                 .await?;
-            "organization-enabled"
+            Notice::OrganizationEnabled
         }
         "delete" => {
             organizations::delete(service, caller, &name).await?;
-            "organization-deleted"
+            Notice::OrganizationDeleted
         }
         _ => return Ok(page::not_found().await),
     };
-    Ok(page::see_other(&format!(
-        "/console/organizations?done={done}"
-    )))
+    Ok(page::see_other(&done.on("/console/organizations")))
 }

@@ -7,7 +7,7 @@ use askama::Template;
 use super::forms::Form;
 use super::page::{self, ConsoleError, Nav};
 use super::session::ConsoleSession;
-use super::view::{self, when};
+use super::view::{self, Notice, when};
 use crate::service::signing_keys;
 use crate::state::AppState;
 
@@ -89,5 +89,7 @@ pub async fn rotate(
 ) -> Result<HttpResponse, ConsoleError> {
     session.check(&form)?;
     signing_keys::rotate_now(&state.service, &session.caller).await?;
-    Ok(page::see_other("/console/signing-keys?done=rotated"))
+    Ok(page::see_other(
+        &Notice::SigningKeyRotated.on("/console/signing-keys"),
+    ))
 }

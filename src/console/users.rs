@@ -10,7 +10,7 @@ use super::forms::Form;
 use super::page::{self, ConsoleError, Nav};
 use super::reveal::stash;
 use super::session::ConsoleSession;
-use super::view::{self, Grid};
+use super::view::{self, Grid, Notice};
 use crate::domain::{Email, ScopeSet, UserStatus, ValidationError};
 use crate::service::invitations::{self, IssuedInvitation};
 use crate::service::reveals::Revealed;
@@ -266,9 +266,9 @@ pub async fn update(
         }
         "revoke-invitation" => {
             invitations::revoke(&state.service, &session.caller, &path).await?;
-            return Ok(page::see_other(&format!(
-                "/console/users/{path}?done=user-disabled"
-            )));
+            return Ok(page::see_other(
+                &Notice::UserDisabled.on(&format!("/console/users/{path}")),
+            ));
         }
         _ => {}
     }
@@ -279,7 +279,7 @@ pub async fn update(
                 is_admin: None,
                 enabled: None,
             }),
-            "user-updated",
+            Notice::UserUpdated,
         ),
         "disable" | "enable" => {
             let enable = form.get("intent") == Some("enable");
@@ -291,9 +291,9 @@ pub async fn update(
             (
                 Ok(update),
                 if enable {
-                    "user-enabled"
+                    Notice::UserEnabled
                 } else {
-                    "user-disabled"
+                    Notice::UserDisabled
                 },
             )
         }
@@ -304,9 +304,7 @@ pub async fn update(
         Err(invalid) => Err(invalid.into()),
     };
     match outcome {
-        Ok(_) => Ok(page::see_other(&format!(
-            "/console/users/{path}?done={done}"
-        ))),
+        Ok(_) => Ok(page::see_other(&done.on(&format!("/console/users/{path}")))),
         Err(err @ (service::Error::Validation(_) | service::Error::Forbidden(_))) => {
             let record = users::get(&state.service, &session.caller, &path).await?;
             let problem = Some(page::describe(&err).1);

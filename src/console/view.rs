@@ -233,35 +233,129 @@ pub fn parse_metadata(text: &str) -> Result<Metadata, ValidationError> {
     Metadata::parse(&serde_json::Value::Object(object))
 }
 
-/// The sentence a page shows after an action that sent the operator to it.
-pub fn done_message(done: &str) -> Option<&'static str> {
-    Some(match done {
-        "disabled" => "The key is disabled.",
-        "enabled" => "The key is enabled.",
-        "revoked" => "The key is revoked. Its tokens no longer work.",
-        "deleted" => "The key is deleted.",
-        "user-updated" => "The user is updated.",
-        "user-disabled" => "The user is disabled and logged out.",
-        "user-enabled" => "The user is enabled.",
-        "rotated" => "A new signing key signs from now on.",
-        "organization-created" => "The organization is created.",
-        "organization-disabled" => {
-            "The organization is disabled: its keys get no token and its users are logged out."
+/// What a page says after an action that sent the operator to it, named in its `done` query
+/// parameter. A closed set: a code keygate did not send shows nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    KeyDisabled,
+    KeyEnabled,
+    KeyRevoked,
+    KeyDeleted,
+    UserUpdated,
+    UserDisabled,
+    UserEnabled,
+    SigningKeyRotated,
+    OrganizationCreated,
+    OrganizationDisabled,
+    OrganizationEnabled,
+    OrganizationDeleted,
+    EndpointDisabled,
+    EndpointEnabled,
+    EndpointDeleted,
+    TestQueued,
+    DeliveryQueued,
+}
+
+impl Notice {
+    pub const ALL: &'static [Notice] = &[
+        Notice::KeyDisabled,
+        Notice::KeyEnabled,
+        Notice::KeyRevoked,
+        Notice::KeyDeleted,
+        Notice::UserUpdated,
+        Notice::UserDisabled,
+        Notice::UserEnabled,
+        Notice::SigningKeyRotated,
+        Notice::OrganizationCreated,
+        Notice::OrganizationDisabled,
+        Notice::OrganizationEnabled,
+        Notice::OrganizationDeleted,
+        Notice::EndpointDisabled,
+        Notice::EndpointEnabled,
+        Notice::EndpointDeleted,
+        Notice::TestQueued,
+        Notice::DeliveryQueued,
+    ];
+
+    /// Its name in the `done` parameter.
+    pub fn code(self) -> &'static str {
+        match self {
+            Notice::KeyDisabled => "key-disabled",
+            Notice::KeyEnabled => "key-enabled",
+            Notice::KeyRevoked => "key-revoked",
+            Notice::KeyDeleted => "key-deleted",
+            Notice::UserUpdated => "user-updated",
+            Notice::UserDisabled => "user-disabled",
+            Notice::UserEnabled => "user-enabled",
+            Notice::SigningKeyRotated => "signing-key-rotated",
+            Notice::OrganizationCreated => "organization-created",
+            Notice::OrganizationDisabled => "organization-disabled",
+            Notice::OrganizationEnabled => "organization-enabled",
+            Notice::OrganizationDeleted => "organization-deleted",
+            Notice::EndpointDisabled => "endpoint-disabled",
+            Notice::EndpointEnabled => "endpoint-enabled",
+            Notice::EndpointDeleted => "endpoint-deleted",
+            Notice::TestQueued => "test-queued",
+            Notice::DeliveryQueued => "delivery-queued",
         }
-        "organization-enabled" => "The organization is enabled.",
-        "organization-deleted" => "The organization is deleted and its keys are revoked.",
-        "endpoint-disabled" => "The endpoint is disabled: new events skip it.",
-        "endpoint-enabled" => "The endpoint is enabled: queued events go out again.",
-        "endpoint-deleted" => "The endpoint is deleted.",
-        "test-queued" => "A test event is queued for the endpoint.",
-        "delivery-queued" => "The delivery is queued again and goes out now.",
-        _ => return None,
-    })
+    }
+
+    /// The notice a `done` parameter names, if keygate sends it.
+    pub fn from_code(code: &str) -> Option<Notice> {
+        Notice::ALL.iter().copied().find(|n| n.code() == code)
+    }
+
+    /// The sentence the page shows.
+    pub fn message(self) -> &'static str {
+        match self {
+            Notice::KeyDisabled => "The key is disabled.",
+            Notice::KeyEnabled => "The key is enabled.",
+            Notice::KeyRevoked => "The key is revoked. Its tokens no longer work.",
+            Notice::KeyDeleted => "The key is deleted.",
+            Notice::UserUpdated => "The user is updated.",
+            Notice::UserDisabled => "The user is disabled and logged out.",
+            Notice::UserEnabled => "The user is enabled.",
+            Notice::SigningKeyRotated => "A new signing key signs from now on.",
+            Notice::OrganizationCreated => "The organization is created.",
+            Notice::OrganizationDisabled => {
+                "The organization is disabled: its keys get no token and its users are logged out."
+            }
+            Notice::OrganizationEnabled => "The organization is enabled.",
+            Notice::OrganizationDeleted => "The organization is deleted and its keys are revoked.",
+            Notice::EndpointDisabled => "The endpoint is disabled: new events skip it.",
+            Notice::EndpointEnabled => "The endpoint is enabled: queued events go out again.",
+            Notice::EndpointDeleted => "The endpoint is deleted.",
+            Notice::TestQueued => "A test event is queued for the endpoint.",
+            Notice::DeliveryQueued => "The delivery is queued again and goes out now.",
+        }
+    }
+
+    /// `page` (a path without a query) showing this notice.
+    pub fn on(self, page: &str) -> String {
+        format!("{page}?done={}", self.code())
+    }
+}
+
+/// The sentence a page shows for its `done` parameter.
+pub fn done_message(done: &str) -> Option<&'static str> {
+    Notice::from_code(done).map(Notice::message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_notice_is_found_by_its_own_code() {
+        for notice in Notice::ALL {
+            assert_eq!(Notice::from_code(notice.code()), Some(*notice));
+        }
+        assert_eq!(Notice::from_code("key-frobbed"), None);
+        assert_eq!(
+            Notice::KeyRevoked.on("/console/keys/kg_1"),
+            "/console/keys/kg_1?done=key-revoked"
+        );
+    }
 
     #[test]
     fn expiry_warnings_start_a_week_ahead() {

@@ -11,7 +11,7 @@ use super::keys::ConfirmPage;
 use super::page::{self, ConsoleError, Nav};
 use super::reveal::stash;
 use super::session::ConsoleSession;
-use super::view::{self, when};
+use super::view::{self, Notice, when};
 use crate::db::webhooks::{Attempt, Endpoint};
 use crate::domain::{EndpointStatus, EventFilter, EventType, GracePeriod};
 use crate::service::reveals::Revealed;
@@ -279,24 +279,24 @@ pub async fn act(
         enabled: Some(on),
         ..Default::default()
     };
-    let back = |done: &str| page::see_other(&format!("/console/webhooks/{id}?done={done}"));
+    let back = |done: Notice| page::see_other(&done.on(&format!("/console/webhooks/{id}")));
     Ok(match act.as_str() {
         "disable" => {
             webhooks::update(service, caller, organization_id, &id, status(false)).await?;
-            back("endpoint-disabled")
+            back(Notice::EndpointDisabled)
         }
         "enable" => {
             webhooks::update(service, caller, organization_id, &id, status(true)).await?;
-            back("endpoint-enabled")
+            back(Notice::EndpointEnabled)
         }
         "test" => {
             webhooks::send_test(service, caller, organization_id, &id).await?;
-            back("test-queued")
+            back(Notice::TestQueued)
         }
         "retry" => {
             let delivery = form.get("delivery").unwrap_or_default();
             webhooks::retry(service, caller, organization_id, delivery).await?;
-            back("delivery-queued")
+            back(Notice::DeliveryQueued)
         }
         "roll" => {
             let seconds = form.get("grace").unwrap_or("0").parse().unwrap_or(-1);
@@ -313,7 +313,7 @@ pub async fn act(
         }
         "delete" => {
             webhooks::delete(service, caller, organization_id, &id).await?;
-            page::see_other("/console/webhooks?done=endpoint-deleted")
+            page::see_other(&Notice::EndpointDeleted.on("/console/webhooks"))
         }
         _ => page::not_found().await,
     })

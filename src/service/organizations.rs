@@ -1,16 +1,15 @@
 //! Organizations: tenants. Their names are their public identifiers, so they never change
-//! (a display name can). Only users of the deployment's own organization manage them, and the
-//! deployment's own organization can be neither disabled nor deleted.
+//! (a display name can). Who may manage them, and that the deployment's own organization can
+//! be neither disabled nor deleted, is [`policy`]'s to say.
 
 use chrono::Utc;
 
 use super::api_keys::{Cut, cut_tokens, revoke_in};
 use super::audit::{self, Event};
+use super::policy::OrganizationAction;
 use super::webhooks::Outbox;
 use super::{Caller, Error, Service, policy};
-use crate::db::organizations::{
-    self, NewOrganization, Organization, OrganizationChanges, is_deployment_organization,
-};
+use crate::db::organizations::{self, NewOrganization, Organization, OrganizationChanges};
 use crate::db::{DbConnection, api_keys, write_transaction};
 use crate::domain::{AuditAction, ManagementPermission, OrganizationStatus, ValidationError};
 use crate::tokens::Change;
@@ -69,12 +68,8 @@ pub async fn update(
 ) -> Result<Organization, Error> {
     policy::require(caller, ManagementPermission::OrganizationsManage)?;
     let organization = find(service, name).await?;
-    if update.status == Some(OrganizationStatus::Disabled)
-        && is_deployment_organization(&organization)
-    {
-        return Err(Error::Forbidden(
-            "the deployment's own organization cannot be disabled".into(),
-        ));
+    if update.status == Some(OrganizationStatus::Disabled) {
+        policy::check_organization_action(&organization, OrganizationAction::Disable)?;
     }
     let (actor, home) = (caller.actor.clone(), caller.organization_id);
     let (updated, changes) = service
@@ -118,11 +113,7 @@ pub async fn update(
 pub async fn delete(service: &Service, caller: &Caller, name: &str) -> Result<(), Error> {
     policy::require(caller, ManagementPermission::OrganizationsManage)?;
     let organization = find(service, name).await?;
-    if is_deployment_organization(&organization) {
-        return Err(Error::Forbidden(
-            "the deployment's own organization cannot be deleted".into(),
-        ));
-    }
+    policy::check_organization_action(&organization, OrganizationAction::Delete)?;
     let (actor, home) = (caller.actor.clone(), caller.organization_id);
     let outbox = service.outbox.clone();
     let changes = service

@@ -14,7 +14,8 @@
 //! - Nobody grants what they do not hold, makes an administrator unless they hold all an
 //!   administrator does, or changes a user who holds (or, disabled, would hold) what they lack.
 //! - Deployment-wide permissions (managing organizations, reading the revocation stream) are
-//!   held only in the deployment's own organization.
+//!   held only in the deployment's own organization, which itself can be neither disabled nor
+//!   deleted.
 
 use super::callers::Via;
 use super::{Caller, Error};
@@ -166,6 +167,39 @@ pub fn check_assignable(
         return Err(ValidationError::new(
             "permissions",
             format!("{permission} is only for users of the deployment's own organization"),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organizations.
+// ---------------------------------------------------------------------------------------------
+
+/// What an action does to an organization's existence, for [`check_organization_action`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrganizationAction {
+    /// Refuse its keys' tokens and its users' log-ins until it is enabled again.
+    Disable,
+    /// Revoke its keys and end its sessions for good.
+    Delete,
+}
+
+/// Refuses to disable or delete the deployment's own organization: its users are the ones who
+/// manage every organization (and the signing keys), so without it nobody could.
+pub fn check_organization_action(
+    organization: &Organization,
+    action: OrganizationAction,
+) -> Result<(), Error> {
+    if is_deployment_organization(organization) {
+        return Err(Error::Forbidden(
+            match action {
+                OrganizationAction::Disable => {
+                    "the deployment's own organization cannot be disabled"
+                }
+                OrganizationAction::Delete => "the deployment's own organization cannot be deleted",
+            }
+            .into(),
         ));
     }
     Ok(())
@@ -367,4 +401,35 @@ pub fn may_revoke_token(
         "the token was issued to another client: revoking it needs the {} scope",
         ManagementPermission::TokensRevoke.as_str()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::organizations::DEFAULT_ORGANIZATION;
+    use crate::domain::OrganizationStatus;
+
+    fn organization(name: &str) -> Organization {
+        Organization {
+            id: 1,
+            name: name.into(),
+            created_at: chrono::Utc::now().naive_utc(),
+            display_name: None,
+            status: OrganizationStatus::Enabled,
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn the_deployments_own_organization_is_neither_disabled_nor_deleted() {
+        let own = organization(DEFAULT_ORGANIZATION);
+        let tenant = organization("acme");
+        for action in [OrganizationAction::Disable, OrganizationAction::Delete] {
+            assert!(matches!(
+                check_organization_action(&own, action),
+                Err(Error::Forbidden(_))
+            ));
+            assert!(check_organization_action(&tenant, action).is_ok());
+        }
+    }
 }

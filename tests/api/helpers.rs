@@ -963,7 +963,12 @@ pub struct ChildGuard(Option<Child>);
 
 impl ChildGuard {
     pub fn spawn(command: &mut Command) -> ChildGuard {
-        ChildGuard(Some(command.spawn().expect("the child process starts")))
+        ChildGuard::try_spawn(command).expect("the child process starts")
+    }
+
+    /// For a program the machine may lack: the error says why it did not start.
+    pub fn try_spawn(command: &mut Command) -> std::io::Result<ChildGuard> {
+        command.spawn().map(|child| ChildGuard(Some(child)))
     }
 
     /// Closes the child's standard input and collects its exit status and output.
@@ -1022,6 +1027,9 @@ impl ServerProcess {
     /// Starts a server process that prints `announcement` followed by its address once bound
     /// (`keygate listening on http://` for keygate), and waits for the address.
     pub fn start_announced(command: &mut Command, announcement: &'static str) -> ServerProcess {
+        // The test talks to it with reqwest, built without a default TLS crypto provider: in a
+        // test that starts no in-process keygate (which installs one), nothing else would.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut child = ChildGuard::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()));
         let log = Arc::new(Mutex::new(String::new()));
         let (bound, address) = mpsc::channel();

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    ADMIN, Backend, Reply, ServerProcess, TestApp, TestKey, eventually, spawn_app, spawn_app_with,
+    ADMIN, Backend, ChildGuard, Reply, ServerProcess, TestApp, TestKey, eventually, spawn_app,
+    spawn_app_with,
 };
 
 /// The Rust verifier of docs/webhooks.md, compiled as written.
@@ -681,15 +682,17 @@ fn run_documented(program: &str, secret: &str, received: &Received) -> Option<bo
         ),
     };
     let flag = if program == "python3" { "-c" } else { "-e" };
-    let mut child = std::process::Command::new(program)
-        .args([flag, &format!("{snippet}\n{driver}")])
-        .env("S", secret)
-        .env("I", &received.id)
-        .env("T", &received.timestamp)
-        .env("G", &received.signature)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .ok()?;
+    // Guarded: should writing its input panic, the verifier is killed rather than left running.
+    let mut child = ChildGuard::try_spawn(
+        std::process::Command::new(program)
+            .args([flag, &format!("{snippet}\n{driver}")])
+            .env("S", secret)
+            .env("I", &received.id)
+            .env("T", &received.timestamp)
+            .env("G", &received.signature)
+            .stdin(std::process::Stdio::piped()),
+    )
+    .ok()?;
     use std::io::Write;
     child
         .stdin

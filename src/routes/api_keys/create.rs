@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiKeyView;
 use crate::auth::caller::{ApiKeysWrite, Operator};
-use crate::domain::{Environment, Expiry, KeyName, Metadata, ScopeSet, ValidationError};
+use crate::domain::{Environment, Expiry, KeyName, KeyStatus, Metadata, ScopeSet, ValidationError};
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::ManagementErrors;
 use crate::routes::body::JsonBody;
@@ -34,7 +34,7 @@ pub struct CreateApiKeyRequest {
     #[serde(default)]
     #[schema(default = false)]
     full_access: bool,
-    #[schema(value_type = Option<Environment>, default = "live")]
+    #[schema(value_type = Option<Environment>, default = json!(Environment::Live))]
     environment: Option<String>,
     /// A synonym of `environment`; give one of the two.
     #[schema(value_type = Option<Environment>)]
@@ -47,8 +47,7 @@ pub struct CreateApiKeyRequest {
     #[serde(default)]
     #[schema(default = false)]
     refresh_tokens: bool,
-    /// `disabled` creates the key disabled: it gets no token until enabled.
-    #[schema(value_type = Option<String>, default = "enabled", pattern = "^(enabled|disabled)$")]
+    #[schema(schema_with = initial_status)]
     status: Option<String>,
     /// Expires at 00:00 UTC on this date.
     #[schema(format = Date, example = "2027-01-01")]
@@ -66,6 +65,21 @@ pub struct CreatedApiKey {
     key: ApiKeyView,
     /// Shown this once; keygate keeps only its bcrypt hash.
     client_secret: String,
+}
+
+/// `enabled` (the default) or `disabled`: a key is revoked only after it is made.
+fn initial_status() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some([
+            KeyStatus::Enabled.as_str(),
+            KeyStatus::Disabled.as_str(),
+        ]))
+        .default(Some(serde_json::json!(KeyStatus::Enabled)))
+        .description(Some(format!(
+            "`{}` creates the key disabled: it gets no token until enabled",
+            KeyStatus::Disabled
+        )))
 }
 
 impl CreateApiKeyRequest {
@@ -86,10 +100,10 @@ impl CreateApiKeyRequest {
                 .map_err(|e| ValidationError::new("kind", e.message))?,
             (None, None) => Environment::Live,
         };
-        let enabled = match self.status.as_deref() {
-            None | Some("enabled") => true,
-            Some("disabled") => false,
-            Some(_) => {
+        let enabled = match self.status.as_deref().map(str::parse::<KeyStatus>) {
+            None | Some(Ok(KeyStatus::Enabled)) => true,
+            Some(Ok(KeyStatus::Disabled)) => false,
+            Some(Ok(KeyStatus::Revoked) | Err(_)) => {
                 return Err(ValidationError::new(
                     "status",
                     "must be enabled or disabled (a key is revoked after it is made)",

@@ -257,6 +257,19 @@ async fn after_a_cli_revoke_me_refuses_the_token_at_once(backend: Backend) {
     );
 }
 
+/// `api-keys rotate --json` names the new secret's public prefix (what lists and logs show
+/// of it): the start of the new secret, not of the one it replaces.
+fn assert_prefix_of_new_secret(rotated: &Value, previous_secret: &str) {
+    let prefix = rotated["key_prefix"].as_str().expect("key_prefix");
+    let secret = rotated["client_secret"].as_str().unwrap();
+    assert!(prefix.starts_with("kgs_live_"), "{rotated}");
+    assert!(
+        secret.starts_with(prefix) && secret.len() > prefix.len(),
+        "{rotated}"
+    );
+    assert!(!previous_secret.starts_with(prefix), "{rotated}");
+}
+
 async fn rotate_prints_a_new_secret_and_honours_the_grace_period(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -274,6 +287,7 @@ async fn rotate_prints_a_new_secret_and_honours_the_grace_period(backend: Backen
     let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
     let second = rotated["client_secret"].as_str().unwrap().to_owned();
     assert!(rotated["previous_secret_expires_at"].is_string());
+    assert_prefix_of_new_secret(&rotated, &key.client_secret);
     assert_eq!(app.post_token_json(body(&second)).await.status(), 200);
     assert_eq!(
         app.post_token_json(body(&key.client_secret)).await.status(),
@@ -289,6 +303,7 @@ async fn rotate_prints_a_new_secret_and_honours_the_grace_period(backend: Backen
     let out = app.cli(&["api-keys", "rotate", &key.client_id, "--json"]);
     let third: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(third["previous_secret_expires_at"].is_null());
+    assert_prefix_of_new_secret(&third, &second);
     // The CLI is another process: the server hears of the rotation through the change feed.
     let stopped = crate::helpers::eventually(1, || async {
         app.post_token_json(body(&second)).await.status() == 401

@@ -74,3 +74,94 @@ async fn the_cli_and_the_server_find_the_same_database_from_any_directory() {
     assert_eq!(response.status(), 200, "{}", server.log());
     assert!(!there.path().join("data").exists() && !here.path().join("data").exists());
 }
+
+/// The variables the image sets (its Dockerfile's `ENV` instructions), and its volume.
+fn image_settings() -> (Vec<(String, String)>, String) {
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let mut env = Vec::new();
+    let mut volume = None;
+    let mut lines = dockerfile.lines();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("VOLUME ") {
+            volume = Some(rest.trim_matches(|c| " []\"".contains(c)).to_owned());
+        }
+        let Some(mut rest) = line.strip_prefix("ENV ") else {
+            continue;
+        };
+        loop {
+            let continued = rest.trim_end().ends_with('\\');
+            for pair in rest.trim_end().trim_end_matches('\\').split_whitespace() {
+                let (name, value) = pair.split_once('=').expect("ENV NAME=VALUE");
+                env.push((name.to_owned(), value.to_owned()));
+            }
+            match lines.next() {
+                Some(next) if continued => rest = next,
+                _ => break,
+            }
+        }
+    }
+    (env, volume.expect("the image declares a volume"))
+}
+
+/// In the image, SQLite lives in the volume by default; `DATABASE_URL` or
+/// `KEYGATE_DATABASE__URL` given at `docker run` choose another database. Run here with the
+/// image's variables and configuration, its absolute paths under a temporary root.
+#[test]
+fn the_image_keeps_sqlite_in_its_volume_unless_given_a_database_url() {
+    let (image_env, volume) = image_settings();
+    for (name, _) in &image_env {
+        assert!(
+            name != "DATABASE_URL" && name != "KEYGATE_DATABASE__URL",
+            "the image sets {name}: it would hide the URL a user gives at docker run"
+        );
+    }
+    let root = tempfile::tempdir().unwrap();
+    let inside = |path: &str| root.path().join(path.trim_start_matches('/'));
+    let migrate = |given: &[(&str, &str)]| -> String {
+        let mut command = keygate_command();
+        command.env_remove("XDG_DATA_HOME");
+        for (name, value) in &image_env {
+            match value.starts_with('/') {
+                true => command.env(name, inside(value)),
+                false => command.env(name, value),
+            };
+        }
+        let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+        // The image's user has its home in the volume; never the home of whoever runs this.
+        let out = command
+            .current_dir(root.path())
+            .env("HOME", inside(&volume))
+            .envs(given.iter().copied())
+            .env("KEYGATE_TOKENS__ISSUER", "https://auth.example.test")
+            .args(["--config", config, "migrate"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+
+    let in_volume = inside(&volume).join("keygate.db");
+    let used = migrate(&[]);
+    assert!(
+        used.contains(&format!("using SQLite at {}", in_volume.display())),
+        "{used}"
+    );
+    assert!(in_volume.is_file());
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let given = elsewhere.path().join("given.db");
+    let given = given.to_str().unwrap();
+    let used = migrate(&[("DATABASE_URL", given)]);
+    assert!(used.contains(&format!("using SQLite at {given}")), "{used}");
+    let preferred = elsewhere.path().join("preferred.db");
+    let preferred = preferred.to_str().unwrap();
+    let used = migrate(&[
+        ("DATABASE_URL", given),
+        ("KEYGATE_DATABASE__URL", preferred),
+    ]);
+    assert!(
+        used.contains(&format!("using SQLite at {preferred}")),
+        "KEYGATE_DATABASE__URL comes first: {used}"
+    );
+}

@@ -245,7 +245,63 @@ async fn a_generated_master_key_is_only_for_a_loopback_address(backend: Backend)
     assert!(message.contains("chmod 600"), "{message}");
 }
 
+/// Every start names the database it uses in the log, at the default level.
+async fn serve_logs_which_database_it_uses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(app.serve_command(dir.path()).env("RUST_LOG", "info"));
+    let log = server.kill();
+    let url = app.db.url();
+    let expected = match backend {
+        Backend::Sqlite => format!("keygate keeps its data in SQLite at {url}"),
+        Backend::Postgres => {
+            let address = url
+                .split_once("://")
+                .map(|(_, rest)| rest.rsplit('@').next().unwrap())
+                .unwrap();
+            let address = address.split('?').next().unwrap();
+            format!("keygate keeps its data in PostgreSQL at {address}")
+        }
+    };
+    assert!(
+        log.contains(&expected),
+        "{expected:?} is not in the log:\n{log}"
+    );
+}
+
+/// The URL's password (in the user part or as a parameter) never reaches the log, not even
+/// when the database cannot be reached and keygate gives up.
+#[test]
+fn the_database_is_named_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = refused(
+        keygate_command()
+            .current_dir(dir.path())
+            .env("KEYGATE_PROFILE", "test")
+            .env("KEYGATE_SERVER__BIND", "127.0.0.1:0")
+            .env(
+                "DATABASE_URL",
+                "postgres://keygate:pw-in-userinfo@127.0.0.1:1/keygate?password=pw-in-query",
+            )
+            .env("KEYGATE_DATABASE__CONNECT_TIMEOUT_SECONDS", "1")
+            .env(
+                "KEYGATE_MASTER_KEY",
+                keygate::tokens::MasterKey::generate_encoded(),
+            )
+            .env("RUST_LOG", "info"),
+    );
+    assert!(
+        message.contains("keygate keeps its data in PostgreSQL at 127.0.0.1:1/keygate"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("pw-in-"),
+        "a password reached the log:\n{message}"
+    );
+}
+
 backend_tests!(
+    serve_logs_which_database_it_uses,
     a_generated_master_key_is_only_for_a_loopback_address,
     migrate_is_idempotent,
     a_graceful_stop_writes_pending_last_used_times,

@@ -263,7 +263,7 @@ async fn disable_enable_and_revoke_show_at_once_in_the_list_and_at_the_token_end
         "the confirmation names the key"
     );
     browser.follow("#confirm").await;
-    assert_eq!(browser.path().await, format!("{page}?done=disabled"));
+    assert_eq!(browser.path().await, format!("{page}?done=key-disabled"));
     assert_eq!(browser.text("[role=status]").await, "The key is disabled.");
     assert_eq!(browser.text("#key-status").await, "disabled");
     assert_refused(&app, &created).await;
