@@ -21,9 +21,12 @@ pub mod feed;
 pub mod hashing;
 pub mod last_used;
 pub mod layers;
+pub mod logging;
+pub mod metrics;
 pub mod openapi;
 #[cfg(feature = "client")]
 pub mod remote;
+pub mod request_id;
 pub mod routes;
 pub mod service;
 pub mod startup;

@@ -3,6 +3,12 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match keygate::logging::LogFormat::from_env() {
+        Ok(format) => keygate::logging::init(format),
+        Err(problem) => {
+            eprintln!("keygate: {problem}");
+            return std::process::ExitCode::from(2);
+        }
+    }
     keygate::cli::run(keygate::cli::Cli::parse())
 }

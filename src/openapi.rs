@@ -72,6 +72,7 @@ use crate::routes;
         routes::well_known::openapi,
         routes::health::live,
         routes::health::ready,
+        routes::metrics::metrics,
     ),
     modifiers(&SecuritySchemes),
     tags(

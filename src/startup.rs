@@ -98,7 +98,8 @@ impl Application {
             settings.server.last_used_flush_ms,
         );
         let flush_pool = pool;
-        let state = web::Data::new(AppState { service });
+        let metrics = crate::metrics::Metrics::new(&service)?;
+        let state = web::Data::new(AppState { service, metrics });
         let server = serve(listener, state, web::Data::new(validator), &settings)?;
         log::info!("keygate listening on http://{address} (issuer {issuer})");
         Ok(Application {
@@ -151,6 +152,10 @@ fn serve(
             .app_data(query)
             .app_data(path)
             .app_data(web::PayloadConfig::new(max_body))
+            .wrap(state.metrics.requests.clone())
+            .wrap(actix_web::middleware::from_fn(
+                crate::request_id::middleware,
+            ))
             .wrap(
                 DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))
@@ -161,7 +166,7 @@ fn serve(
             // drop its lines anyway, as it renders some of every request up front.
             .wrap(Condition::new(
                 access_log,
-                Logger::new("%a \"%{method}xi %{path}xi\" %s %b %Dms")
+                Logger::new("%a \"%{method}xi %{path}xi\" %s %b %Dms request_id=%{x-request-id}o")
                     .custom_request_replace("method", |req| req.method().to_string())
                     .custom_request_replace("path", |req| {
                         crate::console::loggable_path(req.path()).into_owned()

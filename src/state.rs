@@ -4,10 +4,12 @@
 use actix_web::HttpRequest;
 
 use crate::auth::origin;
+use crate::metrics::Metrics;
 use crate::service::{Origin, Service};
 
 pub struct AppState {
     pub service: Service,
+    pub metrics: Metrics,
 }
 
 impl AppState {

@@ -53,6 +53,11 @@ pub fn client_address(req: &HttpRequest, trusted_proxies: &[IpNet]) -> IpAddr {
         .unwrap_or(peer)
 }
 
+/// Whether the connection comes from a trusted proxy.
+pub fn from_trusted_proxy(req: &HttpRequest, trusted_proxies: &[IpNet]) -> bool {
+    trusted(trusted_proxies, &peer(req))
+}
+
 /// Whether a trusted proxy says the request arrived over HTTPS (`X-Forwarded-Proto: https`).
 pub fn arrived_over_https(req: &HttpRequest, trusted_proxies: &[IpNet]) -> bool {
     trusted(trusted_proxies, &peer(req))

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use chrono::{DateTime, Utc};
+use prometheus::{IntCounter, IntCounterVec, Opts};
 use quick_cache::sync::Cache;
 
 use crate::domain::{Environment, ScopeSet, random};
@@ -40,6 +41,11 @@ pub struct VerifiedSecrets {
     cache: Option<Cache<Fingerprint, Arc<VerifiedKey>>>,
     mac: hmac::Key,
     max_age_seconds: i64,
+    /// `keygate_verified_secret_cache_total{result}`: `hit` or `miss` (unregistered: keygate's
+    /// `/metrics` registers it).
+    pub lookups: IntCounterVec,
+    hit: IntCounter,
+    miss: IntCounter,
 }
 
 impl VerifiedSecrets {
@@ -47,10 +53,21 @@ impl VerifiedSecrets {
     pub fn new(capacity: usize, max_age_seconds: i64) -> VerifiedSecrets {
         let mut key = [0u8; 32];
         random::fill(&mut key);
+        let lookups = IntCounterVec::new(
+            Opts::new(
+                "keygate_verified_secret_cache_total",
+                "Lookups of client secrets verified before, by result (a miss costs a bcrypt)",
+            ),
+            &["result"],
+        )
+        .expect("a valid metric");
         VerifiedSecrets {
             cache: (capacity > 0 && max_age_seconds > 0).then(|| Cache::new(capacity)),
             mac: hmac::Key::new(hmac::HMAC_SHA256, &key),
             max_age_seconds,
+            hit: lookups.with_label_values(&["hit"]),
+            miss: lookups.with_label_values(&["miss"]),
+            lookups,
         }
     }
 
@@ -66,6 +83,20 @@ impl VerifiedSecrets {
 
     /// The verified key, if an entry is still good at `now`.
     pub fn get(
+        &self,
+        fingerprint: &Fingerprint,
+        revocations: &Revocations,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<VerifiedKey>> {
+        let found = self.lookup(fingerprint, revocations, now);
+        match found {
+            Some(_) => self.hit.inc(),
+            None => self.miss.inc(),
+        }
+        found
+    }
+
+    fn lookup(
         &self,
         fingerprint: &Fingerprint,
         revocations: &Revocations,

@@ -59,6 +59,16 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
     applied.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
 }
 
+/// How many of this binary's migrations the database has not run (readiness: an instance
+/// older or newer than its database's schema should not serve).
+pub fn pending_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    let pending = match conn {
+        DbConnection::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Postgres(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+    };
+    pending.map_err(|e| anyhow::anyhow!("reading the applied migrations: {e}"))
+}
+
 /// A write transaction. On SQLite it begins IMMEDIATE, taking the write lock (and waiting for
 /// it under `busy_timeout`) before its first read: a deferred transaction that reads, then
 /// writes, can fail at once with SQLITE_BUSY when another writer went first. `work` must not

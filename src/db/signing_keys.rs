@@ -124,3 +124,11 @@ pub fn activate(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryRe
         .execute(conn)
         .map(|_| ())
 }
+
+/// How many keys sign now: one, once keygate has started.
+pub fn active_count(conn: &mut DbConnection) -> QueryResult<i64> {
+    signing_keys::table
+        .filter(signing_keys::status.eq(SigningKeyStatus::Active))
+        .count()
+        .get_result(conn)
+}

@@ -267,6 +267,14 @@ struct Due {
     endpoint_id: i64,
 }
 
+/// Deliveries not made yet, across every endpoint (the backlog).
+pub fn backlog(conn: &mut DbConnection) -> QueryResult<i64> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending))
+        .count()
+        .get_result(conn)
+}
+
 /// The deliveries due now that head their endpoint's queue: the oldest pending delivery of
 /// each enabled endpoint, if its time has come and no worker holds it. Later deliveries of an
 /// endpoint wait for the earlier ones, so each endpoint gets its events in order. Pairs of

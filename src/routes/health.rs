@@ -1,5 +1,5 @@
-//! Liveness (no dependencies) and readiness (the database answers and the change feed is
-//! being followed).
+//! Liveness (no dependencies) and readiness (the database answers, its schema is this
+//! binary's, a key signs, and the change feed is being followed).
 
 use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
@@ -39,7 +39,7 @@ pub async fn live() -> HttpResponse {
     get,
     path = "/readyz",
     tag = "health",
-    summary = "Readiness: the database answers and the change feed is followed",
+    summary = "Readiness: the database answers, its migrations are current, a signing key is active, and the change feed is followed",
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "Not ready; see Retry-After", body = ErrorBody),
@@ -47,14 +47,29 @@ pub async fn live() -> HttpResponse {
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let service = &state.service;
-    db::run(&service.pool, |conn| {
-        diesel::sql_query("SELECT 1").execute(conn).map_err(|_| {
-            crate::service::Error::Unavailable {
-                retry_after_seconds: 1,
-            }
-        })
+    let unavailable = || crate::service::Error::Unavailable {
+        retry_after_seconds: 1,
+    };
+    let (pending, signing) = db::run(&service.pool, move |conn| {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map_err(|_| unavailable())?;
+        let pending = db::pending_migrations(conn).map_err(|_| unavailable())?;
+        let signing = db::signing_keys::active_count(conn).map_err(|_| unavailable())?;
+        Ok::<_, crate::service::Error>((pending, signing))
     })
     .await?;
+    // Serving on a schema this binary does not know, or without a key to sign with, would
+    // answer token requests with errors.
+    if pending > 0 || signing != 1 {
+        log::error!(
+            "not ready: {pending} migrations not run (run `keygate migrate`), {signing} active \
+             signing keys (one expected)"
+        );
+        return Err(ApiError::Unavailable {
+            retry_after_seconds: 1,
+        });
+    }
     // Forty missed polls (ten seconds at the default interval) mean revocations are not
     // arriving: take this instance out of the load balancer.
     let limit = (service.settings.feed.poll_interval_ms * 40 / 1000).max(10) as i64;

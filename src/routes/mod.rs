@@ -8,6 +8,7 @@ pub(crate) mod health;
 pub(crate) mod introspection;
 pub(crate) mod invitations;
 pub(crate) mod me;
+pub(crate) mod metrics;
 pub(crate) mod organizations;
 pub(crate) mod revocation_stream;
 pub(crate) mod session;
@@ -101,6 +102,7 @@ routes! {
     "/openapi.json" => { GET => well_known::openapi },
     "/healthz" => { GET => health::live },
     "/readyz" => { GET => health::ready },
+    "/metrics" => { GET => metrics::metrics },
 }
 
 /// A resource whose other methods get 405 with `Allow`, in the documented error format.

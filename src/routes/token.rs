@@ -87,9 +87,19 @@ pub async fn issue_token(
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, &mut payload, MAX_TOKEN_REQUEST_BYTES).await?;
-    let request = client_credentials::parse(&req, &body)?;
-    let origin = state.origin(&req);
+    let answer = token_answer(&req, &mut payload, &state).await;
+    state.metrics.count_token_answer(&answer);
+    answer
+}
+
+async fn token_answer(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(req, payload, MAX_TOKEN_REQUEST_BYTES).await?;
+    let request = client_credentials::parse(req, &body)?;
+    let origin = state.origin(req);
     let issued = grant::token(&state.service, request, &origin).await?;
     let (access, refresh) = (&issued.access, issued.refresh.as_ref());
     Ok(no_store(HttpResponse::Ok()).json(TokenResponse {

@@ -114,13 +114,18 @@ impl Service {
         }
     }
 
-    /// Runs `work` on a pooled connection, off the async workers.
+    /// Runs `work` on a pooled connection, off the async workers (its log lines keep the
+    /// request's id).
     pub(crate) async fn db<T, F>(&self, work: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, Error> + Send + 'static,
     {
-        db::run(&self.pool, work).await
+        let request = crate::logging::request_id();
+        db::run(&self.pool, move |conn| {
+            crate::logging::in_request(request, || work(conn))
+        })
+        .await
     }
 
     /// Adds one to a key's usage counter for this hour.

@@ -39,6 +39,11 @@ impl Default for Followers {
 }
 
 impl Followers {
+    /// How many follow the stream on this instance now.
+    pub fn count(&self) -> usize {
+        MAX_FOLLOWERS - self.slots.available_permits()
+    }
+
     /// What the change feed announces its polls to.
     pub fn announcer(&self) -> broadcast::Sender<Arc<FeedBatch>> {
         self.announce.clone()

@@ -27,6 +27,6 @@ pub const MAX_LEEWAY_SECONDS: i64 = 300;
 pub const MAX_TOKEN_WINDOW_SECONDS: i64 = MAX_LIFETIME_SECONDS + 2 * MAX_LEEWAY_SECONDS;
 
 pub use validate::{
-    ApiKeyRefusal, ApiKeyVerifier, KeyRefresher, TokenRejection, TokenValidator, ValidationParams,
-    WeakTokenValidator, default_test_audience,
+    ApiKeyRefusal, ApiKeyVerifier, KeyRefresher, TokenRejection, TokenValidator, ValidationMetrics,
+    ValidationParams, WeakTokenValidator, default_test_audience,
 };

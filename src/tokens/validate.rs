@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use chrono::Utc;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
+use prometheus::{IntCounter, IntCounterVec, Opts};
 use quick_cache::sync::Cache;
 
 use super::{AccessTokenClaims, Keyring, Revocations, SigningAlgorithm};
@@ -103,6 +104,29 @@ pub enum TokenRejection {
 }
 
 impl TokenRejection {
+    pub const ALL: [TokenRejection; 7] = [
+        TokenRejection::Malformed,
+        TokenRejection::UnknownKey,
+        TokenRejection::Expired,
+        TokenRejection::NotYetValid,
+        TokenRejection::Revoked,
+        TokenRejection::WrongEnvironment,
+        TokenRejection::Invalid,
+    ];
+
+    /// Its name in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRejection::Malformed => "malformed",
+            TokenRejection::UnknownKey => "unknown_key",
+            TokenRejection::Expired => "expired",
+            TokenRejection::NotYetValid => "not_yet_valid",
+            TokenRejection::Revoked => "revoked",
+            TokenRejection::WrongEnvironment => "wrong_environment",
+            TokenRejection::Invalid => "invalid",
+        }
+    }
+
     pub fn description(self) -> &'static str {
         match self {
             TokenRejection::Malformed => "the access token is malformed",
@@ -151,6 +175,60 @@ pub trait KeyRefresher: Send + Sync {
     fn refresh(&self) -> futures_util::future::BoxFuture<'static, ()>;
 }
 
+/// What a validator counts: validations by outcome, and the hits and misses of its cache of
+/// tokens validated before. Unregistered: keygate's `/metrics` registers them.
+#[derive(Clone)]
+pub struct ValidationMetrics {
+    /// `keygate_token_validations_total{outcome}`: `valid`, or a [`TokenRejection`].
+    pub outcomes: IntCounterVec,
+    /// `keygate_seen_token_cache_total{result}`: `hit` or `miss`.
+    pub seen_cache: IntCounterVec,
+}
+
+/// The counters of [`ValidationMetrics`], each found once: counting is an atomic add.
+struct Counters {
+    metrics: ValidationMetrics,
+    valid: IntCounter,
+    /// By `TokenRejection as usize`.
+    refused: Vec<IntCounter>,
+    seen_hit: IntCounter,
+    seen_miss: IntCounter,
+}
+
+impl Counters {
+    fn new() -> Counters {
+        let outcomes = IntCounterVec::new(
+            Opts::new(
+                "keygate_token_validations_total",
+                "Access tokens validated, by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("a valid metric");
+        let seen_cache = IntCounterVec::new(
+            Opts::new(
+                "keygate_seen_token_cache_total",
+                "Lookups of tokens validated before, by result",
+            ),
+            &["result"],
+        )
+        .expect("a valid metric");
+        Counters {
+            valid: outcomes.with_label_values(&["valid"]),
+            refused: TokenRejection::ALL
+                .iter()
+                .map(|r| outcomes.with_label_values(&[r.as_str()]))
+                .collect(),
+            seen_hit: seen_cache.with_label_values(&["hit"]),
+            seen_miss: seen_cache.with_label_values(&["miss"]),
+            metrics: ValidationMetrics {
+                outcomes,
+                seen_cache,
+            },
+        }
+    }
+}
+
 /// Shared, cheaply cloned validator: what the extractor asks, and what the change feed keeps
 /// current.
 #[derive(Clone)]
@@ -184,6 +262,7 @@ struct Inner {
     api_keys: std::sync::OnceLock<Arc<dyn ApiKeyVerifier>>,
     /// Set when the keys come from keygate's JWKS.
     key_refresher: std::sync::OnceLock<Arc<dyn KeyRefresher>>,
+    counters: Counters,
 }
 
 impl TokenValidator {
@@ -203,6 +282,7 @@ impl TokenValidator {
                 validations,
                 api_keys: std::sync::OnceLock::new(),
                 key_refresher: std::sync::OnceLock::new(),
+                counters: Counters::new(),
             }),
         }
     }
@@ -273,7 +353,22 @@ impl TokenValidator {
         Utc::now().timestamp() - self.synced_as_of()
     }
 
+    /// What this validator counts.
+    pub fn metrics(&self) -> &ValidationMetrics {
+        &self.inner.counters.metrics
+    }
+
     pub fn validate(&self, token: &str) -> Result<Arc<AccessTokenClaims>, TokenRejection> {
+        let result = self.check(token);
+        let counters = &self.inner.counters;
+        match &result {
+            Ok(_) => counters.valid.inc(),
+            Err(rejection) => counters.refused[*rejection as usize].inc(),
+        }
+        result
+    }
+
+    fn check(&self, token: &str) -> Result<Arc<AccessTokenClaims>, TokenRejection> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenRejection::Malformed);
         }
@@ -286,8 +381,12 @@ impl TokenValidator {
             .as_ref()
             .and_then(|seen| seen.get(&fingerprint))
         {
-            Some(claims) => claims,
+            Some(claims) => {
+                self.inner.counters.seen_hit.inc();
+                claims
+            }
             None => {
+                self.inner.counters.seen_miss.inc();
                 let claims = Arc::new(self.verify(token, now)?);
                 if let Some(seen) = &self.inner.seen {
                     seen.insert(fingerprint, claims.clone());

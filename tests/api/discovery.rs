@@ -349,6 +349,24 @@ impl Contract {
         self.checked.insert(("GET".into(), path.to_owned(), 200));
     }
 
+    /// Sends `GET path` and checks that it answers `200` with a `content_type` body, as
+    /// documented.
+    async fn expect_text(&mut self, path: &str, request: RequestBuilder, content_type: &str) {
+        let response = request.send().await.expect("request sent");
+        assert_eq!(response.status(), 200, "GET {path}");
+        let documented = &self.doc["paths"][path]["get"]["responses"]["200"]["content"];
+        assert!(
+            documented
+                .as_object()
+                .is_some_and(|types| types.keys().any(|t| t.starts_with(content_type))),
+            "GET {path} is not documented as {content_type}: {documented}"
+        );
+        let answered = response.headers()["content-type"].to_str().unwrap();
+        assert!(answered.starts_with(content_type), "{answered}");
+        assert!(!response.text().await.unwrap().is_empty());
+        self.checked.insert(("GET".into(), path.to_owned(), 200));
+    }
+
     /// Every operation of the document had a success answer checked.
     fn assert_every_operation_succeeded(&self) {
         for (method, path) in keygate::openapi::operations(&self.doc) {
@@ -468,6 +486,8 @@ async fn every_answer_matches_its_documented_schema(backend: Backend) {
     ] {
         api.expect(Method::GET, path, get(path), 200).await;
     }
+    api.expect_text("/metrics", get("/metrics"), "text/plain")
+        .await;
 
     // The token endpoint, by both bodies, and its RFC 6749 errors.
     let admin = app.create_user(ADMIN, &["--admin"]);

@@ -27,7 +27,7 @@ use crate::helpers::{ServerProcess, keygate_command};
 use crate::webhooks::{Receiver, receiver, until_delivered};
 
 /// The documents whose examples a reader runs against a running keygate.
-const DOCUMENTS: [&str; 7] = [
+const DOCUMENTS: [&str; 8] = [
     "README.md",
     "docs/http.md",
     "docs/cli.md",
@@ -35,6 +35,7 @@ const DOCUMENTS: [&str; 7] = [
     "docs/configuration.md",
     "docs/webhooks.md",
     "docs/clients.md",
+    "docs/operations.md",
 ];
 
 const NOT_RUN: &str = "<!-- not run:";
@@ -383,6 +384,11 @@ fn the_webhooks_examples_run_as_written() {
 #[test]
 fn the_client_examples_run_as_written() {
     run_document(DOCUMENTS[6]);
+}
+
+#[test]
+fn the_operations_examples_run_as_written() {
+    run_document(DOCUMENTS[7]);
 }
 
 /// The Rust client example of docs/clients.md is `examples/token_client.rs`, which `cargo

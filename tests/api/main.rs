@@ -27,6 +27,7 @@ mod external_app;
 mod instances;
 mod interop;
 mod jwt_attacks;
+mod operations;
 mod pagination;
 mod query_plans;
 mod refresh_tokens;

@@ -311,7 +311,15 @@ impl Browser {
     /// Makes the page's viewport `width` × `height` CSS pixels (a window is larger than its
     /// viewport by what the browser draws around the page).
     pub async fn resize(&self, width: u32, height: u32) {
-        self.try_resize(width, height).await;
+        // A loaded machine may report the old size for a moment after a resize: try again
+        // until the page has been laid out anew.
+        for _ in 0..20 {
+            self.try_resize(width, height).await;
+            if self.viewport().await == (width, height) {
+                return;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         assert_eq!(
             self.viewport().await,
             (width, height),
