@@ -13,6 +13,7 @@ RUN mkdir -p src bench/src benches examples \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && echo 'fn main() {}' > bench/src/main.rs && echo 'fn main() {}' > benches/hot_paths.rs \
     && echo 'fn main() {}' > examples/token_client.rs \
+    && echo 'fn main() {}' > examples/resource_server.rs \
     && cargo build --release --locked --bin keygate
 COPY . .
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin keygate

@@ -28,30 +28,40 @@ pub enum ApiKeysCommand {
     List(ListArgs),
     /// Show one API key
     Show {
+        /// The key's client_id (kgc_…)
         client_id: String,
+        /// Print JSON instead of a table or text
         #[arg(long)]
         json: bool,
     },
     /// Revoke an API key at once; its tokens stop working everywhere
     Revoke {
+        /// The key's client_id (kgc_…)
         client_id: String,
+        /// Print JSON instead of a table or text
         #[arg(long)]
         json: bool,
     },
     /// Issue a new secret (printed once); the old one keeps working for the grace period
     Rotate {
+        /// The key's client_id (kgc_…)
         client_id: String,
         /// How long the old secret keeps working: 0, 30m, 24h, 7d (at most 7 days)
         #[arg(long, default_value = "0", value_parser = parse_grace)]
         grace: GracePeriod,
+        /// Print JSON instead of a table or text
         #[arg(long, conflicts_with = "shell")]
         json: bool,
         /// Print `export CLIENT_ID=...` and `export CLIENT_SECRET=...`
         #[arg(long)]
         shell: bool,
     },
+    /// Create many keys from a JSON Lines file (one key per line); prints each key's
+    /// client_id and client_secret as one JSON line, in the file's order
+    Import(ImportArgs),
     /// Show a key's usage history: tokens issued, refused, direct calls, introspections
     Usage {
+        /// The key's client_id (kgc_…)
         client_id: String,
         /// Start: an RFC 3339 time or a date (default: 24 hours, or 30 days by day, ago)
         #[arg(long)]
@@ -103,6 +113,7 @@ pub struct ListArgs {
     /// Descending
     #[arg(long)]
     desc: bool,
+    /// Print JSON instead of a table or text
     #[arg(long)]
     json: bool,
 }
@@ -113,6 +124,17 @@ fn parse_order(text: &str) -> Result<KeyOrder, String> {
          expires_at"
             .to_owned()
     })
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file: one JSON object per line, `{"name", "scopes", "environment"?,
+    /// "expires_in_days"?, "expires_on"?, "metadata"?, "owner"?, "disabled"?, "token_only"?,
+    /// "refresh_tokens"?}`; `-` reads standard input
+    pub(super) file: std::path::PathBuf,
+    /// The organization the keys belong to
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
+    pub(super) org: String,
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +184,7 @@ pub fn run(command: ApiKeysCommand, settings: &Settings) -> anyhow::Result<ExitC
         match command {
             ApiKeysCommand::Create(args) => create(args, &service, &caller).await,
             ApiKeysCommand::List(args) => list(args, &service, &caller).await,
+            ApiKeysCommand::Import(args) => super::import::run(args, &service, &caller).await,
             ApiKeysCommand::Show { client_id, json } => {
                 let record = api_keys::get(&service, &caller, &client_id).await?;
                 show(&record, json)
@@ -241,21 +264,7 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
     let created = api_keys::create(service, caller, new).await?;
     let key = &created.record.key;
     if args.json {
-        println!(
-            "{}",
-            json!({
-                "client_id": key.client_id,
-                "client_secret": created.secret.expose(),
-                "name": key.name,
-                "environment": key.environment,
-                "status": key.status,
-                "token_only": key.token_only,
-                "refresh_tokens": key.refresh_tokens,
-                "scopes": ScopeSet::from_stored(&key.scopes),
-                "key_prefix": created.secret.prefix(),
-                "expires_at": key.expires_at.map(|t| t.and_utc()),
-            })
-        );
+        println!("{}", created_json(&created));
     } else if args.shell {
         // Both values are base-62 with `_`: nothing a shell would interpret.
         println!("export CLIENT_ID={}", key.client_id);
@@ -275,6 +284,23 @@ async fn create(args: CreateArgs, service: &Service, caller: &Caller) -> Result<
         );
     }
     Ok(())
+}
+
+/// A new key as `create --json` and `import` print it: the secret, this once.
+pub(super) fn created_json(created: &api_keys::CreatedKey) -> serde_json::Value {
+    let key = &created.record.key;
+    json!({
+        "client_id": key.client_id,
+        "client_secret": created.secret.expose(),
+        "name": key.name,
+        "environment": key.environment,
+        "status": key.status,
+        "token_only": key.token_only,
+        "refresh_tokens": key.refresh_tokens,
+        "scopes": ScopeSet::from_stored(&key.scopes),
+        "key_prefix": created.secret.prefix(),
+        "expires_at": key.expires_at.map(|t| t.and_utc()),
+    })
 }
 
 /// Every key of the organization that the filters keep, in their order, read page by page.

@@ -1,6 +1,7 @@
 //! The command line: `keygate` (serve), `serve`, `migrate`, `api-keys`, `signing-keys`.
 
 mod api_keys;
+mod import;
 mod signing_keys;
 #[cfg(feature = "client")]
 mod token;
@@ -203,4 +204,38 @@ async fn organization_named(
 /// Runs a command's async work (the application layer hashes on a bounded thread pool).
 fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
     actix_web::rt::System::new().block_on(work)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command says what it does, and every option and argument what it takes, in
+    /// `--help`.
+    #[test]
+    fn every_command_and_argument_is_described() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in command.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(format!("`{name}` has no description"));
+                }
+                for arg in sub.get_arguments() {
+                    let id = arg.get_id().as_str();
+                    if matches!(id, "help" | "version") || arg.is_global_set() {
+                        continue;
+                    }
+                    if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                        missing.push(format!("`{name}` has no help for `{id}`"));
+                    }
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut command = super::Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        walk(&command, "keygate", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
 }

@@ -15,11 +15,13 @@ use crate::service::signing_keys::{self, master_key};
 pub enum SigningKeysCommand {
     /// List signing keys: next (published), active (signing), retired (verifying until)
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Make the next key active; the old one verifies until its last token expires
     Rotate {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

@@ -18,6 +18,7 @@ use crate::service::{Caller, Service, organizations};
 /// Who a new user is: the arguments `users create` and `users invite` share.
 #[derive(Debug, Args)]
 pub struct NewUserArgs {
+    /// The operator's email address, which they log in with
     #[arg(long)]
     email: String,
     /// The user's organization
@@ -64,6 +65,7 @@ pub enum UsersCommand {
         /// Read the password from standard input instead of generating one
         #[arg(long)]
         password_stdin: bool,
+        /// Print JSON instead of a table or text
         #[arg(long)]
         json: bool,
     },
@@ -74,8 +76,10 @@ pub enum UsersCommand {
     },
     /// List the users of an organization
     List {
+        /// The organization whose users to list
         #[arg(long, value_name = "NAME", default_value = DEFAULT_ORGANIZATION)]
         org: String,
+        /// Print JSON instead of a table or text
         #[arg(long)]
         json: bool,
     },
@@ -84,13 +88,18 @@ pub enum UsersCommand {
 #[derive(Debug, Subcommand)]
 pub enum OrganizationsCommand {
     /// Create an organization (a tenant)
-    Create { name: String },
+    Create {
+        /// Its name (lowercase letters, digits and -)
+        name: String,
+    },
     /// List organizations
     List,
     /// Change an organization's display name or status (disabling refuses its keys' tokens
     /// and ends its users' sessions)
     Update {
+        /// The organization's name
         name: String,
+        /// A name for people to read
         #[arg(long)]
         display_name: Option<String>,
         /// enabled or disabled
@@ -99,7 +108,10 @@ pub enum OrganizationsCommand {
     },
     /// Delete an organization: revoke its keys, end its sessions, hide it (its rows and audit
     /// trail stay)
-    Delete { name: String },
+    Delete {
+        /// The organization's name
+        name: String,
+    },
 }
 
 pub fn run_users(command: UsersCommand, settings: &Settings) -> anyhow::Result<ExitCode> {

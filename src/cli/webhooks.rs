@@ -26,10 +26,12 @@ pub enum WebhooksCommand {
         /// Event types, comma-separated (default: every event)
         #[arg(long, value_delimiter = ',', default_value = "*")]
         events: Vec<String>,
+        /// What the endpoint is for, for the people who read the list
         #[arg(long)]
         description: Option<String>,
         #[command(flatten)]
         org: OrgArg,
+        /// Print JSON instead of a table or text
         #[arg(long, conflicts_with = "shell")]
         json: bool,
         /// Print `export WEBHOOK_ENDPOINT=...` and `export WEBHOOK_SECRET=...` for `eval`
@@ -40,20 +42,27 @@ pub enum WebhooksCommand {
     List {
         #[command(flatten)]
         org: OrgArg,
+        /// Print JSON instead of a table or text
         #[arg(long)]
         json: bool,
     },
     /// Change an endpoint's URL, events or description, or disable or enable it
     Update {
+        /// The endpoint's id (whe_…)
         id: String,
+        /// The HTTPS URL deliveries are POSTed to
         #[arg(long)]
         url: Option<String>,
+        /// Comma-separated event types to send (every event unless given)
         #[arg(long, value_delimiter = ',')]
         events: Option<Vec<String>>,
+        /// What the endpoint is for, for the people who read the list
         #[arg(long)]
         description: Option<String>,
+        /// Stop delivering to the endpoint (deliveries wait until it is enabled)
         #[arg(long, conflicts_with = "enable")]
         disable: bool,
+        /// Deliver to the endpoint again
         #[arg(long)]
         enable: bool,
         #[command(flatten)]
@@ -61,12 +70,14 @@ pub enum WebhooksCommand {
     },
     /// Delete an endpoint (its delivery history stays)
     Delete {
+        /// The endpoint's id (whe_…)
         id: String,
         #[command(flatten)]
         org: OrgArg,
     },
     /// Issue a new signing secret (printed once); the old one also signs for the grace period
     RollSecret {
+        /// The endpoint's id (whe_…)
         id: String,
         /// How long the old secret keeps signing: 0, 30m, 24h, 7d (at most 7 days)
         #[arg(long, default_value = "0", value_parser = parse_grace)]
@@ -76,6 +87,7 @@ pub enum WebhooksCommand {
     },
     /// Send an endpoint a webhook_endpoint.test event and wait for the receiver's answer
     Test {
+        /// The endpoint's id (whe_…)
         id: String,
         /// Only queue the event (the running server sends it)
         #[arg(long)]
@@ -85,17 +97,20 @@ pub enum WebhooksCommand {
     },
     /// An endpoint's deliveries, newest first, with their attempts
     Deliveries {
+        /// The endpoint's id (whe_…)
         id: String,
         /// pending, succeeded or failed
         #[arg(long)]
         status: Option<String>,
         #[command(flatten)]
         org: OrgArg,
+        /// Print JSON instead of a table or text
         #[arg(long)]
         json: bool,
     },
     /// Send a delivery again now
     Retry {
+        /// The delivery's id (whd_…)
         delivery_id: String,
         #[command(flatten)]
         org: OrgArg,

@@ -526,7 +526,105 @@ async fn list_takes_the_organization_and_the_apis_filters_and_orders(backend: Ba
     );
 }
 
+/// The client_ids of the default organization's keys.
+fn listed_ids(app: &TestApp) -> Vec<String> {
+    let out = app.cli(&["api-keys", "list", "--json"]);
+    assert_cli_ok(&out);
+    let keys: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    keys.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["client_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn import_creates_every_key_of_a_file_or_none(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"name": "billing sync", "scopes": ["invoices:read"], "metadata": {"team": "billing"}}"#,
+            "\n\n",
+            r#"{"name": "payouts", "scopes": ["payouts:write", "invoices:read"], "environment": "test", "expires_in_days": 30}"#,
+            "\n",
+            r#"{"name": "dormant", "scopes": ["invoices:read"], "disabled": true, "token_only": true}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = app.cli(&["api-keys", "import", file.to_str().unwrap()]);
+    assert_cli_ok(&out);
+    let created: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let names: Vec<&str> = created
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["billing sync", "payouts", "dormant"]);
+    assert_eq!(created[1]["environment"], "test");
+    assert!(created[1]["expires_at"].is_string());
+    assert_eq!(created[2]["status"], "disabled");
+    assert!(
+        stderr(&out).contains("shown only this once"),
+        "{}",
+        stderr(&out)
+    );
+    // Each secret works, once printed.
+    let first = crate::helpers::TestKey {
+        client_id: created[0]["client_id"].as_str().unwrap().to_owned(),
+        client_secret: created[0]["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let token = app.token_for(&first).await;
+    assert_eq!(claims_of(&token)["scope"], "invoices:read");
+    let shown = app.cli(&["api-keys", "show", &first.client_id, "--json"]);
+    assert!(stdout(&shown).contains("billing"), "{}", stdout(&shown));
+    let before = listed_ids(&app);
+    assert_eq!(before.len(), 3);
+
+    // A file with any bad line makes nothing, and says which lines are wrong.
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"name": "fine", "scopes": ["invoices:read"]}"#,
+            "\n",
+            r#"{"name": "unknown scope", "scopes": ["invoices:burn"]}"#,
+            "\n",
+            "not json\n",
+            r#"{"name": "typo", "scopes": ["invoices:read"], "enviroment": "test"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let refused = app.cli(&["api-keys", "import", file.to_str().unwrap()]);
+    assert_cli_refused(
+        &refused,
+        &["nothing was imported", "line 2", "line 3", "line 4"],
+    );
+    assert!(
+        !stderr(&refused).contains("line 1:"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(listed_ids(&app), before);
+
+    // From standard input.
+    let piped = crate::helpers::cli_with_stdin(
+        &app,
+        &["api-keys", "import", "-"],
+        "{\"name\": \"piped\", \"scopes\": [\"invoices:read\"]}\n",
+    );
+    assert_cli_ok(&piped);
+    assert_eq!(stdout(&piped).lines().count(), 1);
+    let missing = app.cli(&["api-keys", "import", "/no/such/file.jsonl"]);
+    assert_cli_refused(&missing, &["cannot read"]);
+}
+
 backend_tests!(
+    import_creates_every_key_of_a_file_or_none,
     a_key_created_disabled_gets_no_token,
     list_takes_the_organization_and_the_apis_filters_and_orders,
     create_prints_the_secret_once_and_nothing_shows_it_again,

@@ -104,6 +104,32 @@ fn image_settings() -> (Vec<(String, String)>, String) {
     (env, volume.expect("the image declares a volume"))
 }
 
+/// The image's dependency stage builds from the manifests alone, with a stub for every target
+/// Cargo.toml names (Cargo refuses a manifest whose targets are missing): each example and
+/// bench has its stub.
+#[test]
+fn the_images_dependency_stage_stubs_every_named_target() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dockerfile = std::fs::read_to_string(format!("{root}/Dockerfile")).unwrap();
+    let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).unwrap();
+    let mut section = "";
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+        } else if let Some(name) = line.strip_prefix("name = ")
+            && (section == "[[example]]" || section == "[[bench]]")
+        {
+            let dir = if section == "[[example]]" {
+                "examples"
+            } else {
+                "benches"
+            };
+            let stub = format!("> {dir}/{}.rs", name.trim_matches('"'));
+            assert!(dockerfile.contains(&stub), "the Dockerfile lacks `{stub}`");
+        }
+    }
+}
+
 /// In the image, SQLite lives in the volume by default; `DATABASE_URL` or
 /// `KEYGATE_DATABASE__URL` given at `docker run` choose another database. Run here with the
 /// image's variables and configuration, its absolute paths under a temporary root.
