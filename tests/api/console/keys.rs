@@ -2,7 +2,7 @@
 //! its secret once, rotate it with and without a grace period, disable, enable and revoke it;
 //! each outcome checked where apps see it, at `/v1/token` and `/v1/me/permissions`.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::{Browser, assert_never_in_an_address, tools};
@@ -431,10 +431,95 @@ async fn assert_only_the_console_script(browser: &Browser) {
     );
 }
 
+/// The one-time view, left and come back to with the browser's Back and Forward buttons (which
+/// may restore a page as it was, from the back/forward cache): the secret is not shown again.
+async fn back_and_forward_never_show_a_secret_again(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let ops = app.create_user(OPS, &["--permissions", OPS_PERMISSIONS]);
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(OPS, &ops.password).await;
+    let gone = |secret: String| {
+        let browser = &browser;
+        async move {
+            assert_eq!(browser.text("h1").await, "Shown once, already");
+            assert!(!browser.exists("#client-secret").await);
+            assert!(!browser.page_text().await.contains(&secret));
+        }
+    };
+
+    browser.goto("/console/keys/new").await;
+    browser.fill("#name", "Shown once").await;
+    browser.click(&scope_box("invoices:read")).await;
+    browser.follow("#create").await;
+    let reveal = browser.path().await;
+    let made = key(
+        &browser.text("#client-id").await,
+        &browser.text("#client-secret").await,
+    );
+    let page = format!("/console/keys/{}", made.client_id);
+    browser.follow(&format!("main a[href='{page}']")).await;
+    browser.back().await;
+    assert_eq!(browser.path().await, reveal);
+    gone(made.client_secret.clone()).await;
+    browser.forward().await;
+    assert_eq!(browser.path().await, page);
+    assert_eq!(browser.text("#key-name").await, "Shown once");
+    browser.back().await;
+    gone(made.client_secret.clone()).await;
+    // Back to the form the key was made with, and forward to the view again.
+    browser.back().await;
+    assert_eq!(browser.path().await, "/console/keys/new");
+    browser.forward().await;
+    assert_eq!(browser.path().await, reveal);
+    gone(made.client_secret.clone()).await;
+
+    // A rotated secret, likewise.
+    browser.goto(&page).await;
+    browser.follow("#rotate-key").await;
+    let rotated = browser.text("#client-secret").await;
+    assert_ne!(rotated, made.client_secret);
+    browser.back().await;
+    assert_eq!(browser.path().await, page);
+    browser.forward().await;
+    gone(rotated.clone()).await;
+    browser.back().await;
+    browser.forward().await;
+    gone(rotated.clone()).await;
+    token(&app, &key(&made.client_id, &rotated)).await;
+    let visited = browser.close().await;
+    assert_never_in_an_address(&visited, &[&made.client_secret, &rotated]);
+
+    // Over HTTP: no cache may keep the view, the first time or after.
+    let session = app.log_in(OPS, &ops.password).await;
+    let form = crate::helpers::form(&[
+        ("csrf", &session.csrf),
+        ("name", "Over HTTP"),
+        ("scope", "invoices:read"),
+    ]);
+    let created = Reply::send(
+        app.with_cookie(Method::POST, "/console/keys", &session)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form),
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.text);
+    let location = created
+        .header("location")
+        .expect("the one-time view")
+        .to_owned();
+    for status in [200, 410] {
+        let shown = Reply::send(app.with_cookie(Method::GET, &location, &session)).await;
+        assert_eq!(shown.status, status);
+        assert_eq!(shown.header("cache-control"), Some("no-store"));
+    }
+}
+
 backend_tests!(
     a_new_key_shows_its_secret_once_and_gets_tokens,
     rotation_keeps_the_old_secret_for_the_grace_chosen,
     disable_enable_and_revoke_show_at_once_in_the_list_and_at_the_token_endpoint,
     a_key_name_with_html_in_it_shows_as_text,
     a_key_page_charts_its_usage_and_a_key_can_get_refresh_tokens,
+    back_and_forward_never_show_a_secret_again,
 );

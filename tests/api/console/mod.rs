@@ -360,6 +360,20 @@ impl Browser {
         self.client().refresh().await.expect("reload");
     }
 
+    /// Goes back a page, as the browser's button does, and waits until that page is shown.
+    pub async fn back(&self) {
+        self.js("window.__keygateLeaving = true;").await;
+        self.client().back().await.expect("back");
+        self.wait_for_next_page("going back").await;
+    }
+
+    /// Goes forward a page, as the browser's button does, and waits until that page is shown.
+    pub async fn forward(&self) {
+        self.js("window.__keygateLeaving = true;").await;
+        self.client().forward().await.expect("forward");
+        self.wait_for_next_page("going forward").await;
+    }
+
     /// Where the browser is: the path and query of its address.
     pub async fn path(&self) -> String {
         let url = self.client().current_url().await.expect("the address");
@@ -437,6 +451,9 @@ impl Browser {
         self.wait_for_next_page(css).await;
     }
 
+    /// Waits for a page whose window is new. A page the browser restores from its
+    /// back/forward cache keeps its window, and with it the mark set before leaving it: such a
+    /// page counts only once the console's script has loaded it afresh.
     async fn wait_for_next_page(&self, what: &str) {
         let deadline = Instant::now() + PATIENCE;
         loop {
