@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::{Browser, assert_never_in_an_address, tools};
 use crate::backend_tests;
 use crate::helpers::{
-    ADMIN, Backend, Reply, TestApp, TestKey, assert_oauth_error, eventually, spawn_app,
-    token_reply, token_response,
+    ADMIN, Backend, Reply, TestApp, TestKey, assert_cli_ok, assert_oauth_error, eventually,
+    spawn_app, token_reply, token_response,
 };
 
 /// An operator who may make keys with two API scopes, and nothing more.
@@ -431,6 +431,184 @@ async fn assert_only_the_console_script(browser: &Browser) {
     );
 }
 
+/// `keygate api-keys create` of a key called `name`, owned by `owner`, with `extra` arguments.
+fn named_key(app: &TestApp, name: &str, owner: &str, extra: &[&str]) -> TestKey {
+    let mut args = vec![
+        "api-keys",
+        "create",
+        "--name",
+        name,
+        "--scopes",
+        "invoices:read",
+        "--owner",
+        owner,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = app.cli(&args);
+    assert_cli_ok(&out);
+    let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    key(
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    )
+}
+
+/// The names the key list shows, top to bottom.
+async fn names(browser: &Browser) -> Vec<String> {
+    let names = browser
+        .js("return [...document.querySelectorAll('#keys .key-link')].map(a => a.textContent);")
+        .await;
+    serde_json::from_value(names).unwrap()
+}
+
+/// Clicks the header of `column` (as the list's address names it) and answers how the header
+/// then says the list is sorted.
+async fn sort_by(browser: &Browser, column: &str) -> (String, Option<String>) {
+    let header = format!("#keys thead th:has(a[href*='order_by={column}&'])");
+    browser.follow(&format!("{header} a")).await;
+    let th = browser.find(&header).await;
+    (
+        th.text().await.unwrap(),
+        th.attr("aria-sort").await.unwrap(),
+    )
+}
+
+/// Chooses `value` in each filter `(select, value)` and shows the list.
+async fn filter(browser: &Browser, filters: &[(&str, &str)]) {
+    for (select, value) in filters {
+        browser.select(select, value).await;
+    }
+    browser.follow("#apply-filters").await;
+}
+
+async fn the_list_filters_sorts_and_shows_my_keys_or_every_key(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let ops = app.create_user(OPS, &["--permissions", OPS_PERMISSIONS]);
+    // Made in an order that is not the names' order.
+    named_key(&app, "Alpha", ADMIN, &[]);
+    named_key(&app, "Charlie", ADMIN, &["--env", "test"]);
+    let bravo = named_key(&app, "Bravo", ADMIN, &[]);
+    let delta = named_key(&app, "Delta", OPS, &[]);
+    let echo = named_key(&app, "Echo", OPS, &[]);
+    let session = app.log_in(ADMIN, &admin.password).await;
+    Reply::send(
+        app.with_session(
+            Method::PATCH,
+            &format!("/v1/api-keys/{}", bravo.client_id),
+            &session,
+        )
+        .json(&serde_json::json!({ "status": "disabled" })),
+    )
+    .await
+    .expect(200);
+    assert_cli_ok(&app.cli(&["api-keys", "revoke", &echo.client_id]));
+
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+    assert_eq!(browser.text("#key-count").await, "5 keys");
+    assert_eq!(
+        names(&browser).await,
+        ["Echo", "Delta", "Bravo", "Charlie", "Alpha"],
+        "newest first"
+    );
+    let created = browser
+        .find("#keys thead th:has(a[href*='order_by=created_at&'])")
+        .await;
+    assert_eq!(
+        created.attr("aria-sort").await.unwrap().as_deref(),
+        Some("descending")
+    );
+
+    let (header, sort) = sort_by(&browser, "name").await;
+    assert_eq!(
+        (header.as_str(), sort.as_deref()),
+        ("Name ↑", Some("ascending"))
+    );
+    assert_eq!(
+        names(&browser).await,
+        ["Alpha", "Bravo", "Charlie", "Delta", "Echo"]
+    );
+    let (header, sort) = sort_by(&browser, "name").await;
+    assert_eq!(
+        (header.as_str(), sort.as_deref()),
+        ("Name ↓", Some("descending"))
+    );
+    assert_eq!(
+        names(&browser).await,
+        ["Echo", "Delta", "Charlie", "Bravo", "Alpha"]
+    );
+    sort_by(&browser, "status").await;
+    let statuses = browser
+        .js("return [...document.querySelectorAll('#keys .status')].map(s => s.textContent);")
+        .await;
+    let statuses: Vec<String> = serde_json::from_value(statuses).unwrap();
+    let mut sorted = statuses.clone();
+    sorted.sort();
+    assert_eq!(statuses, sorted, "in the order of the status column");
+
+    // The filters, alone and together; the order chosen stays as they change.
+    sort_by(&browser, "name").await;
+    filter(&browser, &[("#filter-environment", "test")]).await;
+    assert_eq!(names(&browser).await, ["Charlie"]);
+    assert_eq!(browser.text("#key-count").await, "1 key");
+    filter(
+        &browser,
+        &[("#filter-environment", ""), ("#filter-status", "disabled")],
+    )
+    .await;
+    assert_eq!(names(&browser).await, ["Bravo"]);
+    filter(&browser, &[("#filter-status", "revoked")]).await;
+    assert_eq!(names(&browser).await, ["Echo"]);
+    filter(
+        &browser,
+        &[
+            ("#filter-environment", "live"),
+            ("#filter-status", "enabled"),
+        ],
+    )
+    .await;
+    assert_eq!(names(&browser).await, ["Alpha", "Delta"], "by name still");
+    let path = browser.path().await;
+    assert!(
+        path.contains("environment=live") && path.contains("order_by=name"),
+        "{path}"
+    );
+    let selected = browser
+        .find("#filter-status")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(selected.as_deref(), Some("enabled"), "the filter is kept");
+
+    // An operator who may see every key chooses between theirs and everyone's.
+    browser.goto("/console/keys").await;
+    filter(&browser, &[("#filter-owner", "mine")]).await;
+    assert!(browser.path().await.contains("owner=mine"));
+    assert_eq!(names(&browser).await, ["Bravo", "Charlie", "Alpha"]);
+    filter(&browser, &[("#filter-owner", "all")]).await;
+    assert_eq!(names(&browser).await.len(), 5);
+
+    // One who may not sees only their own keys, with no such choice.
+    browser.follow("#log-out").await;
+    browser.log_in(OPS, &ops.password).await;
+    assert!(!browser.exists("#filter-owner").await);
+    assert_eq!(names(&browser).await, ["Echo", "Delta"]);
+    browser.goto("/console/keys?owner=all").await;
+    assert_eq!(names(&browser).await, ["Echo", "Delta"]);
+    browser
+        .goto(&format!("/console/keys/{}", delta.client_id))
+        .await;
+    assert!(
+        !browser.exists("#events").await && !browser.page_text().await.contains("Audit trail"),
+        "no audit trail without audit:read"
+    );
+    browser.close().await;
+}
+
 /// The one-time view, left and come back to with the browser's Back and Forward buttons (which
 /// may restore a page as it was, from the back/forward cache): the secret is not shown again.
 async fn back_and_forward_never_show_a_secret_again(backend: Backend) {
@@ -521,5 +699,6 @@ backend_tests!(
     disable_enable_and_revoke_show_at_once_in_the_list_and_at_the_token_endpoint,
     a_key_name_with_html_in_it_shows_as_text,
     a_key_page_charts_its_usage_and_a_key_can_get_refresh_tokens,
+    the_list_filters_sorts_and_shows_my_keys_or_every_key,
     back_and_forward_never_show_a_secret_again,
 );
