@@ -609,6 +609,77 @@ async fn the_list_filters_sorts_and_shows_my_keys_or_every_key(backend: Backend)
     browser.close().await;
 }
 
+/// More keys than a page holds: the next page continues where the first ended, in the order
+/// and with the filters chosen, and the first page is a click away.
+async fn a_long_list_pages_by_cursor_in_the_order_and_filters_chosen(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let session = app.log_in(ADMIN, &admin.password).await;
+    let all: Vec<String> = (0..105).map(|i| format!("key {i:03}")).collect();
+    for (i, name) in all.iter().enumerate() {
+        // Three test keys among them.
+        let environment = if i % 50 == 0 { "test" } else { "live" };
+        let body = serde_json::json!({
+            "name": name, "scopes": ["invoices:read"], "environment": environment,
+        });
+        Reply::send(
+            app.with_session(Method::POST, "/v1/api-keys", &session)
+                .json(&body),
+        )
+        .await
+        .expect(201);
+    }
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+
+    assert_eq!(browser.text("#key-count").await, "105 keys");
+    let first = names(&browser).await;
+    assert_eq!(first.len(), 100, "a page holds 100 keys");
+    assert!(!browser.exists("#first-page").await);
+    browser.follow("#next-page").await;
+    assert!(browser.path().await.contains("cursor="));
+    let second = names(&browser).await;
+    assert_eq!(second.len(), 5);
+    assert!(!browser.exists("#next-page").await, "the last page");
+    let mut seen: Vec<String> = first.iter().chain(&second).cloned().collect();
+    seen.sort();
+    assert_eq!(seen, all, "every key once across the pages");
+
+    sort_by(&browser, "name").await;
+    assert!(
+        !browser.path().await.contains("cursor="),
+        "a new order starts at the top"
+    );
+    assert_eq!(names(&browser).await, all[..100]);
+    browser.follow("#next-page").await;
+    assert_eq!(names(&browser).await, all[100..]);
+
+    browser.follow("#first-page").await;
+    filter(&browser, &[("#filter-environment", "live")]).await;
+    assert_eq!(browser.text("#key-count").await, "102 keys");
+    let live: Vec<String> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 50 != 0)
+        .map(|(_, name)| name.clone())
+        .collect();
+    assert_eq!(names(&browser).await, live[..100]);
+    browser.follow("#next-page").await;
+    let path = browser.path().await;
+    assert!(
+        path.contains("environment=live")
+            && path.contains("order_by=name")
+            && path.contains("cursor="),
+        "{path}"
+    );
+    assert_eq!(names(&browser).await, live[100..]);
+    browser.follow("#first-page").await;
+    assert_eq!(names(&browser).await, live[..100]);
+    assert!(!browser.path().await.contains("cursor="));
+    browser.close().await;
+}
+
 /// The one-time view, left and come back to with the browser's Back and Forward buttons (which
 /// may restore a page as it was, from the back/forward cache): the secret is not shown again.
 async fn back_and_forward_never_show_a_secret_again(backend: Backend) {
@@ -700,5 +771,6 @@ backend_tests!(
     a_key_name_with_html_in_it_shows_as_text,
     a_key_page_charts_its_usage_and_a_key_can_get_refresh_tokens,
     the_list_filters_sorts_and_shows_my_keys_or_every_key,
+    a_long_list_pages_by_cursor_in_the_order_and_filters_chosen,
     back_and_forward_never_show_a_secret_again,
 );
