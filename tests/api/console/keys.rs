@@ -15,6 +15,10 @@ use crate::helpers::{
 /// An operator who may make keys with two API scopes, and nothing more.
 const OPS: &str = "ops@example.com";
 const OPS_PERMISSIONS: &str = "api_keys:read,api_keys:write,invoices:read,clients:read";
+/// An operator who may also grant one write scope.
+const WRITER: &str = "writer@example.com";
+const WRITER_PERMISSIONS: &str =
+    "api_keys:read,api_keys:write,invoices:read,invoices:write,clients:read";
 
 fn key(client_id: &str, client_secret: &str) -> TestKey {
     TestKey {
@@ -764,6 +768,71 @@ async fn back_and_forward_never_show_a_secret_again(backend: Backend) {
     }
 }
 
+/// Without JavaScript (the browser runs no script of the pages), an operator logs in, ticks
+/// read-only permissions with the shortcut (a round trip instead), makes a key, reads its
+/// secret and revokes it.
+async fn without_javascript_an_operator_logs_in_makes_and_revokes_a_key(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let writer = app.create_user(WRITER, &["--permissions", WRITER_PERMISSIONS]);
+    let browser = Browser::open_without_javascript(&tools, &app).await;
+    browser.log_in(WRITER, &writer.password).await;
+
+    browser.follow("#new-key").await;
+    assert!(
+        browser
+            .find("#expires-on")
+            .await
+            .is_displayed()
+            .await
+            .unwrap(),
+        "no script runs to hide the date field"
+    );
+    browser.fill("#name", "Made without scripts").await;
+    browser.follow("#read-only").await;
+    assert_eq!(browser.text("h1").await, "New API key", "the form again");
+    assert_eq!(ticked(&browser).await, ["clients:read", "invoices:read"]);
+    let name = browser.find("#name").await.prop("value").await.unwrap();
+    assert_eq!(
+        name.as_deref(),
+        Some("Made without scripts"),
+        "what was typed is kept"
+    );
+    browser.follow("#full-access").await;
+    assert_eq!(
+        ticked(&browser).await,
+        ["clients:read", "invoices:read", "invoices:write"]
+    );
+    browser.click(&scope_box("invoices:write")).await;
+    browser.follow("#create").await;
+
+    assert!(browser.path().await.starts_with("/console/reveal/"));
+    assert!(
+        !browser
+            .find("#copy-secret")
+            .await
+            .is_displayed()
+            .await
+            .unwrap(),
+        "no script runs, so no copy button that would do nothing"
+    );
+    let made = key(
+        &browser.text("#client-id").await,
+        &browser.text("#client-secret").await,
+    );
+    let issued = token(&app, &made).await;
+    assert_eq!(issued["scope"], "clients:read invoices:read");
+
+    browser
+        .follow(&format!("main a[href='/console/keys/{}']", made.client_id))
+        .await;
+    browser.follow("#revoke-key").await;
+    browser.follow("#confirm").await;
+    assert_eq!(browser.text("#key-status").await, "revoked");
+    assert_refused(&app, &made).await;
+    browser.close().await;
+}
+
 backend_tests!(
     a_new_key_shows_its_secret_once_and_gets_tokens,
     rotation_keeps_the_old_secret_for_the_grace_chosen,
@@ -773,4 +842,5 @@ backend_tests!(
     the_list_filters_sorts_and_shows_my_keys_or_every_key,
     a_long_list_pages_by_cursor_in_the_order_and_filters_chosen,
     back_and_forward_never_show_a_secret_again,
+    without_javascript_an_operator_logs_in_makes_and_revokes_a_key,
 );

@@ -240,7 +240,23 @@ impl Browser {
         tools: &Tools,
         app: &TestApp,
         theme: Theme,
+        size: (u32, u32),
+    ) -> Browser {
+        Browser::launch(tools, app, theme, size, true).await
+    }
+
+    /// A desktop-sized browser whose pages run no script (as with JavaScript turned off in
+    /// its settings); the tests' own scripts still run.
+    pub async fn open_without_javascript(tools: &Tools, app: &TestApp) -> Browser {
+        Browser::launch(tools, app, Theme::Light, DESKTOP, false).await
+    }
+
+    async fn launch(
+        tools: &Tools,
+        app: &TestApp,
+        theme: Theme,
         (width, height): (u32, u32),
+        javascript: bool,
     ) -> Browser {
         let driver = Driver::start(tools);
         let profile = tempfile::tempdir().expect("a profile directory");
@@ -274,6 +290,12 @@ impl Browser {
                 "args": args,
             },
         });
+        let mut capabilities = capabilities;
+        if !javascript {
+            // What "Don't allow sites to use JavaScript" sets; WebDriver's own scripts run.
+            capabilities["goog:chromeOptions"]["prefs"] =
+                json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
         let Value::Object(capabilities) = capabilities else {
             unreachable!()
         };
