@@ -833,6 +833,60 @@ async fn without_javascript_an_operator_logs_in_makes_and_revokes_a_key(backend:
     browser.close().await;
 }
 
+/// With JavaScript: the shortcuts tick in place, and the copy buttons copy.
+async fn the_shortcuts_tick_in_place_and_the_copy_buttons_copy(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let writer = app.create_user(WRITER, &["--permissions", WRITER_PERMISSIONS]);
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(WRITER, &writer.password).await;
+
+    browser.goto("/console/keys/new").await;
+    // A mark on this page's window: gone if the page were loaded again.
+    browser.js("window.__sameForm = true;").await;
+    browser.click("#read-only").await;
+    assert_eq!(ticked(&browser).await, ["clients:read", "invoices:read"]);
+    browser.click("#full-access").await;
+    assert_eq!(
+        ticked(&browser).await,
+        ["clients:read", "invoices:read", "invoices:write"]
+    );
+    browser.click("#read-only").await;
+    assert_eq!(
+        ticked(&browser).await,
+        ["clients:read", "invoices:read"],
+        "read only unticks the write scope"
+    );
+    assert_eq!(
+        browser.js("return window.__sameForm === true;").await,
+        Value::Bool(true),
+        "no round trip"
+    );
+    browser.fill("#name", "Copied").await;
+    browser.follow("#create").await;
+
+    let made = key(
+        &browser.text("#client-id").await,
+        &browser.text("#client-secret").await,
+    );
+    browser.allow_clipboard_reading().await;
+    for (button, label, copied) in [
+        ("#copy-secret", "Copy secret", &made.client_secret),
+        ("button[data-copy=client-id]", "Copy", &made.client_id),
+    ] {
+        assert_eq!(browser.text(button).await, label);
+        browser.click(button).await;
+        let said = eventually(5, || async { browser.text(button).await == "Copied" }).await;
+        assert!(said, "{button} says it copied");
+        assert_eq!(&browser.clipboard().await, copied);
+        let back = eventually(10, || async { browser.text(button).await == label }).await;
+        assert!(back, "{button} reads {label:?} again");
+    }
+    let issued = token(&app, &made).await;
+    assert_eq!(issued["scope"], "clients:read invoices:read");
+    browser.close().await;
+}
+
 backend_tests!(
     a_new_key_shows_its_secret_once_and_gets_tokens,
     rotation_keeps_the_old_secret_for_the_grace_chosen,
@@ -843,4 +897,5 @@ backend_tests!(
     a_long_list_pages_by_cursor_in_the_order_and_filters_chosen,
     back_and_forward_never_show_a_secret_again,
     without_javascript_an_operator_logs_in_makes_and_revokes_a_key,
+    the_shortcuts_tick_in_place_and_the_copy_buttons_copy,
 );

@@ -524,6 +524,32 @@ impl Browser {
         serde_json::to_value(self.find(css).await).expect("an element reference")
     }
 
+    /// Lets the pages read the clipboard, as a user who allowed it would: to check what a copy
+    /// button copied.
+    pub async fn allow_clipboard_reading(&self) {
+        self.client()
+            .issue_cmd(SetPermission {
+                name: "clipboard-read",
+                state: "granted",
+            })
+            .await
+            .expect("the clipboard may be read");
+    }
+
+    /// The text the clipboard holds, as the page reads it.
+    pub async fn clipboard(&self) -> String {
+        let read = self
+            .client()
+            .execute_async(
+                "const done = arguments[0];
+                 navigator.clipboard.readText().then(done, e => done('unreadable: ' + e));",
+                vec![],
+            )
+            .await
+            .expect("the clipboard is read");
+        read.as_str().expect("text").to_owned()
+    }
+
     /// Whether a dialog (`alert`, `confirm`) is open.
     pub async fn dialog_open(&self) -> bool {
         match self.client().get_alert_text().await {
@@ -600,6 +626,32 @@ impl Drop for Browser {
             // (dropped after this) kills whatever is left.
             self.driver.end_session(&self.session);
         }
+    }
+}
+
+/// WebDriver's Set Permission (from the Permissions specification), which fantoccini does not
+/// offer: the state a permission of the page's origin takes.
+#[derive(Debug)]
+struct SetPermission {
+    name: &'static str,
+    state: &'static str,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SetPermission {
+    fn endpoint(
+        &self,
+        base: &reqwest::Url,
+        session: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base.join(&format!(
+            "session/{}/permissions",
+            session.expect("a session")
+        ))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (reqwest::Method, Option<String>) {
+        let body = json!({ "descriptor": { "name": self.name }, "state": self.state });
+        (reqwest::Method::POST, Some(body.to_string()))
     }
 }
 
