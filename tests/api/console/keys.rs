@@ -887,6 +887,93 @@ async fn the_shortcuts_tick_in_place_and_the_copy_buttons_copy(backend: Backend)
     browser.close().await;
 }
 
+/// Deleting asks first (and can be cancelled), then the key is gone from the list and from
+/// `/v1/token`; its page showed its audit trail, newest first, up to then.
+async fn deleting_a_key_asks_first_and_its_page_shows_its_audit_trail(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let created = app.create_key_with(&["invoices:read"], &["--owner", ADMIN]);
+    let id = created.client_id.clone();
+    let page = format!("/console/keys/{id}");
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+    let events = || async {
+        let rows = browser
+            .js("return [...document.querySelectorAll('#events tbody tr')].map(r => [...r.cells].map(c => c.textContent));")
+            .await;
+        serde_json::from_value::<Vec<Vec<String>>>(rows).unwrap()
+    };
+
+    browser.goto(&page).await;
+    let trail = events().await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0][2], "api_key.created");
+    browser.follow("#disable-key").await;
+    browser.follow("#confirm").await;
+    let trail = events().await;
+    let actions: Vec<&str> = trail.iter().map(|row| row[2].as_str()).collect();
+    assert_eq!(
+        actions,
+        ["api_key.disabled", "api_key.created"],
+        "newest first"
+    );
+    assert_eq!(trail[0][1], format!("user:{ADMIN}"), "who did it");
+    assert_eq!(trail[0][3], "success");
+    browser
+        .follow(&format!("a[href='/console/audit?target={id}']"))
+        .await;
+    assert_eq!(browser.path().await, format!("/console/audit?target={id}"));
+    let targets = browser
+        .js("return [...document.querySelectorAll('#events tbody td[data-label=Target]')].map(c => c.textContent);")
+        .await;
+    assert_eq!(targets, serde_json::json!([id, id]));
+
+    browser.goto(&page).await;
+    browser.follow("#delete-key").await;
+    assert_eq!(
+        browser.text("#question").await,
+        format!("Delete the API key \"test key\" ({id})?")
+    );
+    assert_eq!(
+        browser
+            .find("#confirm")
+            .await
+            .attr("class")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("danger")
+    );
+    browser.follow("#confirm-form a").await;
+    assert_eq!(browser.path().await, page, "cancelled");
+    assert_eq!(browser.text("#key-status").await, "disabled");
+
+    browser.follow("#delete-key").await;
+    browser.follow("#confirm").await;
+    assert_eq!(browser.path().await, "/console/keys?done=deleted");
+    assert_eq!(browser.text("[role=status]").await, "The key is deleted.");
+    assert!(!browser.exists(&format!("tr[data-client-id='{id}']")).await);
+    browser.goto(&page).await;
+    assert_eq!(browser.text("h1").await, "Not found");
+    browser.goto(&format!("/console/audit?target={id}")).await;
+    let actions = browser
+        .js("return [...document.querySelectorAll('#events tbody td[data-label=Action]')].map(c => c.textContent);")
+        .await;
+    assert_eq!(
+        actions,
+        serde_json::json!([
+            "api_key.deleted",
+            "api_key.revoked",
+            "api_key.disabled",
+            "api_key.created"
+        ]),
+        "the trail stays"
+    );
+    assert_refused(&app, &created).await;
+    browser.close().await;
+}
+
 backend_tests!(
     a_new_key_shows_its_secret_once_and_gets_tokens,
     rotation_keeps_the_old_secret_for_the_grace_chosen,
@@ -898,4 +985,5 @@ backend_tests!(
     back_and_forward_never_show_a_secret_again,
     without_javascript_an_operator_logs_in_makes_and_revokes_a_key,
     the_shortcuts_tick_in_place_and_the_copy_buttons_copy,
+    deleting_a_key_asks_first_and_its_page_shows_its_audit_trail,
 );
