@@ -1,6 +1,9 @@
-//! The API-key pages, worked as an operator would: create a key with a permission grid, read
-//! its secret once, rotate it with and without a grace period, disable, enable and revoke it;
-//! each outcome checked where apps see it, at `/v1/token` and `/v1/me/permissions`.
+//! The API-key pages, worked as an operator would: the list (filters, orders, pages, "my keys"
+//! or every key), create a key with a permission grid and its shortcuts, read its secret once
+//! (copied with its button, and never again, not even with Back and Forward), rotate it with
+//! and without a grace period, disable, enable, revoke and delete it, and the same without
+//! JavaScript; a form with a tampered CSRF token changes nothing. Each outcome is checked where
+//! apps see it, at `/v1/token` and `/v1/me/permissions`.
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -974,6 +977,58 @@ async fn deleting_a_key_asks_first_and_its_page_shows_its_audit_trail(backend: B
     browser.close().await;
 }
 
+/// A form whose CSRF token was changed or removed (as a forged form would have it) is refused
+/// with a page that says so, and changes nothing.
+async fn a_form_with_a_wrong_or_missing_csrf_token_changes_nothing(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let created = app.create_key_with(&["invoices:read"], &["--owner", ADMIN]);
+    let id = created.client_id.clone();
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+    let refused = || async {
+        assert_eq!(browser.text("h1").await, "This form has expired");
+        assert!(
+            browser
+                .text("[role=alert]")
+                .await
+                .contains("reload the page"),
+            "says what to do"
+        );
+    };
+
+    browser.goto(&format!("/console/keys/{id}/revoke")).await;
+    browser
+        .js("document.querySelector('#confirm-form input[name=csrf]').value = 'forged';")
+        .await;
+    browser.follow("#confirm").await;
+    refused().await;
+    assert_eq!(listed_status(&browser, &id).await, "enabled");
+    token(&app, &created).await;
+
+    browser.goto("/console/keys/new").await;
+    browser.fill("#name", "Forged").await;
+    browser.click(&scope_box("invoices:read")).await;
+    browser
+        .js("document.querySelector('#new-key input[name=csrf]').remove();")
+        .await;
+    browser.follow("#create").await;
+    refused().await;
+    browser.goto("/console/keys").await;
+    assert_eq!(names(&browser).await, ["test key"], "no key was made");
+
+    browser
+        .js("document.querySelector('form.account input[name=csrf]').value = '';")
+        .await;
+    browser.follow("#log-out").await;
+    refused().await;
+    browser.goto("/console/keys").await;
+    assert_eq!(browser.path().await, "/console/keys", "still logged in");
+    assert_eq!(browser.text("#current-user").await, ADMIN);
+    browser.close().await;
+}
+
 backend_tests!(
     a_new_key_shows_its_secret_once_and_gets_tokens,
     rotation_keeps_the_old_secret_for_the_grace_chosen,
@@ -986,4 +1041,5 @@ backend_tests!(
     without_javascript_an_operator_logs_in_makes_and_revokes_a_key,
     the_shortcuts_tick_in_place_and_the_copy_buttons_copy,
     deleting_a_key_asks_first_and_its_page_shows_its_audit_trail,
+    a_form_with_a_wrong_or_missing_csrf_token_changes_nothing,
 );

@@ -1,5 +1,5 @@
 //! Logging in and out of the console: a wrong password, a page visited while logged out that
-//! comes back after logging in, and the headers every page goes out with.
+//! comes back after logging in, a forged log-in form, and the headers every page goes out with.
 
 use reqwest::Method;
 
@@ -96,7 +96,33 @@ async fn console_pages_forbid_inline_code_framing_and_caching(backend: Backend) 
     }
 }
 
+/// A log-in form whose token does not match its cookie (a form another site made) logs nobody
+/// in, even with the right password; a fresh form does.
+async fn a_log_in_form_with_a_changed_token_logs_nobody_in(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let browser = Browser::open(&tools, &app).await;
+    browser.goto("/console/login").await;
+    browser
+        .js("document.querySelector('#login input[name=csrf]').value = 'forged';")
+        .await;
+    browser.submit_login(ADMIN, &admin.password).await;
+    assert_eq!(
+        browser.text("[role=alert]").await,
+        "The log-in form expired. Try again."
+    );
+    assert!(!browser.exists("#current-user").await, "not logged in");
+    browser.goto("/console/keys").await;
+    assert!(browser.path().await.starts_with("/console/login"));
+
+    browser.submit_login(ADMIN, &admin.password).await;
+    assert_eq!(browser.text("#current-user").await, ADMIN);
+    browser.close().await;
+}
+
 backend_tests!(
     a_page_visited_logged_out_comes_back_after_logging_in,
     console_pages_forbid_inline_code_framing_and_caching,
+    a_log_in_form_with_a_changed_token_logs_nobody_in,
 );
