@@ -10,6 +10,7 @@
 //! The harness below is what the test files share: finding the browser, starting and stopping
 //! it, and the few page actions the tests are written in.
 
+mod audit;
 mod invitation;
 mod keys;
 mod login;
