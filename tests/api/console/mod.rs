@@ -16,6 +16,7 @@ mod keys;
 mod login;
 mod organizations;
 mod screenshots;
+mod signing_keys;
 mod users;
 mod webhooks;
 
