@@ -1,6 +1,13 @@
 // keygate console: small enhancements over pages that work without this script.
 "use strict";
 
+// A page the browser restores from its back/forward cache is the page as it was, secrets and
+// all, never asked of keygate again: load it afresh instead, so that a one-time view says it
+// was shown already and every page shows what is true now.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) window.location.reload();
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   // Copy buttons: copy the text of the element they name.
   for (const button of document.querySelectorAll("[data-copy]")) {

@@ -58,6 +58,9 @@ struct KeysPage {
     environment: String,
     status: String,
     owner: String,
+    /// The order the list is in, kept when the filters change.
+    order_by: String,
+    order: String,
     may_see_all: bool,
     next_page: Option<String>,
     first_page: Option<String>,
@@ -214,6 +217,8 @@ fn render_list(
         environment: params.environment.clone().unwrap_or_default(),
         status: params.status.clone().unwrap_or_default(),
         owner: params.owner.clone().unwrap_or_else(|| "all".into()),
+        order_by: params.order_by.clone().unwrap_or_default(),
+        order: params.order.clone().unwrap_or_default(),
         may_see_all,
         next_page,
         first_page: params

@@ -1,20 +1,27 @@
-//! The API-key pages, worked as an operator would: create a key with a permission grid, read
-//! its secret once, rotate it with and without a grace period, disable, enable and revoke it;
-//! each outcome checked where apps see it, at `/v1/token` and `/v1/me/permissions`.
+//! The API-key pages, worked as an operator would: the list (filters, orders, pages, "my keys"
+//! or every key), create a key with a permission grid and its shortcuts, read its secret once
+//! (copied with its button, and never again, not even with Back and Forward), rotate it with
+//! and without a grace period, disable, enable, revoke and delete it, and the same without
+//! JavaScript; a form with a tampered CSRF token changes nothing. Each outcome is checked where
+//! apps see it, at `/v1/token` and `/v1/me/permissions`.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::{Browser, assert_never_in_an_address, tools};
 use crate::backend_tests;
 use crate::helpers::{
-    ADMIN, Backend, Reply, TestApp, TestKey, assert_oauth_error, eventually, spawn_app,
-    token_reply, token_response,
+    ADMIN, Backend, Reply, TestApp, TestKey, assert_cli_ok, assert_oauth_error, eventually,
+    spawn_app, token_reply, token_response,
 };
 
 /// An operator who may make keys with two API scopes, and nothing more.
 const OPS: &str = "ops@example.com";
 const OPS_PERMISSIONS: &str = "api_keys:read,api_keys:write,invoices:read,clients:read";
+/// An operator who may also grant one write scope.
+const WRITER: &str = "writer@example.com";
+const WRITER_PERMISSIONS: &str =
+    "api_keys:read,api_keys:write,invoices:read,invoices:write,clients:read";
 
 fn key(client_id: &str, client_secret: &str) -> TestKey {
     TestKey {
@@ -431,10 +438,608 @@ async fn assert_only_the_console_script(browser: &Browser) {
     );
 }
 
+/// `keygate api-keys create` of a key called `name`, owned by `owner`, with `extra` arguments.
+fn named_key(app: &TestApp, name: &str, owner: &str, extra: &[&str]) -> TestKey {
+    let mut args = vec![
+        "api-keys",
+        "create",
+        "--name",
+        name,
+        "--scopes",
+        "invoices:read",
+        "--owner",
+        owner,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = app.cli(&args);
+    assert_cli_ok(&out);
+    let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    key(
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    )
+}
+
+/// The names the key list shows, top to bottom.
+async fn names(browser: &Browser) -> Vec<String> {
+    let names = browser
+        .js("return [...document.querySelectorAll('#keys .key-link')].map(a => a.textContent);")
+        .await;
+    serde_json::from_value(names).unwrap()
+}
+
+/// Clicks the header of `column` (as the list's address names it) and answers how the header
+/// then says the list is sorted.
+async fn sort_by(browser: &Browser, column: &str) -> (String, Option<String>) {
+    let header = format!("#keys thead th:has(a[href*='order_by={column}&'])");
+    browser.follow(&format!("{header} a")).await;
+    let th = browser.find(&header).await;
+    (
+        th.text().await.unwrap(),
+        th.attr("aria-sort").await.unwrap(),
+    )
+}
+
+/// Chooses `value` in each filter `(select, value)` and shows the list.
+async fn filter(browser: &Browser, filters: &[(&str, &str)]) {
+    for (select, value) in filters {
+        browser.select(select, value).await;
+    }
+    browser.follow("#apply-filters").await;
+}
+
+async fn the_list_filters_sorts_and_shows_my_keys_or_every_key(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let ops = app.create_user(OPS, &["--permissions", OPS_PERMISSIONS]);
+    // Made in an order that is not the names' order.
+    named_key(&app, "Alpha", ADMIN, &[]);
+    named_key(&app, "Charlie", ADMIN, &["--env", "test"]);
+    let bravo = named_key(&app, "Bravo", ADMIN, &[]);
+    let delta = named_key(&app, "Delta", OPS, &[]);
+    let echo = named_key(&app, "Echo", OPS, &[]);
+    let session = app.log_in(ADMIN, &admin.password).await;
+    Reply::send(
+        app.with_session(
+            Method::PATCH,
+            &format!("/v1/api-keys/{}", bravo.client_id),
+            &session,
+        )
+        .json(&serde_json::json!({ "status": "disabled" })),
+    )
+    .await
+    .expect(200);
+    assert_cli_ok(&app.cli(&["api-keys", "revoke", &echo.client_id]));
+
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+    assert_eq!(browser.text("#key-count").await, "5 keys");
+    assert_eq!(
+        names(&browser).await,
+        ["Echo", "Delta", "Bravo", "Charlie", "Alpha"],
+        "newest first"
+    );
+    let created = browser
+        .find("#keys thead th:has(a[href*='order_by=created_at&'])")
+        .await;
+    assert_eq!(
+        created.attr("aria-sort").await.unwrap().as_deref(),
+        Some("descending")
+    );
+
+    let (header, sort) = sort_by(&browser, "name").await;
+    assert_eq!(
+        (header.as_str(), sort.as_deref()),
+        ("Name ↑", Some("ascending"))
+    );
+    assert_eq!(
+        names(&browser).await,
+        ["Alpha", "Bravo", "Charlie", "Delta", "Echo"]
+    );
+    let (header, sort) = sort_by(&browser, "name").await;
+    assert_eq!(
+        (header.as_str(), sort.as_deref()),
+        ("Name ↓", Some("descending"))
+    );
+    assert_eq!(
+        names(&browser).await,
+        ["Echo", "Delta", "Charlie", "Bravo", "Alpha"]
+    );
+    sort_by(&browser, "status").await;
+    let statuses = browser
+        .js("return [...document.querySelectorAll('#keys .status')].map(s => s.textContent);")
+        .await;
+    let statuses: Vec<String> = serde_json::from_value(statuses).unwrap();
+    let mut sorted = statuses.clone();
+    sorted.sort();
+    assert_eq!(statuses, sorted, "in the order of the status column");
+
+    // The filters, alone and together; the order chosen stays as they change.
+    sort_by(&browser, "name").await;
+    filter(&browser, &[("#filter-environment", "test")]).await;
+    assert_eq!(names(&browser).await, ["Charlie"]);
+    assert_eq!(browser.text("#key-count").await, "1 key");
+    filter(
+        &browser,
+        &[("#filter-environment", ""), ("#filter-status", "disabled")],
+    )
+    .await;
+    assert_eq!(names(&browser).await, ["Bravo"]);
+    filter(&browser, &[("#filter-status", "revoked")]).await;
+    assert_eq!(names(&browser).await, ["Echo"]);
+    filter(
+        &browser,
+        &[
+            ("#filter-environment", "live"),
+            ("#filter-status", "enabled"),
+        ],
+    )
+    .await;
+    assert_eq!(names(&browser).await, ["Alpha", "Delta"], "by name still");
+    let path = browser.path().await;
+    assert!(
+        path.contains("environment=live") && path.contains("order_by=name"),
+        "{path}"
+    );
+    let selected = browser
+        .find("#filter-status")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(selected.as_deref(), Some("enabled"), "the filter is kept");
+
+    // An operator who may see every key chooses between theirs and everyone's.
+    browser.goto("/console/keys").await;
+    filter(&browser, &[("#filter-owner", "mine")]).await;
+    assert!(browser.path().await.contains("owner=mine"));
+    assert_eq!(names(&browser).await, ["Bravo", "Charlie", "Alpha"]);
+    filter(&browser, &[("#filter-owner", "all")]).await;
+    assert_eq!(names(&browser).await.len(), 5);
+
+    // One who may not sees only their own keys, with no such choice.
+    browser.follow("#log-out").await;
+    browser.log_in(OPS, &ops.password).await;
+    assert!(!browser.exists("#filter-owner").await);
+    assert_eq!(names(&browser).await, ["Echo", "Delta"]);
+    browser.goto("/console/keys?owner=all").await;
+    assert_eq!(names(&browser).await, ["Echo", "Delta"]);
+    browser
+        .goto(&format!("/console/keys/{}", delta.client_id))
+        .await;
+    assert!(
+        !browser.exists("#events").await && !browser.page_text().await.contains("Audit trail"),
+        "no audit trail without audit:read"
+    );
+    browser.close().await;
+}
+
+/// More keys than a page holds: the next page continues where the first ended, in the order
+/// and with the filters chosen, and the first page is a click away.
+async fn a_long_list_pages_by_cursor_in_the_order_and_filters_chosen(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let session = app.log_in(ADMIN, &admin.password).await;
+    let all: Vec<String> = (0..105).map(|i| format!("key {i:03}")).collect();
+    for (i, name) in all.iter().enumerate() {
+        // Three test keys among them.
+        let environment = if i % 50 == 0 { "test" } else { "live" };
+        let body = serde_json::json!({
+            "name": name, "scopes": ["invoices:read"], "environment": environment,
+        });
+        Reply::send(
+            app.with_session(Method::POST, "/v1/api-keys", &session)
+                .json(&body),
+        )
+        .await
+        .expect(201);
+    }
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+
+    assert_eq!(browser.text("#key-count").await, "105 keys");
+    let first = names(&browser).await;
+    assert_eq!(first.len(), 100, "a page holds 100 keys");
+    assert!(!browser.exists("#first-page").await);
+    browser.follow("#next-page").await;
+    assert!(browser.path().await.contains("cursor="));
+    let second = names(&browser).await;
+    assert_eq!(second.len(), 5);
+    assert!(!browser.exists("#next-page").await, "the last page");
+    let mut seen: Vec<String> = first.iter().chain(&second).cloned().collect();
+    seen.sort();
+    assert_eq!(seen, all, "every key once across the pages");
+
+    sort_by(&browser, "name").await;
+    assert!(
+        !browser.path().await.contains("cursor="),
+        "a new order starts at the top"
+    );
+    assert_eq!(names(&browser).await, all[..100]);
+    browser.follow("#next-page").await;
+    assert_eq!(names(&browser).await, all[100..]);
+
+    browser.follow("#first-page").await;
+    filter(&browser, &[("#filter-environment", "live")]).await;
+    assert_eq!(browser.text("#key-count").await, "102 keys");
+    let live: Vec<String> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 50 != 0)
+        .map(|(_, name)| name.clone())
+        .collect();
+    assert_eq!(names(&browser).await, live[..100]);
+    browser.follow("#next-page").await;
+    let path = browser.path().await;
+    assert!(
+        path.contains("environment=live")
+            && path.contains("order_by=name")
+            && path.contains("cursor="),
+        "{path}"
+    );
+    assert_eq!(names(&browser).await, live[100..]);
+    browser.follow("#first-page").await;
+    assert_eq!(names(&browser).await, live[..100]);
+    assert!(!browser.path().await.contains("cursor="));
+    browser.close().await;
+}
+
+/// The one-time view, left and come back to with the browser's Back and Forward buttons (which
+/// may restore a page as it was, from the back/forward cache): the secret is not shown again.
+async fn back_and_forward_never_show_a_secret_again(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let ops = app.create_user(OPS, &["--permissions", OPS_PERMISSIONS]);
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(OPS, &ops.password).await;
+    let gone = |secret: String| {
+        let browser = &browser;
+        async move {
+            assert_eq!(browser.text("h1").await, "Shown once, already");
+            assert!(!browser.exists("#client-secret").await);
+            assert!(!browser.page_text().await.contains(&secret));
+        }
+    };
+
+    browser.goto("/console/keys/new").await;
+    browser.fill("#name", "Shown once").await;
+    browser.click(&scope_box("invoices:read")).await;
+    browser.follow("#create").await;
+    let reveal = browser.path().await;
+    let made = key(
+        &browser.text("#client-id").await,
+        &browser.text("#client-secret").await,
+    );
+    let page = format!("/console/keys/{}", made.client_id);
+    browser.follow(&format!("main a[href='{page}']")).await;
+    browser.back().await;
+    assert_eq!(browser.path().await, reveal);
+    gone(made.client_secret.clone()).await;
+    browser.forward().await;
+    assert_eq!(browser.path().await, page);
+    assert_eq!(browser.text("#key-name").await, "Shown once");
+    browser.back().await;
+    gone(made.client_secret.clone()).await;
+    // Back to the form the key was made with, and forward to the view again.
+    browser.back().await;
+    assert_eq!(browser.path().await, "/console/keys/new");
+    browser.forward().await;
+    assert_eq!(browser.path().await, reveal);
+    gone(made.client_secret.clone()).await;
+
+    // A rotated secret, likewise.
+    browser.goto(&page).await;
+    browser.follow("#rotate-key").await;
+    let rotated = browser.text("#client-secret").await;
+    assert_ne!(rotated, made.client_secret);
+    browser.back().await;
+    assert_eq!(browser.path().await, page);
+    browser.forward().await;
+    gone(rotated.clone()).await;
+    browser.back().await;
+    browser.forward().await;
+    gone(rotated.clone()).await;
+    token(&app, &key(&made.client_id, &rotated)).await;
+    let visited = browser.close().await;
+    assert_never_in_an_address(&visited, &[&made.client_secret, &rotated]);
+
+    // Over HTTP: no cache may keep the view, the first time or after.
+    let session = app.log_in(OPS, &ops.password).await;
+    let form = crate::helpers::form(&[
+        ("csrf", &session.csrf),
+        ("name", "Over HTTP"),
+        ("scope", "invoices:read"),
+    ]);
+    let created = Reply::send(
+        app.with_cookie(Method::POST, "/console/keys", &session)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form),
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.text);
+    let location = created
+        .header("location")
+        .expect("the one-time view")
+        .to_owned();
+    for status in [200, 410] {
+        let shown = Reply::send(app.with_cookie(Method::GET, &location, &session)).await;
+        assert_eq!(shown.status, status);
+        assert_eq!(shown.header("cache-control"), Some("no-store"));
+    }
+}
+
+/// Without JavaScript (the browser runs no script of the pages), an operator logs in, ticks
+/// read-only permissions with the shortcut (a round trip instead), makes a key, reads its
+/// secret and revokes it.
+async fn without_javascript_an_operator_logs_in_makes_and_revokes_a_key(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let writer = app.create_user(WRITER, &["--permissions", WRITER_PERMISSIONS]);
+    let browser = Browser::open_without_javascript(&tools, &app).await;
+    browser.log_in(WRITER, &writer.password).await;
+
+    browser.follow("#new-key").await;
+    assert!(
+        browser
+            .find("#expires-on")
+            .await
+            .is_displayed()
+            .await
+            .unwrap(),
+        "no script runs to hide the date field"
+    );
+    browser.fill("#name", "Made without scripts").await;
+    browser.follow("#read-only").await;
+    assert_eq!(browser.text("h1").await, "New API key", "the form again");
+    assert_eq!(ticked(&browser).await, ["clients:read", "invoices:read"]);
+    let name = browser.find("#name").await.prop("value").await.unwrap();
+    assert_eq!(
+        name.as_deref(),
+        Some("Made without scripts"),
+        "what was typed is kept"
+    );
+    browser.follow("#full-access").await;
+    assert_eq!(
+        ticked(&browser).await,
+        ["clients:read", "invoices:read", "invoices:write"]
+    );
+    browser.click(&scope_box("invoices:write")).await;
+    browser.follow("#create").await;
+
+    assert!(browser.path().await.starts_with("/console/reveal/"));
+    assert!(
+        !browser
+            .find("#copy-secret")
+            .await
+            .is_displayed()
+            .await
+            .unwrap(),
+        "no script runs, so no copy button that would do nothing"
+    );
+    let made = key(
+        &browser.text("#client-id").await,
+        &browser.text("#client-secret").await,
+    );
+    let issued = token(&app, &made).await;
+    assert_eq!(issued["scope"], "clients:read invoices:read");
+
+    browser
+        .follow(&format!("main a[href='/console/keys/{}']", made.client_id))
+        .await;
+    browser.follow("#revoke-key").await;
+    browser.follow("#confirm").await;
+    assert_eq!(browser.text("#key-status").await, "revoked");
+    assert_refused(&app, &made).await;
+    browser.close().await;
+}
+
+/// With JavaScript: the shortcuts tick in place, and the copy buttons copy.
+async fn the_shortcuts_tick_in_place_and_the_copy_buttons_copy(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let writer = app.create_user(WRITER, &["--permissions", WRITER_PERMISSIONS]);
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(WRITER, &writer.password).await;
+
+    browser.goto("/console/keys/new").await;
+    // A mark on this page's window: gone if the page were loaded again.
+    browser.js("window.__sameForm = true;").await;
+    browser.click("#read-only").await;
+    assert_eq!(ticked(&browser).await, ["clients:read", "invoices:read"]);
+    browser.click("#full-access").await;
+    assert_eq!(
+        ticked(&browser).await,
+        ["clients:read", "invoices:read", "invoices:write"]
+    );
+    browser.click("#read-only").await;
+    assert_eq!(
+        ticked(&browser).await,
+        ["clients:read", "invoices:read"],
+        "read only unticks the write scope"
+    );
+    assert_eq!(
+        browser.js("return window.__sameForm === true;").await,
+        Value::Bool(true),
+        "no round trip"
+    );
+    browser.fill("#name", "Copied").await;
+    browser.follow("#create").await;
+
+    let made = key(
+        &browser.text("#client-id").await,
+        &browser.text("#client-secret").await,
+    );
+    browser.allow_clipboard_reading().await;
+    for (button, label, copied) in [
+        ("#copy-secret", "Copy secret", &made.client_secret),
+        ("button[data-copy=client-id]", "Copy", &made.client_id),
+    ] {
+        assert_eq!(browser.text(button).await, label);
+        browser.click(button).await;
+        let said = eventually(5, || async { browser.text(button).await == "Copied" }).await;
+        assert!(said, "{button} says it copied");
+        assert_eq!(&browser.clipboard().await, copied);
+        let back = eventually(10, || async { browser.text(button).await == label }).await;
+        assert!(back, "{button} reads {label:?} again");
+    }
+    let issued = token(&app, &made).await;
+    assert_eq!(issued["scope"], "clients:read invoices:read");
+    browser.close().await;
+}
+
+/// Deleting asks first (and can be cancelled), then the key is gone from the list and from
+/// `/v1/token`; its page showed its audit trail, newest first, up to then.
+async fn deleting_a_key_asks_first_and_its_page_shows_its_audit_trail(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let created = app.create_key_with(&["invoices:read"], &["--owner", ADMIN]);
+    let id = created.client_id.clone();
+    let page = format!("/console/keys/{id}");
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+    let events = || async {
+        let rows = browser
+            .js("return [...document.querySelectorAll('#events tbody tr')].map(r => [...r.cells].map(c => c.textContent));")
+            .await;
+        serde_json::from_value::<Vec<Vec<String>>>(rows).unwrap()
+    };
+
+    browser.goto(&page).await;
+    let trail = events().await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0][2], "api_key.created");
+    browser.follow("#disable-key").await;
+    browser.follow("#confirm").await;
+    let trail = events().await;
+    let actions: Vec<&str> = trail.iter().map(|row| row[2].as_str()).collect();
+    assert_eq!(
+        actions,
+        ["api_key.disabled", "api_key.created"],
+        "newest first"
+    );
+    assert_eq!(trail[0][1], format!("user:{ADMIN}"), "who did it");
+    assert_eq!(trail[0][3], "success");
+    browser
+        .follow(&format!("a[href='/console/audit?target={id}']"))
+        .await;
+    assert_eq!(browser.path().await, format!("/console/audit?target={id}"));
+    let targets = browser
+        .js("return [...document.querySelectorAll('#events tbody td[data-label=Target]')].map(c => c.textContent);")
+        .await;
+    assert_eq!(targets, serde_json::json!([id, id]));
+
+    browser.goto(&page).await;
+    browser.follow("#delete-key").await;
+    assert_eq!(
+        browser.text("#question").await,
+        format!("Delete the API key \"test key\" ({id})?")
+    );
+    assert_eq!(
+        browser
+            .find("#confirm")
+            .await
+            .attr("class")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("danger")
+    );
+    browser.follow("#confirm-form a").await;
+    assert_eq!(browser.path().await, page, "cancelled");
+    assert_eq!(browser.text("#key-status").await, "disabled");
+
+    browser.follow("#delete-key").await;
+    browser.follow("#confirm").await;
+    assert_eq!(browser.path().await, "/console/keys?done=deleted");
+    assert_eq!(browser.text("[role=status]").await, "The key is deleted.");
+    assert!(!browser.exists(&format!("tr[data-client-id='{id}']")).await);
+    browser.goto(&page).await;
+    assert_eq!(browser.text("h1").await, "Not found");
+    browser.goto(&format!("/console/audit?target={id}")).await;
+    let actions = browser
+        .js("return [...document.querySelectorAll('#events tbody td[data-label=Action]')].map(c => c.textContent);")
+        .await;
+    assert_eq!(
+        actions,
+        serde_json::json!([
+            "api_key.deleted",
+            "api_key.revoked",
+            "api_key.disabled",
+            "api_key.created"
+        ]),
+        "the trail stays"
+    );
+    assert_refused(&app, &created).await;
+    browser.close().await;
+}
+
+/// A form whose CSRF token was changed or removed (as a forged form would have it) is refused
+/// with a page that says so, and changes nothing.
+async fn a_form_with_a_wrong_or_missing_csrf_token_changes_nothing(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let created = app.create_key_with(&["invoices:read"], &["--owner", ADMIN]);
+    let id = created.client_id.clone();
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(ADMIN, &admin.password).await;
+    let refused = || async {
+        assert_eq!(browser.text("h1").await, "This form has expired");
+        assert!(
+            browser
+                .text("[role=alert]")
+                .await
+                .contains("reload the page"),
+            "says what to do"
+        );
+    };
+
+    browser.goto(&format!("/console/keys/{id}/revoke")).await;
+    browser
+        .js("document.querySelector('#confirm-form input[name=csrf]').value = 'forged';")
+        .await;
+    browser.follow("#confirm").await;
+    refused().await;
+    assert_eq!(listed_status(&browser, &id).await, "enabled");
+    token(&app, &created).await;
+
+    browser.goto("/console/keys/new").await;
+    browser.fill("#name", "Forged").await;
+    browser.click(&scope_box("invoices:read")).await;
+    browser
+        .js("document.querySelector('#new-key input[name=csrf]').remove();")
+        .await;
+    browser.follow("#create").await;
+    refused().await;
+    browser.goto("/console/keys").await;
+    assert_eq!(names(&browser).await, ["test key"], "no key was made");
+
+    browser
+        .js("document.querySelector('form.account input[name=csrf]').value = '';")
+        .await;
+    browser.follow("#log-out").await;
+    refused().await;
+    browser.goto("/console/keys").await;
+    assert_eq!(browser.path().await, "/console/keys", "still logged in");
+    assert_eq!(browser.text("#current-user").await, ADMIN);
+    browser.close().await;
+}
+
 backend_tests!(
     a_new_key_shows_its_secret_once_and_gets_tokens,
     rotation_keeps_the_old_secret_for_the_grace_chosen,
     disable_enable_and_revoke_show_at_once_in_the_list_and_at_the_token_endpoint,
     a_key_name_with_html_in_it_shows_as_text,
     a_key_page_charts_its_usage_and_a_key_can_get_refresh_tokens,
+    the_list_filters_sorts_and_shows_my_keys_or_every_key,
+    a_long_list_pages_by_cursor_in_the_order_and_filters_chosen,
+    back_and_forward_never_show_a_secret_again,
+    without_javascript_an_operator_logs_in_makes_and_revokes_a_key,
+    the_shortcuts_tick_in_place_and_the_copy_buttons_copy,
+    deleting_a_key_asks_first_and_its_page_shows_its_audit_trail,
+    a_form_with_a_wrong_or_missing_csrf_token_changes_nothing,
 );

@@ -10,11 +10,13 @@
 //! The harness below is what the test files share: finding the browser, starting and stopping
 //! it, and the few page actions the tests are written in.
 
+mod audit;
 mod invitation;
 mod keys;
 mod login;
 mod organizations;
 mod screenshots;
+mod signing_keys;
 mod users;
 mod webhooks;
 
@@ -240,7 +242,23 @@ impl Browser {
         tools: &Tools,
         app: &TestApp,
         theme: Theme,
+        size: (u32, u32),
+    ) -> Browser {
+        Browser::launch(tools, app, theme, size, true).await
+    }
+
+    /// A desktop-sized browser whose pages run no script (as with JavaScript turned off in
+    /// its settings); the tests' own scripts still run.
+    pub async fn open_without_javascript(tools: &Tools, app: &TestApp) -> Browser {
+        Browser::launch(tools, app, Theme::Light, DESKTOP, false).await
+    }
+
+    async fn launch(
+        tools: &Tools,
+        app: &TestApp,
+        theme: Theme,
         (width, height): (u32, u32),
+        javascript: bool,
     ) -> Browser {
         let driver = Driver::start(tools);
         let profile = tempfile::tempdir().expect("a profile directory");
@@ -274,6 +292,12 @@ impl Browser {
                 "args": args,
             },
         });
+        let mut capabilities = capabilities;
+        if !javascript {
+            // What "Don't allow sites to use JavaScript" sets; WebDriver's own scripts run.
+            capabilities["goog:chromeOptions"]["prefs"] =
+                json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
         let Value::Object(capabilities) = capabilities else {
             unreachable!()
         };
@@ -368,6 +392,20 @@ impl Browser {
         self.client().refresh().await.expect("reload");
     }
 
+    /// Goes back a page, as the browser's button does, and waits until that page is shown.
+    pub async fn back(&self) {
+        self.js("window.__keygateLeaving = true;").await;
+        self.client().back().await.expect("back");
+        self.wait_for_next_page("going back").await;
+    }
+
+    /// Goes forward a page, as the browser's button does, and waits until that page is shown.
+    pub async fn forward(&self) {
+        self.js("window.__keygateLeaving = true;").await;
+        self.client().forward().await.expect("forward");
+        self.wait_for_next_page("going forward").await;
+    }
+
     /// Where the browser is: the path and query of its address.
     pub async fn path(&self) -> String {
         let url = self.client().current_url().await.expect("the address");
@@ -445,6 +483,9 @@ impl Browser {
         self.wait_for_next_page(css).await;
     }
 
+    /// Waits for a page whose window is new. A page the browser restores from its
+    /// back/forward cache keeps its window, and with it the mark set before leaving it: such a
+    /// page counts only once the console's script has loaded it afresh.
     async fn wait_for_next_page(&self, what: &str) {
         let deadline = Instant::now() + PATIENCE;
         loop {
@@ -491,6 +532,32 @@ impl Browser {
     /// `css`'s element as a script argument.
     pub async fn element_json(&self, css: &str) -> Value {
         serde_json::to_value(self.find(css).await).expect("an element reference")
+    }
+
+    /// Lets the pages read the clipboard, as a user who allowed it would: to check what a copy
+    /// button copied.
+    pub async fn allow_clipboard_reading(&self) {
+        self.client()
+            .issue_cmd(SetPermission {
+                name: "clipboard-read",
+                state: "granted",
+            })
+            .await
+            .expect("the clipboard may be read");
+    }
+
+    /// The text the clipboard holds, as the page reads it.
+    pub async fn clipboard(&self) -> String {
+        let read = self
+            .client()
+            .execute_async(
+                "const done = arguments[0];
+                 navigator.clipboard.readText().then(done, e => done('unreadable: ' + e));",
+                vec![],
+            )
+            .await
+            .expect("the clipboard is read");
+        read.as_str().expect("text").to_owned()
     }
 
     /// Whether a dialog (`alert`, `confirm`) is open.
@@ -569,6 +636,32 @@ impl Drop for Browser {
             // (dropped after this) kills whatever is left.
             self.driver.end_session(&self.session);
         }
+    }
+}
+
+/// WebDriver's Set Permission (from the Permissions specification), which fantoccini does not
+/// offer: the state a permission of the page's origin takes.
+#[derive(Debug)]
+struct SetPermission {
+    name: &'static str,
+    state: &'static str,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SetPermission {
+    fn endpoint(
+        &self,
+        base: &reqwest::Url,
+        session: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base.join(&format!(
+            "session/{}/permissions",
+            session.expect("a session")
+        ))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (reqwest::Method, Option<String>) {
+        let body = json!({ "descriptor": { "name": self.name }, "state": self.state });
+        (reqwest::Method::POST, Some(body.to_string()))
     }
 }
 

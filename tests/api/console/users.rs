@@ -1,10 +1,17 @@
 //! The user pages: nobody grants a permission they do not hold, neither through the form (its
 //! box is disabled) nor by a form changed in the browser; a user made within one's own
-//! permissions gets a password shown once, that logs in.
+//! permissions gets a password shown once, that logs in; a user's permissions changed, and the
+//! user disabled and enabled again, each taking effect at once.
+
+use reqwest::Method;
+use serde_json::{Value, json};
 
 use super::{Browser, assert_never_in_an_address, tools};
 use crate::backend_tests;
-use crate::helpers::{Backend, login, spawn_app, stdout};
+use crate::helpers::{
+    Backend, Reply, TestApp, TestSession, eventually, key_and_token, login, me_status, spawn_app,
+    stdout, token_reply,
+};
 
 /// An operator who manages users, and holds one API scope.
 const LEAD: &str = "lead@example.com";
@@ -125,4 +132,110 @@ async fn nobody_grants_a_permission_they_lack_even_with_a_changed_form(backend: 
     assert_never_in_an_address(&visited, &[&password, &lead.password]);
 }
 
-backend_tests!(nobody_grants_a_permission_they_lack_even_with_a_changed_form);
+/// The permissions ticked in the grid of the page.
+async fn ticked(browser: &Browser) -> Vec<String> {
+    let values = browser
+        .js("return [...document.querySelectorAll('input[name=permission]:checked')].map(b => b.value);")
+        .await;
+    let mut values: Vec<String> = serde_json::from_value(values).unwrap();
+    values.sort();
+    values
+}
+
+/// What `/v1/session` says the user of `session` holds, or its status when it is refused.
+async fn held(app: &TestApp, session: &TestSession) -> Result<Value, u16> {
+    let reply = Reply::send(app.with_cookie(Method::GET, "/v1/session", session)).await;
+    match reply.status {
+        200 => Ok(reply.json()["user"]["permissions"].clone()),
+        status => Err(status),
+    }
+}
+
+/// A user's permissions changed on their page take effect at once (tokens of their keys issued
+/// before a narrowing stop working); disabling logs them out and stops their keys, enabling lets
+/// them back in.
+async fn an_operator_changes_permissions_and_disables_and_enables_a_user(backend: Backend) {
+    let Some(tools) = tools() else { return };
+    let app = spawn_app(backend).await;
+    let lead = app.create_user(LEAD, &["--permissions", LEAD_PERMISSIONS]);
+    let newcomer = app.create_user(
+        NEWCOMER,
+        &[
+            "--permissions",
+            "api_keys:read,api_keys:write,invoices:read",
+        ],
+    );
+    let (key, access) = key_and_token(&app, NEWCOMER, &["invoices:read"]).await;
+    let session = app.log_in(NEWCOMER, &newcomer.password).await;
+    let browser = Browser::open(&tools, &app).await;
+    browser.log_in(LEAD, &lead.password).await;
+
+    browser.goto("/console/users").await;
+    browser
+        .follow(&format!("tr[data-user-id='{}'] a", newcomer.id))
+        .await;
+    let page = format!("/console/users/{}", newcomer.id);
+    assert_eq!(browser.path().await, page);
+    assert_eq!(browser.text("#user-status").await, "enabled");
+    assert_eq!(
+        ticked(&browser).await,
+        ["api_keys:read", "api_keys:write", "invoices:read"]
+    );
+
+    browser.click(&permission_box("invoices:read")).await;
+    browser.follow("#save-permissions").await;
+    assert_eq!(browser.path().await, format!("{page}?done=user-updated"));
+    assert_eq!(browser.text("[role=status]").await, "The user is updated.");
+    assert_eq!(ticked(&browser).await, ["api_keys:read", "api_keys:write"]);
+    assert_eq!(
+        held(&app, &session).await,
+        Ok(json!(["api_keys:read", "api_keys:write"]))
+    );
+    let cut = eventually(5, || async { me_status(&app, &access).await == 401 }).await;
+    assert!(cut, "a token issued while the owner held more is refused");
+    browser.goto("/console/users").await;
+    let listed = browser
+        .text(&format!("tr[data-user-id='{}'] .scopes", newcomer.id))
+        .await;
+    assert!(!listed.contains("invoices:read"), "{listed}");
+
+    browser.goto(&page).await;
+    browser.click(&permission_box("invoices:read")).await;
+    browser.follow("#save-permissions").await;
+    assert_eq!(
+        ticked(&browser).await,
+        ["api_keys:read", "api_keys:write", "invoices:read"]
+    );
+    token_reply(&app, &key).await.expect(200);
+
+    browser.follow("#disable-user").await;
+    assert_eq!(
+        browser.text("[role=status]").await,
+        "The user is disabled and logged out."
+    );
+    assert_eq!(browser.text("#user-status").await, "disabled");
+    assert_eq!(held(&app, &session).await, Err(401), "logged out");
+    assert_eq!(login(&app, NEWCOMER, &newcomer.password).await.status, 401);
+    token_reply(&app, &key)
+        .await
+        .expect_error(401, "invalid_client");
+
+    browser.follow("#enable-user").await;
+    assert_eq!(browser.text("[role=status]").await, "The user is enabled.");
+    assert_eq!(browser.text("#user-status").await, "enabled");
+    assert_eq!(login(&app, NEWCOMER, &newcomer.password).await.status, 200);
+    token_reply(&app, &key).await.expect(200);
+    browser.goto("/console/users").await;
+    assert_eq!(
+        browser
+            .text(&format!("tr[data-user-id='{}'] .status", newcomer.id))
+            .await,
+        "enabled"
+    );
+    browser.close().await;
+}
+
+backend_tests!(
+    nobody_grants_a_permission_they_lack_even_with_a_changed_form,
+    an_operator_changes_permissions_and_disables_and_enables_a_user,
+);
