@@ -17,6 +17,7 @@ use crate::domain::Environment;
 use crate::feed::{ChangeFeed, Housekeeping};
 use crate::last_used::LastUsed;
 use crate::routes;
+use crate::service::signing_keys::RotationSchedule;
 use crate::service::webhook_delivery::DeliveryWorker;
 use crate::service::webhooks::Outbox;
 use crate::service::{Service, signing_keys};
@@ -84,8 +85,17 @@ impl Application {
             issuer.clone(),
             pool.clone(),
             validator.clone(),
-            Some(master_key),
+            Some(master_key.clone()),
         );
+        // Every instance checks; one rotates. The feed brings the new key to all of them.
+        if let Some(schedule) = RotationSchedule::new(
+            pool.clone(),
+            master_key,
+            &settings,
+            service.scheduled_rotations.clone(),
+        ) {
+            schedule.spawn();
+        }
         feed.announce_to(service.followers.announcer())
             .spawn(Duration::from_millis(settings.feed.poll_interval_ms));
         let behind = WriteBehind {

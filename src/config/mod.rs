@@ -198,6 +198,21 @@ pub struct FeedSettings {
 pub struct SigningSettings {
     pub allow_generated_master_key: bool,
     pub master_key_file: PathBuf,
+    /// Days the active key signs before keygate rotates it by itself; 0: only by hand. Signed,
+    /// so that a negative value is refused with the range rather than a parse error.
+    pub rotate_every_days: i64,
+    /// How often each instance looks whether the scheduled rotation is due, milliseconds.
+    pub rotation_check_interval_ms: u64,
+}
+
+/// The longest `signing.rotate_every_days`: ten years.
+pub const MAX_ROTATE_EVERY_DAYS: i64 = 3650;
+
+impl SigningSettings {
+    /// How long the active key signs before the schedule rotates it; None: by hand only.
+    pub fn rotation_period(&self) -> Option<chrono::Duration> {
+        (self.rotate_every_days > 0).then(|| chrono::Duration::days(self.rotate_every_days))
+    }
 }
 
 impl TokenSettings {
@@ -384,6 +399,16 @@ impl Settings {
         anyhow::ensure!(
             self.feed.poll_interval_ms >= 10,
             "feed.poll_interval_ms must be at least 10"
+        );
+        anyhow::ensure!(
+            (0..=MAX_ROTATE_EVERY_DAYS).contains(&self.signing.rotate_every_days),
+            "signing.rotate_every_days must be between 0 (rotate by hand only) and \
+             {MAX_ROTATE_EVERY_DAYS} (ten years), not {}",
+            self.signing.rotate_every_days
+        );
+        anyhow::ensure!(
+            (10..=3_600_000).contains(&self.signing.rotation_check_interval_ms),
+            "signing.rotation_check_interval_ms must be between 10 and 3600000"
         );
         anyhow::ensure!(
             self.secrets.login_hashing_threads >= 1,

@@ -11,7 +11,8 @@ use crate::domain::{AuditAction, ManagementPermission, Outcome};
 /// Who is acting, for the audit trail.
 #[derive(Clone, Debug)]
 pub struct Actor {
-    /// `cli:<user>`, `user:<email>`, `api_key:<client_id>`, `client:<client_id>`, `system`.
+    /// `cli:<user>`, `user:<email>`, `api_key:<client_id>`, `client:<client_id>`, `system`,
+    /// `schedule` (what keygate does by itself on a configured schedule).
     pub label: String,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -35,6 +36,15 @@ impl Actor {
     pub fn system() -> Actor {
         Actor {
             label: "system".to_owned(),
+            client_ip: None,
+            user_agent: None,
+        }
+    }
+
+    /// keygate itself, because a configured schedule said so (`signing.rotate_every_days`).
+    pub fn schedule() -> Actor {
+        Actor {
+            label: "schedule".to_owned(),
             client_ip: None,
             user_agent: None,
         }

@@ -71,6 +71,8 @@ pub struct Service {
     pub outbox: webhooks::Outbox,
     /// Resource servers following the revocation stream.
     pub followers: revocation_stream::Followers,
+    /// Rotations this instance's schedule made (`signing.rotate_every_days`), for the metrics.
+    pub scheduled_rotations: Arc<signing_keys::RotationCount>,
 }
 
 impl Service {
@@ -105,6 +107,7 @@ impl Service {
             token_terms: Arc::new(grant::TokenTerms::new(&issuer, &settings.tokens)),
             outbox: webhooks::Outbox::new(&settings.webhooks),
             followers: Default::default(),
+            scheduled_rotations: Default::default(),
             hasher,
             issuer,
             pool,

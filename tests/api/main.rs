@@ -33,6 +33,7 @@ mod query_plans;
 mod refresh_tokens;
 #[cfg(feature = "client")]
 mod resource_server;
+mod scheduled_rotation;
 mod token_endpoint;
 mod usage;
 mod webhooks;

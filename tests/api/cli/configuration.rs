@@ -74,6 +74,39 @@ async fn misspelled_settings_are_refused_with_the_closest_name(backend: Backend)
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// `signing.rotate_every_days` outside 0 to 3650 stops keygate at start, naming the setting
+/// and the range, from a variable or from a file.
+async fn a_rotation_period_out_of_range_is_refused_at_start(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for days in ["-1", "3651", "100000"] {
+        let out = app
+            .cli_command(&["serve", "--bind", "127.0.0.1:0"])
+            .env("KEYGATE_SIGNING__ROTATE_EVERY_DAYS", days)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{days}: refused");
+        let message = stderr(&out);
+        assert!(
+            message.contains("signing.rotate_every_days must be between 0")
+                && message.contains("3650")
+                && message.contains(&format!("not {days}")),
+            "{days}: {message}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("test.toml"),
+        "[signing]\nrotate_every_days = -30\n",
+    )
+    .unwrap();
+    let config = dir.path().to_str().unwrap();
+    let message = refused_migrate(&app, &[], &["--config", config]);
+    assert!(
+        message.contains("signing.rotate_every_days must be between 0 (rotate by hand only)"),
+        "{message}"
+    );
+}
+
 async fn a_taken_port_says_how_to_choose_another(backend: Backend) {
     let app = spawn_app(backend).await;
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -135,5 +168,6 @@ async fn migrate_says_what_it_did_and_an_unreachable_database_is_one_error(backe
 backend_tests!(
     misspelled_settings_are_refused_with_the_closest_name,
     a_taken_port_says_how_to_choose_another,
+    a_rotation_period_out_of_range_is_refused_at_start,
     migrate_says_what_it_did_and_an_unreachable_database_is_one_error,
 );
