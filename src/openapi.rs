@@ -70,6 +70,7 @@ use crate::routes;
         routes::webhooks::retry_delivery,
         routes::webhooks::list_events,
         routes::well_known::openapi,
+        routes::docs::page,
         routes::health::live,
         routes::health::ready,
         routes::metrics::metrics,
@@ -253,6 +254,13 @@ mod tests {
             unserved.is_empty(),
             "documented but not served: {unserved:?}"
         );
+        for (method, path) in crate::routes::UNDOCUMENTED_ROUTES {
+            let route = (method.to_string(), path.to_string());
+            assert!(
+                !documented.contains(&route),
+                "{route:?} is left out of the document on purpose"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub(crate) mod audit;
 pub mod body;
+pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod introspection;
 pub(crate) mod invitations;
@@ -24,17 +25,31 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::error::ApiError;
 
 /// Declares every route once: `configure` registers them (other methods on a path get 405
-/// with `Allow`), and `ROUTES` lists them, so a test can hold the OpenAPI document to them.
+/// with `Allow`), and `ROUTES` lists the documented ones, so a test can hold the OpenAPI
+/// document to them; `UNDOCUMENTED_ROUTES`, the few left out of it on purpose.
 macro_rules! routes {
-    ($($path:literal => { $($method:ident => $handler:path),+ $(,)? }),+ $(,)?) => {
-        /// Every (method, path) keygate serves.
+    (
+        $($path:literal => { $($method:ident => $handler:path),+ $(,)? }),+ ,
+        $(undocumented $u_path:literal => { $($u_method:ident => $u_handler:path),+ $(,)? }),+ $(,)?
+    ) => {
+        /// Every (method, path) keygate serves and the OpenAPI document describes.
         pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)+];
+
+        /// Every (method, path) keygate serves that the OpenAPI document leaves out.
+        pub const UNDOCUMENTED_ROUTES: &[(&str, &str)] =
+            &[$($((stringify!($u_method), $u_path),)+)+];
 
         pub fn configure(cfg: &mut web::ServiceConfig) {
             $(
                 cfg.service(
                     resource($path, &[$(stringify!($method)),+])
                         $(.route(web::route().method(Method::$method).to($handler)))+
+                );
+            )+
+            $(
+                cfg.service(
+                    resource($u_path, &[$(stringify!($u_method)),+])
+                        $(.route(web::route().method(Method::$u_method).to($u_handler)))+
                 );
             )+
         }
@@ -100,9 +115,14 @@ routes! {
     "/v1/webhook-deliveries/{id}/retry" => { POST => webhooks::retry_delivery },
     "/v1/events" => { GET => webhooks::list_events },
     "/openapi.json" => { GET => well_known::openapi },
+    "/docs" => { GET => docs::page },
     "/healthz" => { GET => health::live },
     "/readyz" => { GET => health::ready },
     "/metrics" => { GET => metrics::metrics },
+    // The files of the /docs page (Swagger UI's script and stylesheet, and keygate's own): how
+    // that page is drawn, changing with any upgrade of Swagger UI, and no part of the API a
+    // client may rely on, so the document leaves them out.
+    undocumented "/docs/{file}" => { GET => docs::asset },
 }
 
 /// A resource whose other methods get 405 with `Allow`, in the documented error format.

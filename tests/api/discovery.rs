@@ -227,6 +227,21 @@ async fn the_openapi_document_describes_what_the_server_answers(backend: Backend
         );
         assert_ne!(status, 405, "{method} {path} is not routed");
     }
+    // What is served but left out of the document on purpose (the files of /docs) is routed
+    // all the same, and stays out of the document.
+    for (method, path) in keygate::routes::UNDOCUMENTED_ROUTES {
+        let route = (method.to_string(), path.to_string());
+        assert!(!documented.contains(&route), "{route:?} is documented");
+        let concrete = path.replace("{file}", "docs.js");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method.clone(), app.url(&concrete))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{method} {concrete}");
+    }
 }
 
 /// The OpenAPI document's answers, checked with a JSON Schema validator (OpenAPI 3.1 schemas
@@ -488,6 +503,7 @@ async fn every_answer_matches_its_documented_schema(backend: Backend) {
     }
     api.expect_text("/metrics", get("/metrics"), "text/plain")
         .await;
+    api.expect_text("/docs", get("/docs"), "text/html").await;
 
     // The token endpoint, by both bodies, and its RFC 6749 errors.
     let admin = app.create_user(ADMIN, &["--admin"]);

@@ -23,6 +23,7 @@ mod console;
 mod direct_keys;
 mod discovery;
 mod docs_examples;
+mod docs_page;
 mod external_app;
 mod instances;
 mod interop;

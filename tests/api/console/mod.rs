@@ -287,6 +287,8 @@ impl Browser {
             "unhandledPromptBehavior": "ignore",
             // A page or a script that hangs fails the test instead of stalling it.
             "timeouts": { "pageLoad": 30_000, "script": 10_000, "implicit": 0 },
+            // Kept for `console_log`: what pages write to the console, refusals included.
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": tools.chromium,
                 "args": args,
@@ -527,6 +529,31 @@ impl Browser {
             .execute(script, args)
             .await
             .unwrap_or_else(|e| panic!("script {script:?}: {e}"))
+    }
+
+    /// What pages wrote to the browser's console since the last call, as (level, message):
+    /// script errors, and every request or script their Content-Security-Policy refused.
+    pub async fn console_log(&self) -> Vec<(String, String)> {
+        let url = format!("{}/session/{}/se/log", self.driver.url(), self.session);
+        let log: Value = reqwest::Client::new()
+            .post(url)
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await
+            .and_then(|response| response.error_for_status())
+            .expect("chromedriver's log of the browser")
+            .json()
+            .await
+            .expect("the log as JSON");
+        log["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a list of entries: {log}"))
+            .iter()
+            .map(|entry| {
+                let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
+                (field("level"), field("message"))
+            })
+            .collect()
     }
 
     /// `css`'s element as a script argument.
