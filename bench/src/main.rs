@@ -6,6 +6,7 @@
 mod load;
 mod peer;
 mod report;
+mod resource_server;
 mod seed;
 mod server;
 mod webhooks;
@@ -68,6 +69,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // The harness runs itself as the remote scenarios' resource server, in a process of its own.
+    if std::env::args().nth(1).as_deref() == Some(resource_server::SUBCOMMAND) {
+        return resource_server::main();
+    }
     let mut args = Args::parse();
     if let Err(e) = check(&mut args) {
         eprintln!("error: {e:#}");
