@@ -1,10 +1,13 @@
 //! keygate-bench: builds and starts keygate (release, rate limits off) on loopback, seeds it,
 //! measures its routes with a closed-loop load generator, optionally measures panva's
-//! oidc-provider the same way, and reports a table, `bench/results/latest.csv` and
-//! `bench/results/latest.png`. See bench/README.md.
+//! oidc-provider the same way, measures a resource server that validates keygate's tokens
+//! remotely (this binary's hidden `resource-server` subcommand, as a process of its own), and
+//! reports a table, `bench/results/latest.csv` and `bench/results/latest.png`. See
+//! bench/README.md.
 
 mod load;
 mod peer;
+mod remote;
 mod report;
 mod resource_server;
 mod seed;
@@ -66,6 +69,13 @@ struct Args {
         default_value = "ES256,EdDSA,RS256"
     )]
     algorithms: Vec<String>,
+    /// Only the remote validator's scenarios (with the first algorithm): its requests/s, and
+    /// revoke to refusal over the revocation stream; writes bench/results/remote.*
+    #[arg(long, conflicts_with = "peer")]
+    remote_only: bool,
+    /// Tokens revoked one after the other to time revoke to refusal (at most 30 s in all)
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    revokes: usize,
 }
 
 fn main() -> ExitCode {
@@ -125,6 +135,9 @@ fn check(args: &mut Args) -> anyhow::Result<()> {
     if algorithms.is_empty() {
         bail!("--algorithms needs at least one algorithm");
     }
+    if args.remote_only {
+        algorithms.truncate(1);
+    }
     args.algorithms = algorithms;
     if args.seconds == 0 || args.seconds > 3600 {
         bail!("--seconds must be from 1 to 3600");
@@ -134,6 +147,9 @@ fn check(args: &mut Args) -> anyhow::Result<()> {
     }
     if args.connections == 0 || args.connections > 4096 {
         bail!("--connections must be from 1 to 4096");
+    }
+    if args.revokes == 0 || args.revokes > 1000 {
+        bail!("--revokes must be from 1 to 1000");
     }
     Ok(())
 }
@@ -514,6 +530,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut notes: Vec<String> = Vec::new();
     let mut rss_mib_after: Vec<(String, f64)> = Vec::new();
+    let mut remote_lines: Vec<String> = Vec::new();
 
     for (i, algorithm) in args.algorithms.iter().enumerate() {
         if i > 0 {
@@ -524,28 +541,46 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("starting keygate ({algorithm}, {backend})...");
         let mut keygate = env.start(algorithm).await?;
         let first_row = bench.rows.len();
-        measure_keygate(
-            &mut bench,
-            &mut keygate,
-            algorithm,
-            i == 0,
-            &seeded,
-            &cold,
-            &Logins {
-                management: (&management_id, &management_secret),
-                operator: (seed::ADMIN_EMAIL, &admin_password),
-            },
-        )
-        .await?;
-        keygate
-            .check_running()
-            .context("keygate stopped during the run")?;
-        if let Some(kib) = keygate.rss_kib() {
-            let mib = kib as f64 / 1024.0;
-            rss_mib_after.push((algorithm.clone(), mib));
-            for row in &mut bench.rows[first_row..] {
-                row.rss_mib = Some(mib);
+        if !args.remote_only {
+            measure_keygate(
+                &mut bench,
+                &mut keygate,
+                algorithm,
+                i == 0,
+                &seeded,
+                &cold,
+                &Logins {
+                    management: (&management_id, &management_secret),
+                    operator: (seed::ADMIN_EMAIL, &admin_password),
+                },
+            )
+            .await?;
+            keygate
+                .check_running()
+                .context("keygate stopped during the run")?;
+            if let Some(kib) = keygate.rss_kib() {
+                let mib = kib as f64 / 1024.0;
+                rss_mib_after.push((algorithm.clone(), mib));
+                for row in &mut bench.rows[first_row..] {
+                    row.rss_mib = Some(mib);
+                }
             }
+        }
+        if i == 0 {
+            // The remote validator: a resource server of its own beside this keygate.
+            remote_lines = remote::Remote {
+                env: &env,
+                algorithm,
+                keygate: keygate.addr,
+                warm: (&seeded.warm, &seeded.secret),
+                management: (&management_id, &management_secret),
+                revokes: args.revokes,
+            }
+            .measure(&mut bench)
+            .await?;
+            keygate
+                .check_running()
+                .context("keygate stopped during the remote scenarios")?;
         }
         let (lines, tail) = keygate.log_summary(5);
         if lines > 0 {
@@ -607,11 +642,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "keygate resident memory after its run ({algorithm}): {mib:.1} MiB (VmRSS)\n"
         ));
     }
-    for line in &peer_lines {
+    for line in peer_lines.iter().chain(&remote_lines) {
         text.push_str(line);
         text.push('\n');
     }
-    text.push_str(&targets(&bench.rows, &rss_mib_after));
+    if !args.remote_only {
+        text.push_str(&targets(&bench.rows, &rss_mib_after));
+    }
     text.push_str(&format!(
         "load average at the end: {}\n",
         Machine::read().load
@@ -621,12 +658,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("\n{text}");
 
-    let csv = results.join("latest.csv");
+    // A run of the remote scenarios alone does not replace the full run's files.
+    let name = if args.remote_only { "remote" } else { "latest" };
+    let csv = results.join(format!("{name}.csv"));
     report::write_csv(&csv, &bench.rows)?;
-    std::fs::write(results.join("latest.txt"), &text)?;
+    std::fs::write(results.join(format!("{name}.txt")), &text)?;
     eprintln!("wrote {}", csv.display());
     if report::load_font() {
-        let png = results.join("latest.png");
+        let png = results.join(format!("{name}.png"));
         let title = format!(
             "keygate, {backend}, {} keys: {} connections, {} s per scenario ({} x {})",
             args.keys, args.connections, args.seconds, machine.cpus, machine.model
