@@ -534,9 +534,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     for (i, algorithm) in args.algorithms.iter().enumerate() {
         if i > 0 {
-            // The configured algorithm applies at the next rotation: rotate while stopped.
+            // Rotate while stopped. No keygate has started with this algorithm, so no `next`
+            // key of it is published yet: the first rotation activates the published key of
+            // the previous algorithm and publishes one of this algorithm, which the second
+            // makes active (docs/configuration.md, "Changing the signing algorithm").
             let (env, algorithm) = (env.clone(), algorithm.clone());
-            blocking(move || env.cli(&algorithm, &["signing-keys", "rotate", "--json"])).await?;
+            blocking(move || {
+                for _ in 0..2 {
+                    env.cli(&algorithm, &["signing-keys", "rotate", "--json"])?;
+                }
+                Ok(())
+            })
+            .await?;
         }
         eprintln!("starting keygate ({algorithm}, {backend})...");
         let mut keygate = env.start(algorithm).await?;
