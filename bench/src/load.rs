@@ -349,3 +349,60 @@ pub async fn once_with_headers(
     .await
     .with_context(|| format!("no answer from {addr} within {limit:?}"))?
 }
+
+/// One keep-alive connection for a sequence of requests, each awaited before the next (the
+/// revocation scenarios' polls); opened again if the server closed it in between.
+pub struct Connection {
+    addr: SocketAddr,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Connection {
+    pub async fn open(addr: SocketAddr) -> anyhow::Result<Connection> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Connection {
+            addr,
+            sender,
+            driver,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends `request` and reads the whole answer: status, headers and body.
+    pub async fn send(
+        &mut self,
+        request: Request<Full<Bytes>>,
+        limit: Duration,
+    ) -> anyhow::Result<(StatusCode, hyper::HeaderMap, Bytes)> {
+        if self.sender.ready().await.is_err() {
+            *self = Connection::open(self.addr).await?;
+        }
+        let addr = self.addr;
+        timeout(limit, async {
+            let response = self.sender.send_request(request).await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, anyhow::Error>((status, headers, body))
+        })
+        .await
+        .with_context(|| format!("no answer from {addr} within {limit:?}"))?
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}

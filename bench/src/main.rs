@@ -1,11 +1,15 @@
 //! keygate-bench: builds and starts keygate (release, rate limits off) on loopback, seeds it,
 //! measures its routes with a closed-loop load generator, optionally measures panva's
-//! oidc-provider the same way, and reports a table, `bench/results/latest.csv` and
-//! `bench/results/latest.png`. See bench/README.md.
+//! oidc-provider the same way, measures a resource server that validates keygate's tokens
+//! remotely (this binary's hidden `resource-server` subcommand, as a process of its own), and
+//! reports a table, `bench/results/latest.csv` and `bench/results/latest.png`. See
+//! bench/README.md.
 
 mod load;
 mod peer;
+mod remote;
 mod report;
+mod resource_server;
 mod seed;
 mod server;
 mod webhooks;
@@ -65,9 +69,20 @@ struct Args {
         default_value = "ES256,EdDSA,RS256"
     )]
     algorithms: Vec<String>,
+    /// Only the remote validator's scenarios (with the first algorithm): its requests/s, and
+    /// revoke to refusal over the revocation stream; writes bench/results/remote.*
+    #[arg(long, conflicts_with = "peer")]
+    remote_only: bool,
+    /// Tokens revoked one after the other to time revoke to refusal (at most 30 s in all)
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    revokes: usize,
 }
 
 fn main() -> ExitCode {
+    // The harness runs itself as the remote scenarios' resource server, in a process of its own.
+    if std::env::args().nth(1).as_deref() == Some(resource_server::SUBCOMMAND) {
+        return resource_server::main();
+    }
     let mut args = Args::parse();
     if let Err(e) = check(&mut args) {
         eprintln!("error: {e:#}");
@@ -120,6 +135,9 @@ fn check(args: &mut Args) -> anyhow::Result<()> {
     if algorithms.is_empty() {
         bail!("--algorithms needs at least one algorithm");
     }
+    if args.remote_only {
+        algorithms.truncate(1);
+    }
     args.algorithms = algorithms;
     if args.seconds == 0 || args.seconds > 3600 {
         bail!("--seconds must be from 1 to 3600");
@@ -129,6 +147,9 @@ fn check(args: &mut Args) -> anyhow::Result<()> {
     }
     if args.connections == 0 || args.connections > 4096 {
         bail!("--connections must be from 1 to 4096");
+    }
+    if args.revokes == 0 || args.revokes > 1000 {
+        bail!("--revokes must be from 1 to 1000");
     }
     Ok(())
 }
@@ -509,38 +530,66 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut notes: Vec<String> = Vec::new();
     let mut rss_mib_after: Vec<(String, f64)> = Vec::new();
+    let mut remote_lines: Vec<String> = Vec::new();
 
     for (i, algorithm) in args.algorithms.iter().enumerate() {
         if i > 0 {
-            // The configured algorithm applies at the next rotation: rotate while stopped.
+            // Rotate while stopped. No keygate has started with this algorithm, so no `next`
+            // key of it is published yet: the first rotation activates the published key of
+            // the previous algorithm and publishes one of this algorithm, which the second
+            // makes active (docs/configuration.md, "Changing the signing algorithm").
             let (env, algorithm) = (env.clone(), algorithm.clone());
-            blocking(move || env.cli(&algorithm, &["signing-keys", "rotate", "--json"])).await?;
+            blocking(move || {
+                for _ in 0..2 {
+                    env.cli(&algorithm, &["signing-keys", "rotate", "--json"])?;
+                }
+                Ok(())
+            })
+            .await?;
         }
         eprintln!("starting keygate ({algorithm}, {backend})...");
         let mut keygate = env.start(algorithm).await?;
         let first_row = bench.rows.len();
-        measure_keygate(
-            &mut bench,
-            &mut keygate,
-            algorithm,
-            i == 0,
-            &seeded,
-            &cold,
-            &Logins {
-                management: (&management_id, &management_secret),
-                operator: (seed::ADMIN_EMAIL, &admin_password),
-            },
-        )
-        .await?;
-        keygate
-            .check_running()
-            .context("keygate stopped during the run")?;
-        if let Some(kib) = keygate.rss_kib() {
-            let mib = kib as f64 / 1024.0;
-            rss_mib_after.push((algorithm.clone(), mib));
-            for row in &mut bench.rows[first_row..] {
-                row.rss_mib = Some(mib);
+        if !args.remote_only {
+            measure_keygate(
+                &mut bench,
+                &mut keygate,
+                algorithm,
+                i == 0,
+                &seeded,
+                &cold,
+                &Logins {
+                    management: (&management_id, &management_secret),
+                    operator: (seed::ADMIN_EMAIL, &admin_password),
+                },
+            )
+            .await?;
+            keygate
+                .check_running()
+                .context("keygate stopped during the run")?;
+            if let Some(kib) = keygate.rss_kib() {
+                let mib = kib as f64 / 1024.0;
+                rss_mib_after.push((algorithm.clone(), mib));
+                for row in &mut bench.rows[first_row..] {
+                    row.rss_mib = Some(mib);
+                }
             }
+        }
+        if i == 0 {
+            // The remote validator: a resource server of its own beside this keygate.
+            remote_lines = remote::Remote {
+                env: &env,
+                algorithm,
+                keygate: keygate.addr,
+                warm: (&seeded.warm, &seeded.secret),
+                management: (&management_id, &management_secret),
+                revokes: args.revokes,
+            }
+            .measure(&mut bench)
+            .await?;
+            keygate
+                .check_running()
+                .context("keygate stopped during the remote scenarios")?;
         }
         let (lines, tail) = keygate.log_summary(5);
         if lines > 0 {
@@ -602,11 +651,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "keygate resident memory after its run ({algorithm}): {mib:.1} MiB (VmRSS)\n"
         ));
     }
-    for line in &peer_lines {
+    for line in peer_lines.iter().chain(&remote_lines) {
         text.push_str(line);
         text.push('\n');
     }
-    text.push_str(&targets(&bench.rows, &rss_mib_after));
+    if !args.remote_only {
+        text.push_str(&targets(&bench.rows, &rss_mib_after));
+    }
     text.push_str(&format!(
         "load average at the end: {}\n",
         Machine::read().load
@@ -616,12 +667,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("\n{text}");
 
-    let csv = results.join("latest.csv");
+    // A run of the remote scenarios alone does not replace the full run's files.
+    let name = if args.remote_only { "remote" } else { "latest" };
+    let csv = results.join(format!("{name}.csv"));
     report::write_csv(&csv, &bench.rows)?;
-    std::fs::write(results.join("latest.txt"), &text)?;
+    std::fs::write(results.join(format!("{name}.txt")), &text)?;
     eprintln!("wrote {}", csv.display());
     if report::load_font() {
-        let png = results.join("latest.png");
+        let png = results.join(format!("{name}.png"));
         let title = format!(
             "keygate, {backend}, {} keys: {} connections, {} s per scenario ({} x {})",
             args.keys, args.connections, args.seconds, machine.cpus, machine.model

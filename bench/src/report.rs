@@ -164,7 +164,7 @@ pub fn write_chart(path: &Path, rows: &[Row], title: &str) -> anyhow::Result<()>
     let colour = |r: &Row| {
         if r.scenario.starts_with("peer") {
             RGBColor(200, 110, 40)
-        } else if r.scenario.starts_with("baseline") {
+        } else if r.scenario.contains("baseline") {
             RGBColor(120, 120, 120)
         } else {
             RGBColor(40, 100, 180)

@@ -46,6 +46,11 @@ pub fn build_keygate(root: &Path) -> anyhow::Result<PathBuf> {
         .context("cargo built no keygate executable")
 }
 
+/// How often keygate reads its change feed, which is what feeds the revocation stream: keygate's
+/// default, set explicitly so that the revoke-to-refusal figures say what they were measured
+/// with.
+pub const FEED_POLL_MS: u64 = 250;
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -183,6 +188,7 @@ impl KeygateEnv {
             .env("KEYGATE_WEBHOOKS__ALLOWED_NETWORKS", "127.0.0.0/8")
             .env("KEYGATE_WEBHOOKS__POLL_INTERVAL_MS", "20")
             .env("KEYGATE_TOKENS__ALGORITHM", algorithm)
+            .env("KEYGATE_FEED__POLL_INTERVAL_MS", FEED_POLL_MS.to_string())
             .env("RUST_LOG", "warn")
             .env_remove("KEYGATE_DATABASE__URL")
             .stdin(Stdio::null());
@@ -307,7 +313,7 @@ impl Keygate {
     }
 }
 
-fn read_lines(path: &Path) -> Vec<String> {
+pub fn read_lines(path: &Path) -> Vec<String> {
     File::open(path)
         .map(|f| BufReader::new(f).lines().map_while(Result::ok).collect())
         .unwrap_or_default()
