@@ -1,8 +1,9 @@
 //! What keygate measures, in the Prometheus text format at `GET /metrics`: token requests by
 //! outcome, validations by outcome, request latency per route (actix-web-prom), the caches'
 //! hits and misses, and, read at each scrape, the hashing queue, the database pool, the
-//! change feed's lag, the webhook backlog and the revocation stream's followers. Each
-//! server has its own registry, so two in one process (the tests) count apart.
+//! change feed's lag, the webhook backlog, the revocation stream's followers and the
+//! scheduled rotations. Each server has its own registry, so two in one process (the tests)
+//! count apart.
 
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
@@ -36,6 +37,7 @@ struct Gauges {
     feed_lag: IntGauge,
     webhook_backlog: IntGauge,
     stream_followers: IntGauge,
+    scheduled_rotations: IntGauge,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> anyhow::Result<IntGauge> {
@@ -107,6 +109,11 @@ impl Metrics {
                 "keygate_revocation_stream_followers",
                 "Resource servers following the revocation stream on this instance",
             )?,
+            scheduled_rotations: gauge(
+                &registry,
+                "keygate_scheduled_signing_key_rotations",
+                "Signing-key rotations this instance made on schedule since it started",
+            )?,
         };
         Ok(Metrics {
             registry,
@@ -142,6 +149,9 @@ impl Metrics {
         gauges
             .stream_followers
             .set(service.followers.count() as i64);
+        gauges
+            .scheduled_rotations
+            .set(service.scheduled_rotations.get() as i64);
         let mut text = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut text)

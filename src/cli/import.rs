@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use super::api_keys::{ImportArgs, created_json};
 use super::organization_named;
-use crate::domain::{Email, Environment, Expiry, KeyName, Metadata, ScopeSet, ValidationError};
+use crate::domain::{
+    Email, Environment, Expiry, KeyName, Metadata, ScopeCatalog, ScopeSet, ValidationError,
+};
 use crate::service::api_keys::{self, KeyOwner, NewKey, ScopeChoice};
 use crate::service::{Caller, Error, Service};
 
@@ -45,10 +47,11 @@ struct ImportedKey {
 }
 
 impl ImportedKey {
-    fn parse(self, organization_id: i64) -> Result<NewKey, String> {
+    fn parse(self, organization_id: i64, catalog: &ScopeCatalog) -> Result<NewKey, String> {
         let now = Utc::now();
         let scopes = ScopeSet::from_items(self.scopes.iter().map(|s| s.trim()))
             .map_err(|e| e.to_string())?;
+        catalog.check(&scopes).map_err(|e| e.message)?;
         let expiry = match (&self.expires_on, self.expires_in_days) {
             (Some(_), Some(_)) => {
                 return Err("give expires_on or expires_in_days, not both".into());
@@ -81,7 +84,7 @@ impl ImportedKey {
 
 pub async fn run(args: ImportArgs, service: &Service, caller: &Caller) -> Result<(), Error> {
     let organization = organization_named(service, &args.org).await?;
-    let keys = read(&args.file, organization.id)?;
+    let keys = read(&args.file, organization.id, &service.catalog)?;
     let progress = ProgressBar::new(keys.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} keys, {eta} left")
             .expect("a valid template"),
@@ -115,7 +118,11 @@ fn invalid(message: String) -> Error {
 }
 
 /// Every line of the file as a new key, with its line number; or every line's problem.
-fn read(path: &std::path::Path, organization_id: i64) -> Result<Vec<(usize, NewKey)>, Error> {
+fn read(
+    path: &std::path::Path,
+    organization_id: i64,
+    catalog: &ScopeCatalog,
+) -> Result<Vec<(usize, NewKey)>, Error> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -137,7 +144,7 @@ fn read(path: &std::path::Path, organization_id: i64) -> Result<Vec<(usize, NewK
         }
         let parsed = serde_json::from_slice::<ImportedKey>(&line)
             .map_err(|e| e.to_string())
-            .and_then(|key| key.parse(organization_id));
+            .and_then(|key| key.parse(organization_id, catalog));
         match parsed {
             Ok(key) => keys.push((number, key)),
             Err(problem) => problems.push(format!("line {number}: {problem}")),

@@ -138,6 +138,7 @@ async fn metrics_count_tokens_validations_caches_and_requests_per_route(backend:
     assert!(metric("keygate_change_feed_lag_seconds", &[]) <= 5.0);
     assert_eq!(metric("keygate_webhook_backlog", &[]), 0.0);
     assert_eq!(metric("keygate_revocation_stream_followers", &[]), 0.0);
+    assert_eq!(metric("keygate_scheduled_signing_key_rotations", &[]), 0.0);
     // Nothing that identifies a client.
     assert!(!text.contains(&key.client_id));
 }

@@ -954,7 +954,7 @@ async fn deleting_a_key_asks_first_and_its_page_shows_its_audit_trail(backend: B
 
     browser.follow("#delete-key").await;
     browser.follow("#confirm").await;
-    assert_eq!(browser.path().await, "/console/keys?done=deleted");
+    assert_eq!(browser.path().await, "/console/keys?done=key-deleted");
     assert_eq!(browser.text("[role=status]").await, "The key is deleted.");
     assert!(!browser.exists(&format!("tr[data-client-id='{id}']")).await);
     browser.goto(&page).await;

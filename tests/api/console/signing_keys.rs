@@ -66,7 +66,10 @@ async fn an_administrator_rotates_the_signing_keys(backend: Backend) {
 
     browser.follow("#rotate-signing-keys").await;
     browser.follow("#confirm").await;
-    assert_eq!(browser.path().await, "/console/signing-keys?done=rotated");
+    assert_eq!(
+        browser.path().await,
+        "/console/signing-keys?done=signing-key-rotated"
+    );
     assert_eq!(
         browser.text("[role=status]").await,
         "A new signing key signs from now on."
