@@ -103,3 +103,14 @@ pub fn prune(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
     diesel::delete(state_changes::table.filter(state_changes::expires_at.lt(now - 86_400)))
         .execute(conn)
 }
+
+/// The latest cut of `client_id`'s tokens (unix seconds: tokens issued before it are
+/// refused), if any is still in force at `now`.
+pub fn latest_cut(conn: &mut DbConnection, client_id: &str, now: i64) -> QueryResult<Option<i64>> {
+    state_changes::table
+        .filter(state_changes::subject.eq(client_id))
+        .filter(state_changes::kind.eq(ChangeKind::Client))
+        .filter(state_changes::expires_at.gt(now))
+        .select(diesel::dsl::max(state_changes::not_before))
+        .first::<Option<i64>>(conn)
+}

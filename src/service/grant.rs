@@ -154,30 +154,60 @@ pub(super) fn remembered(
     }
     let revocations = service.validator.revocations();
     let key = service.verified.get(fingerprint, revocations, now)?;
-    Some(Authenticated {
-        key,
-        as_of: synced.min(now.timestamp()),
-    })
+    let as_of = synced.min(now.timestamp());
+    // A token as of then would fall before a cut already known: read the key instead.
+    if revocations.cut_after(&key.client_id, as_of) {
+        return None;
+    }
+    Some(Authenticated { key, as_of })
 }
 
 /// The key and its secrets with the presented prefix, read holding the key's row (a change
 /// of the key waits), and the moment they were known.
+///
+/// A change that refuses a key's tokens cuts at the next second. A key enabled again within
+/// that second would issue tokens born refused, so the read waits for the cut's second and
+/// is taken again.
 async fn read_credentials(
     service: &Service,
     client_id: &ClientId,
     secret: &ClientSecret,
 ) -> Result<(Option<Credentials>, i64), Error> {
-    let (client_id, prefix) = (client_id.clone(), secret.prefix());
-    service
-        .db(move |conn| {
-            write_transaction(conn, |conn| -> Result<_, Error> {
-                db::api_keys::lock_shared(conn, client_id.as_str())?;
-                let found =
-                    db::api_keys::find_credentials(conn, client_id.as_str(), prefix.as_str())?;
-                Ok((found, Utc::now().timestamp()))
+    loop {
+        let (client_id, prefix) = (client_id.clone(), secret.prefix());
+        let (found, as_of, cut) = service
+            .db(move |conn| {
+                write_transaction(conn, |conn| -> Result<_, Error> {
+                    db::api_keys::lock_shared(conn, client_id.as_str())?;
+                    let found =
+                        db::api_keys::find_credentials(conn, client_id.as_str(), prefix.as_str())?;
+                    let now = Utc::now().timestamp();
+                    let usable = found
+                        .as_ref()
+                        .is_some_and(|c| c.key.status == KeyStatus::Enabled);
+                    let cut = if usable {
+                        db::changes::latest_cut(conn, client_id.as_str(), now)?
+                    } else {
+                        None
+                    };
+                    Ok((found, now, cut))
+                })
             })
-        })
-        .await
+            .await?;
+        match cut {
+            Some(cut) if cut > as_of && cut - as_of <= 1 => wait_for_second(cut).await,
+            _ => return Ok((found, as_of)),
+        }
+    }
+}
+
+/// Sleeps until the unix second `second` has begun.
+async fn wait_for_second(second: i64) {
+    let left = second * 1000 - Utc::now().timestamp_millis();
+    if left > 0 {
+        let left = u64::try_from(left).unwrap_or(0);
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(left)).await;
+    }
 }
 
 /// What verifying the presented secret found.

@@ -170,15 +170,16 @@ pub struct Revocations {
 impl Revocations {
     /// Whether a token with these claims was revoked after it was issued.
     pub fn is_revoked(&self, client_id: &str, jti: &str, iat: i64) -> bool {
+        self.cut_after(client_id, iat) || self.snapshot.load().tokens.contains_key(jti)
+    }
+
+    /// Whether a token of `client_id` issued at `iat` would be refused by a cut.
+    pub fn cut_after(&self, client_id: &str, iat: i64) -> bool {
         let snapshot = self.snapshot.load();
-        if snapshot
+        snapshot
             .clients
             .get(client_id)
             .is_some_and(|cut| iat < cut.at)
-        {
-            return true;
-        }
-        snapshot.tokens.contains_key(jti)
     }
 
     /// Whether what was learned about `client_id`'s credentials at `verified_at` (unix
