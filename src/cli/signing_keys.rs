@@ -1,4 +1,4 @@
-//! `keygate signing-keys list|rotate`.
+//! `keygate signing-keys list|rotate|rewrap`.
 
 use std::process::ExitCode;
 
@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{block_on, open_service};
 use crate::config::Settings;
+use crate::service::master_key::rewrap;
 use crate::service::signing_keys::{self, master_key};
 
 #[derive(Debug, Subcommand)]
@@ -21,6 +22,13 @@ pub enum SigningKeysCommand {
     },
     /// Make the next key active; the old one verifies until its last token expires
     Rotate {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seal every stored secret again under KEYGATE_MASTER_KEY, opening what the old key
+    /// sealed with KEYGATE_PREVIOUS_MASTER_KEY (the step that changes the master key)
+    Rewrap {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -66,6 +74,30 @@ pub fn run(command: SigningKeysCommand, settings: &Settings) -> anyhow::Result<E
                         k.verify_until
                             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                             .unwrap_or_default(),
+                    );
+                }
+            }
+        }
+        SigningKeysCommand::Rewrap { json: as_json } => {
+            let master = master_key(settings)?;
+            let had_previous = master.has_previous();
+            service.master_key = Some(Arc::new(master));
+            let done = block_on(rewrap(&service, &caller))?;
+            if as_json {
+                println!("{}", serde_json::to_string(&done)?);
+            } else {
+                println!(
+                    "sealed again under KEYGATE_MASTER_KEY: {} signing key(s), {} webhook \
+                     endpoint(s), {} one-time view(s); {} were under the previous key",
+                    done.signing_keys,
+                    done.webhook_secrets,
+                    done.reveals,
+                    done.were_under_previous_key
+                );
+                if had_previous {
+                    println!(
+                        "every instance may now drop KEYGATE_PREVIOUS_MASTER_KEY; keep the old \
+                         key until backups taken before now have expired"
                     );
                 }
             }

@@ -53,6 +53,10 @@ pub struct Settings {
     /// `KEYGATE_MASTER_KEY`: 32 random bytes, base64. Never printed (`SecretString`).
     #[serde(default)]
     pub master_key: Option<SecretString>,
+    /// `KEYGATE_PREVIOUS_MASTER_KEY`: while the master key is being changed, the one it
+    /// replaces (values it sealed still open, until `keygate master-key rewrap`).
+    #[serde(default)]
+    pub previous_master_key: Option<SecretString>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

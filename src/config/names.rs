@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use config::{Config, File, FileFormat, Value, ValueKind};
 
 /// Settings that are not in the defaults file, but valid.
-const EXTRA: [&str; 2] = ["master_key", "profile"];
+const EXTRA: [&str; 3] = ["master_key", "previous_master_key", "profile"];
 
 /// The dotted keys of a configuration source (`tokens.lifetime_seconds`).
 fn keys_of(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {

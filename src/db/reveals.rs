@@ -49,3 +49,17 @@ pub fn prune(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> 
     diesel::delete(one_time_reveals::table.filter(one_time_reveals::expires_at.le(now)))
         .execute(conn)
 }
+
+/// Every value kept for a one-time view: (handle hash, sealed).
+pub fn sealed(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
+    one_time_reveals::table
+        .select((one_time_reveals::handle_hash, one_time_reveals::sealed))
+        .load(conn)
+}
+
+pub fn set_sealed(conn: &mut DbConnection, handle_hash: &str, sealed: &str) -> QueryResult<()> {
+    diesel::update(one_time_reveals::table.find(handle_hash))
+        .set(one_time_reveals::sealed.eq(sealed))
+        .execute(conn)
+        .map(|_| ())
+}

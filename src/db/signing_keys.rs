@@ -132,3 +132,23 @@ pub fn active_count(conn: &mut DbConnection) -> QueryResult<i64> {
         .count()
         .get_result(conn)
 }
+
+/// Every key that still holds a sealed private half: (id, kid, sealed).
+pub fn sealed(conn: &mut DbConnection) -> QueryResult<Vec<(i64, String, String)>> {
+    signing_keys::table
+        .filter(signing_keys::private_key.ne(""))
+        .select((
+            signing_keys::id,
+            signing_keys::kid,
+            signing_keys::private_key,
+        ))
+        .order(signing_keys::id.asc())
+        .load(conn)
+}
+
+pub fn set_sealed(conn: &mut DbConnection, id: i64, sealed: &str) -> QueryResult<()> {
+    diesel::update(signing_keys::table.find(id))
+        .set(signing_keys::private_key.eq(sealed))
+        .execute(conn)
+        .map(|_| ())
+}

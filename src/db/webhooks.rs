@@ -512,3 +512,30 @@ pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usiz
         }
     }
 }
+
+/// Every endpoint's sealed signing secrets: (id, secret, previous secret).
+pub fn sealed_secrets(conn: &mut DbConnection) -> QueryResult<Vec<(i64, String, Option<String>)>> {
+    webhook_endpoints::table
+        .select((
+            webhook_endpoints::id,
+            webhook_endpoints::secret,
+            webhook_endpoints::previous_secret,
+        ))
+        .order(webhook_endpoints::id.asc())
+        .load(conn)
+}
+
+pub fn set_sealed_secrets(
+    conn: &mut DbConnection,
+    id: i64,
+    secret: &str,
+    previous_secret: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(webhook_endpoints::table.find(id))
+        .set((
+            webhook_endpoints::secret.eq(secret),
+            webhook_endpoints::previous_secret.eq(previous_secret),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -26,6 +26,7 @@ closed_set! {
         OrganizationUpdated => "organization.updated",
         OrganizationDeleted => "organization.deleted",
         SigningKeysRotated => "signing_keys.rotated",
+        MasterKeyRewrapped => "master_key.rewrapped",
         WebhookEndpointCreated => "webhook_endpoint.created",
         WebhookEndpointUpdated => "webhook_endpoint.updated",
         WebhookEndpointDeleted => "webhook_endpoint.deleted",

@@ -16,6 +16,7 @@ pub mod grant;
 pub mod invitations;
 pub mod key_lists;
 pub mod login;
+pub mod master_key;
 pub mod organizations;
 pub mod policy;
 pub mod refresh;

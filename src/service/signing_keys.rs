@@ -28,8 +28,25 @@ use crate::tokens::{Change, MasterKey, generate};
 /// to be had, and keygate refuses to start.
 pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     if let Some(encoded) = &settings.master_key {
-        return MasterKey::parse(encoded.expose_secret());
+        let key = MasterKey::parse(encoded.expose_secret())?;
+        return match &settings.previous_master_key {
+            Some(previous) => {
+                let previous = MasterKey::parse(previous.expose_secret()).map_err(|e| {
+                    anyhow::anyhow!(
+                        "KEYGATE_PREVIOUS_MASTER_KEY: {}",
+                        e.to_string().replace("KEYGATE_MASTER_KEY ", "")
+                    )
+                })?;
+                Ok(key.replacing(previous))
+            }
+            None => Ok(key),
+        };
     }
+    anyhow::ensure!(
+        settings.previous_master_key.is_none(),
+        "KEYGATE_PREVIOUS_MASTER_KEY is set without KEYGATE_MASTER_KEY: give the new key as \
+         KEYGATE_MASTER_KEY and the old one as KEYGATE_PREVIOUS_MASTER_KEY"
+    );
     anyhow::ensure!(
         settings.signing.allow_generated_master_key,
         "KEYGATE_MASTER_KEY is not set. It encrypts the signing keys: generate one with \

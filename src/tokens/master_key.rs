@@ -10,7 +10,12 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 const SEALED_VERSION: &str = "v1:";
 
-pub struct MasterKey(LessSafeKey);
+/// The key that seals, and optionally the one it replaces: values sealed under the previous
+/// key still open while they are re-sealed (`keygate master-key rewrap`).
+pub struct MasterKey {
+    current: LessSafeKey,
+    previous: Option<LessSafeKey>,
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -32,7 +37,23 @@ impl MasterKey {
             bytes.len()
         );
         let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| anyhow::anyhow!("bad key"))?;
-        Ok(MasterKey(LessSafeKey::new(key)))
+        Ok(MasterKey {
+            current: LessSafeKey::new(key),
+            previous: None,
+        })
+    }
+
+    /// This key, still opening what `previous` sealed.
+    pub fn replacing(self, previous: MasterKey) -> MasterKey {
+        MasterKey {
+            previous: Some(previous.current),
+            ..self
+        }
+    }
+
+    /// Whether a previous key is given.
+    pub fn has_previous(&self) -> bool {
+        self.previous.is_some()
     }
 
     pub fn generate_encoded() -> String {
@@ -67,7 +88,7 @@ impl MasterKey {
         let mut nonce = [0u8; NONCE_LEN];
         random::fill(&mut nonce);
         let mut buf = plaintext.to_vec();
-        self.0
+        self.current
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(context),
@@ -79,27 +100,43 @@ impl MasterKey {
         format!("{SEALED_VERSION}{}", URL_SAFE_NO_PAD.encode(out))
     }
 
+    /// Decrypts what [`MasterKey::seal`] made under this key, or under the previous one.
     pub fn open(&self, context: &str, sealed: &str) -> anyhow::Result<Vec<u8>> {
+        self.open_telling(context, sealed).map(|(plain, _)| plain)
+    }
+
+    /// Like [`MasterKey::open`], and says whether it took the previous key to open it.
+    pub fn open_telling(&self, context: &str, sealed: &str) -> anyhow::Result<(Vec<u8>, bool)> {
         let encoded = sealed
             .strip_prefix(SEALED_VERSION)
             .ok_or_else(|| anyhow::anyhow!("unknown sealed-key format"))?;
         let bytes = URL_SAFE_NO_PAD.decode(encoded)?;
         anyhow::ensure!(bytes.len() > NONCE_LEN, "sealed key is truncated");
         let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
-        let mut buf = rest.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(context), &mut buf)
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "KEYGATE_MASTER_KEY does not open the signing keys stored in the database; \
-                     every instance must use the key that created them"
-                )
-            })?;
-        Ok(plain.to_vec())
+        if let Some(plain) = open_with(&self.current, nonce, context, rest) {
+            return Ok((plain, false));
+        }
+        if let Some(plain) = self
+            .previous
+            .as_ref()
+            .and_then(|previous| open_with(previous, nonce, context, rest))
+        {
+            return Ok((plain, true));
+        }
+        anyhow::bail!(
+            "KEYGATE_MASTER_KEY does not open the signing keys stored in the database; \
+             every instance must use the key that created them (while changing it, give the \
+             old one as KEYGATE_PREVIOUS_MASTER_KEY)"
+        )
     }
+}
+
+fn open_with(key: &LessSafeKey, nonce: &[u8], context: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buf = sealed.to_vec();
+    key.open_in_place(nonce, Aad::from(context), &mut buf)
+        .ok()
+        .map(|plain| plain.to_vec())
 }
 
 #[cfg(unix)]
@@ -160,6 +197,33 @@ mod tests {
         let sealed = key.seal("kid-1", b"x");
         assert!(other.open("kid-1", &sealed).is_err());
         assert!(key.open("kid-2", &sealed).is_err());
+    }
+
+    #[test]
+    fn a_new_key_opens_what_its_previous_sealed_and_seals_with_itself() {
+        let old = MasterKey::parse(&MasterKey::generate_encoded()).unwrap();
+        let sealed_before = old.seal("kid-1", b"x");
+        let encoded = MasterKey::generate_encoded();
+        let new = MasterKey::parse(&encoded)
+            .unwrap()
+            .replacing(MasterKey::parse(&STANDARD.encode([1u8; 32])).unwrap());
+        assert!(
+            new.open("kid-1", &sealed_before).is_err(),
+            "not the previous"
+        );
+        let new = MasterKey::parse(&encoded).unwrap().replacing(old);
+        assert_eq!(
+            new.open_telling("kid-1", &sealed_before).unwrap(),
+            (b"x".to_vec(), true)
+        );
+        let resealed = new.seal("kid-1", b"x");
+        assert_eq!(
+            new.open_telling("kid-1", &resealed).unwrap(),
+            (b"x".to_vec(), false)
+        );
+        let alone = MasterKey::parse(&encoded).unwrap();
+        assert_eq!(alone.open("kid-1", &resealed).unwrap(), b"x");
+        assert!(alone.open("kid-1", &sealed_before).is_err());
     }
 
     #[test]

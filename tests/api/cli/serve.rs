@@ -28,7 +28,7 @@ fn serve_without_a_master_key(
 }
 
 /// Runs `command`, which must exit (within 30 s) with an error; its standard error.
-fn refused(command: &mut std::process::Command) -> String {
+pub(super) fn refused(command: &mut std::process::Command) -> String {
     let mut child = ChildGuard::spawn(
         command
             .stdout(std::process::Stdio::piped())
