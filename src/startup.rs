@@ -248,13 +248,23 @@ pub fn prepare_database(
     settings: &Settings,
     master_key: Option<&MasterKey>,
 ) -> anyhow::Result<DbPool> {
-    prepare(settings, master_key).map(|(pool, _)| pool)
+    prepare(settings, master_key, &mut |step| {
+        log::info!(
+            "applying migration {} of {}: {}",
+            step.index + 1,
+            step.total,
+            step.name
+        );
+    })
+    .map(|(pool, _)| pool)
 }
 
-/// [`prepare_database`], and how many migrations it applied.
+/// [`prepare_database`], telling `before_each` which migration runs next; and how many it
+/// applied.
 pub fn prepare(
     settings: &Settings,
     master_key: Option<&MasterKey>,
+    before_each: &mut dyn FnMut(db::MigrationStep<'_>),
 ) -> anyhow::Result<(DbPool, usize)> {
     let target = &settings.database.url;
     let pool = db::connect(&settings.database)?;
@@ -262,7 +272,7 @@ pub fn prepare(
         .get()
         .with_context(|| format!("cannot connect to {target}"))?;
     let applied = db::with_bootstrap_lock(&mut conn, |conn| {
-        let applied = db::run_migrations(conn)?;
+        let applied = db::run_migrations_telling(conn, before_each)?;
         if applied > 0 {
             log::info!("applied {applied} migration(s) to {target}");
         }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Settings;
 use crate::service::{Caller, Service};
@@ -107,7 +108,20 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let target = settings.database.url.clone();
-            match crate::startup::prepare(&settings, None)?.1 {
+            let progress = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template(
+                    "{spinner} migration {pos}/{len} {wide_msg} {elapsed}",
+                )
+                .expect("a valid template"),
+            );
+            let (_, applied) = crate::startup::prepare(&settings, None, &mut |step| {
+                progress.set_length(step.total as u64);
+                progress.set_position(step.index as u64 + 1);
+                progress.set_message(step.name.to_owned());
+                progress.enable_steady_tick(std::time::Duration::from_millis(200));
+            })?;
+            progress.finish_and_clear();
+            match applied {
                 0 => println!("{target} was up to date: no migration to apply"),
                 n => println!("applied {n} migration(s): {target} is up to date"),
             }

@@ -50,13 +50,46 @@ pub fn with_bootstrap_lock<T>(
 
 /// Applies every pending migration of the connection's backend; returns how many ran.
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    run_migrations_telling(conn, &mut |_| {})
+}
+
+/// A migration about to run: its place among the pending ones, and its name.
+pub struct MigrationStep<'a> {
+    pub index: usize,
+    pub total: usize,
+    pub name: &'a str,
+}
+
+/// [`run_migrations`], telling `before_each` which one runs next (for a progress bar: one
+/// migration on a large database can take minutes).
+pub fn run_migrations_telling(
+    conn: &mut DbConnection,
+    before_each: &mut dyn FnMut(MigrationStep<'_>),
+) -> anyhow::Result<usize> {
     let applied = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConnection::Postgres(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
+        DbConnection::Sqlite(c) => apply_each(c, SQLITE_MIGRATIONS, before_each),
+        DbConnection::Postgres(c) => apply_each(c, POSTGRES_MIGRATIONS, before_each),
     };
     applied.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+}
+
+fn apply_each<B: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<B>,
+    source: EmbeddedMigrations,
+    before_each: &mut dyn FnMut(MigrationStep<'_>),
+) -> diesel::migration::Result<usize> {
+    let pending = conn.pending_migrations(source)?;
+    let total = pending.len();
+    for (index, migration) in pending.iter().enumerate() {
+        let name = migration.name().to_string();
+        before_each(MigrationStep {
+            index,
+            total,
+            name: &name,
+        });
+        conn.run_migration(migration)?;
+    }
+    Ok(total)
 }
 
 /// How many of this binary's migrations the database has not run (readiness: an instance
