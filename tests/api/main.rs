@@ -16,10 +16,11 @@ mod revocation_stream;
 mod sessions;
 mod users;
 
-mod cli;
+pub(crate) mod cli;
 #[cfg(feature = "client")]
 mod client;
 mod console;
+mod deploy;
 mod direct_keys;
 mod discovery;
 mod docs_examples;

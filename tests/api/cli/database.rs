@@ -76,7 +76,7 @@ async fn the_cli_and_the_server_find_the_same_database_from_any_directory() {
 }
 
 /// The variables the image sets (its Dockerfile's `ENV` instructions), and its volume.
-fn image_settings() -> (Vec<(String, String)>, String) {
+pub(crate) fn image_settings() -> (Vec<(String, String)>, String) {
     let dockerfile =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
     let mut env = Vec::new();

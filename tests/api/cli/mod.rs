@@ -3,7 +3,8 @@
 
 mod api_keys;
 mod configuration;
-mod database;
+pub(crate) mod database;
+mod master_key;
 mod serve;
 mod signing_keys;
 mod users_and_organizations;
