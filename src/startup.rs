@@ -50,6 +50,11 @@ impl Application {
         })?;
         let address = listener.local_addr()?;
         let issuer = settings.issuer_for(address);
+        // A certificate that does not load stops the start, before any database work.
+        let tls = match settings.server.serves_tls() {
+            true => Some(crate::tls::ReloadingCertificate::open(&settings.server)?),
+            false => None,
+        };
 
         let prepared = {
             let settings = settings.clone();
@@ -110,8 +115,9 @@ impl Application {
         let flush_pool = pool;
         let metrics = crate::metrics::Metrics::new(&service)?;
         let state = web::Data::new(AppState { service, metrics });
-        let server = serve(listener, state, web::Data::new(validator), &settings)?;
-        log::info!("keygate listening on http://{address} (issuer {issuer})");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = serve(listener, tls, state, web::Data::new(validator), &settings)?;
+        log::info!("keygate listening on {scheme}://{address} (issuer {issuer})");
         Ok(Application {
             port: address.port(),
             issuer,
@@ -143,10 +149,11 @@ impl Application {
 /// carries, and the access log.
 fn serve(
     listener: TcpListener,
+    tls: Option<Arc<crate::tls::ReloadingCertificate>>,
     state: web::Data<AppState>,
     validator: web::Data<crate::tokens::TokenValidator>,
     settings: &Settings,
-) -> std::io::Result<Server> {
+) -> anyhow::Result<Server> {
     let max_body = settings.server.max_body_bytes;
     let workers = match settings.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -162,6 +169,7 @@ fn serve(
             .app_data(query)
             .app_data(path)
             .app_data(web::PayloadConfig::new(max_body))
+            .wrap(actix_web::middleware::from_fn(crate::https::middleware))
             .wrap(state.metrics.requests.clone())
             .wrap(actix_web::middleware::from_fn(
                 crate::request_id::middleware,
@@ -190,10 +198,16 @@ fn serve(
     // Blocking work waits for a pooled connection or a hashing permit anyway; more threads
     // than that would only hold memory.
     .worker_max_blocking_threads(settings.database.pool_size as usize + 4)
-    .shutdown_timeout(10)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(10);
+    let server = match tls {
+        Some(certificate) => {
+            let config = certificate.server_config()?;
+            certificate.spawn_watch();
+            server.listen_rustls_0_23(listener, config)?
+        }
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// What is counted in memory and written behind: last-used times and usage counters.

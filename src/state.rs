@@ -19,10 +19,11 @@ impl AppState {
         origin::of(req, &self.service.settings.rate_limit.trusted_proxies)
     }
 
-    /// Whether the session cookie must be `Secure`: by configuration, or for a request that a
-    /// trusted proxy says arrived over HTTPS. A client's own header is never believed.
+    /// Whether the session cookie must be `Secure`: by configuration, or for a request that
+    /// arrived over HTTPS (keygate's TLS, or a trusted proxy's word). A client's own header is
+    /// never believed.
     pub fn secure_cookies(&self, req: &HttpRequest) -> bool {
         self.service.settings.server.secure_cookies
-            || origin::arrived_over_https(req, &self.service.settings.rate_limit.trusted_proxies)
+            || origin::is_https(req, &self.service.settings.rate_limit.trusted_proxies)
     }
 }

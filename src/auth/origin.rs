@@ -58,6 +58,11 @@ pub fn from_trusted_proxy(req: &HttpRequest, trusted_proxies: &[IpNet]) -> bool 
     trusted(trusted_proxies, &peer(req))
 }
 
+/// Whether the request arrived over HTTPS: keygate's own TLS, or a trusted proxy's word.
+pub fn is_https(req: &HttpRequest, trusted_proxies: &[IpNet]) -> bool {
+    req.app_config().secure() || arrived_over_https(req, trusted_proxies)
+}
+
 /// Whether a trusted proxy says the request arrived over HTTPS (`X-Forwarded-Proto: https`).
 pub fn arrived_over_https(req: &HttpRequest, trusted_proxies: &[IpNet]) -> bool {
     trusted(trusted_proxies, &peer(req))

@@ -69,6 +69,26 @@ pub struct ServerSettings {
     /// trusted proxy says arrived over HTTPS gets a `Secure` cookie.
     #[serde(default)]
     pub secure_cookies: bool,
+    /// PEM files of the certificate chain and its private key: keygate serves HTTPS itself.
+    /// Both empty: plain HTTP (behind a proxy that terminates TLS).
+    #[serde(default)]
+    pub tls_certificate: String,
+    #[serde(default)]
+    pub tls_private_key: String,
+    /// Refuse plain HTTP (on in production), unless a trusted proxy says the request arrived
+    /// over HTTPS. The probes and metrics answer either way.
+    #[serde(default)]
+    pub require_https: bool,
+    /// `Strict-Transport-Security: max-age` on answers sent over HTTPS; 0 sends none.
+    #[serde(default)]
+    pub hsts_max_age_seconds: u64,
+}
+
+impl ServerSettings {
+    /// Whether keygate serves TLS itself.
+    pub fn serves_tls(&self) -> bool {
+        !self.tls_certificate.is_empty()
+    }
 }
 
 /// The URL may carry a password: `Debug` shows where the database is, not how to log in.
@@ -316,13 +336,24 @@ impl Settings {
     /// The issuer: the configured one, or `http://<bound address>` when none is configured.
     pub fn issuer_for(&self, bound: std::net::SocketAddr) -> String {
         if self.tokens.issuer.is_empty() {
-            format!("http://{bound}")
+            let scheme = if self.server.serves_tls() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{bound}")
         } else {
             self.tokens.issuer.trim_end_matches('/').to_owned()
         }
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        let server = &self.server;
+        anyhow::ensure!(
+            server.tls_certificate.is_empty() == server.tls_private_key.is_empty(),
+            "server.tls_certificate and server.tls_private_key go together: give both PEM files \
+             to serve HTTPS, or neither"
+        );
         let t = &self.tokens;
         anyhow::ensure!(
             (60..=MAX_LIFETIME_SECONDS as u64).contains(&t.lifetime_seconds),

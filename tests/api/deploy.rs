@@ -182,11 +182,19 @@ async fn instances_start_and_serve_with_the_composed_settings() {
         .map(|_| {
             ServerProcess::start(
                 composed(environment, db.url(), &master_key, &["serve"])
-                    .env("KEYGATE_SERVER__BIND", "127.0.0.1:0"),
+                    .env("KEYGATE_SERVER__BIND", "127.0.0.1:0")
+                    // The test stands where the proxy would: on loopback, saying HTTPS.
+                    .env("KEYGATE_RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1/32"),
             )
         })
         .collect();
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::HeaderName::from_static("x-forwarded-proto"),
+            reqwest::header::HeaderValue::from_static("https"),
+        )]))
+        .build()
+        .unwrap();
     for server in &servers {
         let ready = client.get(server.url("/readyz")).send().await.unwrap();
         assert_eq!(ready.status(), 200, "{}", server.log());

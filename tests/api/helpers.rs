@@ -1084,13 +1084,18 @@ impl ServerProcess {
         self.log.lock().unwrap().clone()
     }
 
-    /// Stops it as an orchestrator does (SIGTERM), and waits for it to exit.
-    pub fn terminate(&mut self) -> ExitStatus {
+    /// Sends it a signal by name (`HUP`, `TERM`), as `kill -NAME` does.
+    pub fn signal(&self, name: &str) {
         let signalled = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .expect("kill runs");
-        assert!(signalled.success(), "kill -TERM failed");
+        assert!(signalled.success(), "kill -{name} failed");
+    }
+
+    /// Stops it as an orchestrator does (SIGTERM), and waits for it to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM");
         self.child.wait().expect("the server exits")
     }
 
