@@ -112,11 +112,17 @@ pub async fn submit(
         }
         Err(other) => return Err(other.into()),
     };
-    let session = Cookie::build(SESSION_COOKIE, logged_in.token)
+    let secure = state.secure_cookies(&req);
+    signed_in(logged_in.token, secure, next)
+}
+
+/// On to `next`, with the session cookie set and the log-in form's token spent.
+fn signed_in(token: String, secure: bool, next: &str) -> Result<HttpResponse, ConsoleError> {
+    let session = Cookie::build(SESSION_COOKIE, token)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(state.secure_cookies(&req))
+        .secure(secure)
         .max_age(CookieDuration::hours(login::SESSION_HOURS))
         .finish();
     let mut spent = Cookie::build(LOGIN_COOKIE, "")

@@ -48,15 +48,21 @@ struct ShownPassword {
     password: String,
 }
 
-#[derive(Template)]
-#[template(path = "console/reveal.html")]
-struct RevealPage {
-    nav: Nav,
+/// What one view shows: one of these.
+#[derive(Default)]
+struct Shown {
     key: Option<ShownKey>,
     password: Option<ShownPassword>,
     invitation: Option<ShownInvitation>,
     webhook: Option<ShownWebhookSecret>,
     rotated_until: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/reveal.html")]
+struct RevealPage {
+    nav: Nav,
+    view: Shown,
 }
 
 pub async fn show(
@@ -65,94 +71,92 @@ pub async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let revealed = reveals::take(&state.service, session.live.session.id, &path).await?;
-    let rotated_until = match &revealed {
-        Some(Revealed::ApiKey {
-            rotated: Some(until),
-            ..
-        }) => Some(match until {
-            Some(t) => format!(
-                "The previous secret keeps working until {}.",
-                super::view::when(*t)
-            ),
-            None => "The previous secret no longer works.".to_owned(),
-        }),
-        _ => None,
-    };
     let status = if revealed.is_some() {
         StatusCode::OK
     } else {
         StatusCode::GONE
     };
-    let (mut key, mut password, mut invitation, mut webhook) = (None, None, None, None);
-    match revealed {
-        Some(Revealed::ApiKey {
-            client_id,
-            name,
-            client_secret,
-            ..
-        }) => {
-            let curl = format!(
-                "curl -s -u '{client_id}:{client_secret}' \\\n  -d grant_type=client_credentials \\\n  {}/v1/token",
-                state.service.issuer
-            );
-            key = Some(ShownKey {
+    let page = RevealPage::of(revealed, &state.service.issuer, |section| {
+        Nav::of(&session, &state, section)
+    });
+    page::render_with(status, &page)
+}
+
+impl RevealPage {
+    /// What the one view shows of `revealed` (nothing: it was shown already), under the
+    /// navigation `nav` makes for its section.
+    fn of(
+        revealed: Option<Revealed>,
+        issuer: &str,
+        nav: impl FnOnce(&'static str) -> Nav,
+    ) -> RevealPage {
+        let mut view = Shown::default();
+        let section = match revealed {
+            Some(Revealed::ApiKey {
                 client_id,
                 name,
                 client_secret,
-                curl,
-            });
-        }
-        Some(Revealed::Password {
-            user_id,
-            email,
-            password: generated,
-        }) => {
-            password = Some(ShownPassword {
+                rotated,
+            }) => {
+                view.rotated_until = rotated.map(|until| match until {
+                    Some(t) => format!(
+                        "The previous secret keeps working until {}.",
+                        super::view::when(t)
+                    ),
+                    None => "The previous secret no longer works.".to_owned(),
+                });
+                let curl = format!(
+                    "curl -s -u '{client_id}:{client_secret}' \\\n  -d grant_type=client_credentials \\\n  {issuer}/v1/token"
+                );
+                view.key = Some(ShownKey {
+                    client_id,
+                    name,
+                    client_secret,
+                    curl,
+                });
+                "keys"
+            }
+            Some(Revealed::Password {
                 user_id,
                 email,
-                password: generated,
-            });
-        }
-        Some(Revealed::Invitation {
-            user_id,
-            email,
-            url,
-        }) => {
-            invitation = Some(ShownInvitation {
+                password,
+            }) => {
+                view.password = Some(ShownPassword {
+                    user_id,
+                    email,
+                    password,
+                });
+                "users"
+            }
+            Some(Revealed::Invitation {
                 user_id,
                 email,
                 url,
-            });
-        }
-        Some(Revealed::WebhookSecret {
-            endpoint_id,
-            url,
-            secret,
-        }) => {
-            webhook = Some(ShownWebhookSecret {
+            }) => {
+                view.invitation = Some(ShownInvitation {
+                    user_id,
+                    email,
+                    url,
+                });
+                "users"
+            }
+            Some(Revealed::WebhookSecret {
                 endpoint_id,
                 url,
                 secret,
-            });
+            }) => {
+                view.webhook = Some(ShownWebhookSecret {
+                    endpoint_id,
+                    url,
+                    secret,
+                });
+                "webhooks"
+            }
+            None => "keys",
+        };
+        RevealPage {
+            nav: nav(section),
+            view,
         }
-        None => {}
     }
-    let section = if password.is_some() || invitation.is_some() {
-        "users"
-    } else if webhook.is_some() {
-        "webhooks"
-    } else {
-        "keys"
-    };
-    page::render_with(
-        status,
-        &RevealPage {
-            nav: Nav::of(&session, &state, section),
-            key,
-            password,
-            invitation,
-            webhook,
-            rotated_until,
-        },
-    )
 }

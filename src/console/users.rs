@@ -272,32 +272,8 @@ pub async fn update(
         }
         _ => {}
     }
-    let (update, done) = match form.get("intent").unwrap_or_default() {
-        "permissions" => (
-            permissions(&form).map(|p| UserUpdate {
-                permissions: Some(p),
-                is_admin: None,
-                enabled: None,
-            }),
-            Notice::UserUpdated,
-        ),
-        "disable" | "enable" => {
-            let enable = form.get("intent") == Some("enable");
-            let update = UserUpdate {
-                permissions: None,
-                is_admin: None,
-                enabled: Some(enable),
-            };
-            (
-                Ok(update),
-                if enable {
-                    Notice::UserEnabled
-                } else {
-                    Notice::UserDisabled
-                },
-            )
-        }
-        _ => return Ok(page::not_found().await),
+    let Some((update, done)) = requested_update(&form) else {
+        return Ok(page::not_found().await);
     };
     let outcome = match update {
         Ok(update) => users::update(&state.service, &session.caller, &path, update).await,
@@ -314,5 +290,41 @@ pub async fn update(
             )
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+/// The change a user page's form asks for (permissions, disable, enable), and the notice
+/// it ends with; `None` for an intent the page has not.
+fn requested_update(form: &Form) -> Option<(Result<UserUpdate, ValidationError>, Notice)> {
+    let intent = form.get("intent").unwrap_or_default();
+    let blank = UserUpdate {
+        permissions: None,
+        is_admin: None,
+        enabled: None,
+    };
+    match intent {
+        "permissions" => Some((
+            permissions(form).map(|p| UserUpdate {
+                permissions: Some(p),
+                ..blank
+            }),
+            Notice::UserUpdated,
+        )),
+        "disable" | "enable" => {
+            let enable = intent == "enable";
+            let notice = if enable {
+                Notice::UserEnabled
+            } else {
+                Notice::UserDisabled
+            };
+            Some((
+                Ok(UserUpdate {
+                    enabled: Some(enable),
+                    ..blank
+                }),
+                notice,
+            ))
+        }
+        _ => None,
     }
 }
