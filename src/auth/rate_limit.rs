@@ -166,6 +166,72 @@ impl FailureLimiter {
     }
 }
 
+/// Token requests allowed per client and per source address, whatever their outcome
+/// (`rate_limit.client_requests_per_second` and `address_requests_per_second`, with their
+/// bursts): a runaway app or a flood from one address gets 429 before it costs a hash or a
+/// signature. A rate of 0 turns that limit off; `rate_limit.enabled = false` turns both off.
+pub struct RequestLimiter {
+    per_client: Option<DefaultKeyedRateLimiter<String>>,
+    per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    admitted: AtomicU64,
+}
+
+fn keyed<K: std::hash::Hash + Eq + Clone>(
+    enabled: bool,
+    per_second: u32,
+    burst: u32,
+) -> Option<DefaultKeyedRateLimiter<K>> {
+    let rate = NonZeroU32::new(per_second).filter(|_| enabled)?;
+    let burst = NonZeroU32::new(burst.max(per_second)).expect("at least the rate");
+    Some(RateLimiter::keyed(
+        Quota::per_second(rate).allow_burst(burst),
+    ))
+}
+
+impl RequestLimiter {
+    pub fn new(settings: &RateLimitSettings) -> RequestLimiter {
+        RequestLimiter {
+            per_client: keyed(
+                settings.enabled,
+                settings.client_requests_per_second,
+                settings.client_request_burst,
+            ),
+            per_address: keyed(
+                settings.enabled,
+                settings.address_requests_per_second,
+                settings.address_request_burst,
+            ),
+            admitted: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one token request from `address` for `client` (when it names one); refuses it
+    /// when either budget is spent. The address is counted first, so a flood of made-up
+    /// client ids from one address is stopped by its address's budget.
+    pub fn admit(&self, address: IpAddr, client: Option<&str>) -> Result<(), RetryAfter> {
+        let clock = DefaultClock::default();
+        let refused = |wait: governor::NotUntil<_>| {
+            RetryAfter(wait.wait_time_from(clock.now()).as_secs().max(1))
+        };
+        if let Some(limiter) = &self.per_address {
+            limiter.check_key(&source_key(address)).map_err(refused)?;
+        }
+        if let (Some(limiter), Some(client)) = (&self.per_client, client) {
+            limiter.check_key(&client.to_owned()).map_err(refused)?;
+        }
+        // Now and then, forget keys whose budget has refilled, so memory stays bounded.
+        if self.admitted.fetch_add(1, Ordering::Relaxed) % 8192 == 8191 {
+            if let Some(limiter) = &self.per_address {
+                limiter.retain_recent();
+            }
+            if let Some(limiter) = &self.per_client {
+                limiter.retain_recent();
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,7 +243,62 @@ mod tests {
             failure_burst: burst,
             revocations_per_second: 1,
             revocation_burst: 1,
+            client_requests_per_second: 0,
+            client_request_burst: 0,
+            address_requests_per_second: 0,
+            address_request_burst: 0,
             trusted_proxies: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn requests_are_limited_per_client_and_per_address() {
+        let limiter = RequestLimiter::new(&RateLimitSettings {
+            client_requests_per_second: 1,
+            client_request_burst: 3,
+            address_requests_per_second: 1,
+            address_request_burst: 5,
+            ..settings(1)
+        });
+        let (one, two): (IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        for _ in 0..3 {
+            assert!(limiter.admit(one, Some("busy")).is_ok());
+        }
+        assert!(
+            limiter.admit(two, Some("busy")).is_err(),
+            "the client's budget is spent"
+        );
+        assert!(
+            limiter.admit(one, Some("calm")).is_ok(),
+            "another client is not"
+        );
+        assert!(limiter.admit(one, None).is_ok());
+        assert!(
+            limiter.admit(one, Some("other")).is_err(),
+            "the address's budget is spent"
+        );
+        assert!(
+            limiter.admit(two, Some("other")).is_ok(),
+            "another address's is not"
+        );
+    }
+
+    #[test]
+    fn a_rate_of_zero_or_a_disabled_limiter_admits_everything() {
+        for (enabled, rate) in [(true, 0), (false, 1)] {
+            let limiter = RequestLimiter::new(&RateLimitSettings {
+                enabled,
+                client_requests_per_second: rate,
+                client_request_burst: 1,
+                address_requests_per_second: rate,
+                address_request_burst: 1,
+                ..settings(1)
+            });
+            let ip: IpAddr = "192.0.2.1".parse().unwrap();
+            for _ in 0..100 {
+                assert!(limiter.admit(ip, Some("c")).is_ok());
+            }
         }
     }
 

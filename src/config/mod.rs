@@ -160,6 +160,12 @@ pub struct RateLimitSettings {
     /// Tokens one client may revoke at `/v1/revoke`: a steady rate, and bursts.
     pub revocations_per_second: u32,
     pub revocation_burst: u32,
+    /// Token requests one client (and one source address) may make: a steady rate (0: no
+    /// limit) and bursts.
+    pub client_requests_per_second: u32,
+    pub client_request_burst: u32,
+    pub address_requests_per_second: u32,
+    pub address_request_burst: u32,
     #[serde(default, deserialize_with = "proxies")]
     pub trusted_proxies: Vec<IpNet>,
 }

@@ -248,6 +248,11 @@ pub async fn token(
     request: TokenRequest,
     origin: &Origin,
 ) -> Result<Issued, Error> {
+    let client_id = match &request.grant {
+        Grant::ClientCredentials(client) => Some(client.client_id.as_str()),
+        Grant::RefreshToken { client, .. } => client.as_ref().map(|c| c.client_id.as_str()),
+    };
+    service.token_requests.admit(origin.address, client_id)?;
     let requested = request
         .scope
         .as_deref()

@@ -36,7 +36,7 @@ pub use audit::Actor;
 pub use callers::Caller;
 pub use error::Error;
 
-use crate::auth::rate_limit::FailureLimiter;
+use crate::auth::rate_limit::{FailureLimiter, RequestLimiter};
 use crate::auth::verified::VerifiedSecrets;
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
@@ -59,6 +59,8 @@ pub struct Service {
     pub hasher: SecretHasher,
     /// Failed client authentications.
     pub limiter: FailureLimiter,
+    /// Token requests per client and per address, whatever their outcome.
+    pub token_requests: RequestLimiter,
     /// Console log-in attempts.
     pub login_limiter: FailureLimiter,
     pub last_used: Arc<LastUsed>,
@@ -96,6 +98,7 @@ impl Service {
         Service {
             catalog: settings.scopes.catalog.clone(),
             limiter: FailureLimiter::new(&settings.rate_limit),
+            token_requests: RequestLimiter::new(&settings.rate_limit),
             login_limiter: FailureLimiter::new(&settings.rate_limit),
             last_used: Arc::new(LastUsed::default()),
             usage: Arc::new(UsageCounters::default()),

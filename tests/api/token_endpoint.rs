@@ -458,6 +458,110 @@ async fn repeated_failures_are_rate_limited_with_retry_after(backend: Backend) {
     assert_eq!(app.post_token_json(right).await.status(), 429);
 }
 
+/// A token request as if forwarded by a proxy for `client_address`.
+async fn token_from(app: &TestApp, client_address: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/token"))
+        .header("x-forwarded-for", client_address)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// An attacker guessing a client's secret from one address spends that address's budget
+/// only: the client, presenting its right secret from its own address, is never locked out.
+async fn an_attackers_failures_never_lock_out_the_client_elsewhere(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limit.failure_burst = 3;
+        s.rate_limit.failures_per_minute = 1;
+        s.rate_limit.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let key = app.create_key(&["invoices:read"]);
+    let guess =
+        json!({ "client_id": key.client_id, "client_secret": mistyped(&key.client_secret) });
+    let right = json!({ "client_id": key.client_id, "client_secret": key.client_secret });
+    for _ in 0..3 {
+        assert_eq!(
+            token_from(&app, "203.0.113.9", guess.clone())
+                .await
+                .status(),
+            401
+        );
+    }
+    for _ in 0..5 {
+        let attacker = token_from(&app, "203.0.113.9", guess.clone()).await;
+        assert_oauth_error(attacker, 429, "rate_limited").await;
+        let client = token_from(&app, "198.51.100.7", right.clone()).await;
+        assert_eq!(client.status(), 200, "the client works on");
+    }
+}
+
+/// Every token request counts against its client's and its address's request budgets,
+/// whatever its outcome; past one, 429 with Retry-After, other clients and addresses unharmed.
+async fn token_requests_are_limited_per_client_and_per_address(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limit.client_requests_per_second = 1;
+        s.rate_limit.client_request_burst = 3;
+        s.rate_limit.address_requests_per_second = 1;
+        s.rate_limit.address_request_burst = 8;
+        s.rate_limit.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let busy = app.create_key(&["invoices:read"]);
+    let calm = app.create_key(&["invoices:read"]);
+    let body = |key: &crate::helpers::TestKey| json!({ "client_id": key.client_id, "client_secret": key.client_secret });
+    // The budget refills at one a second, so count the answers until the first 429 rather
+    // than assume the test runs within a second.
+    let mut issued = 0;
+    let limited = loop {
+        let answer = token_from(&app, "198.51.100.1", body(&busy)).await;
+        if answer.status() != 200 {
+            break answer;
+        }
+        issued += 1;
+        assert!(issued <= 10, "the client is never limited");
+    };
+    assert!(issued >= 3, "the burst is granted first ({issued})");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    assert_oauth_error(limited, 429, "rate_limited").await;
+    assert_eq!(
+        token_from(&app, "198.51.100.2", body(&calm)).await.status(),
+        200,
+        "another client is not limited"
+    );
+
+    // A flood of made-up client ids from one address spends that address's budget.
+    let mut n = 0;
+    loop {
+        let made_up = json!({ "client_id": format!("kgc_{n:0>20}"), "client_secret": "x" });
+        let answer = token_from(&app, "198.51.100.1", made_up).await;
+        if answer.status() == 429 {
+            break;
+        }
+        assert_eq!(answer.status(), 401);
+        n += 1;
+        assert!(n <= 30, "the address is never limited");
+    }
+    // Even the right secret waits there (a budget refilled meanwhile lets one through).
+    let mut refused = false;
+    for _ in 0..2 {
+        refused |= token_from(&app, "198.51.100.1", body(&calm)).await.status() == 429;
+    }
+    assert!(refused, "the flooded address is limited for every client");
+    assert_eq!(
+        token_from(&app, "198.51.100.3", body(&calm)).await.status(),
+        200,
+        "another address is not limited"
+    );
+}
+
 async fn tokens_of_every_algorithm_are_issued_and_accepted(backend: Backend) {
     for algorithm in ["EdDSA", "RS256", "HS256"] {
         let app =
@@ -571,6 +675,8 @@ backend_tests!(
     an_oversized_body_is_413_in_the_documented_format,
     other_methods_and_paths_answer_in_json,
     repeated_failures_are_rate_limited_with_retry_after,
+    an_attackers_failures_never_lock_out_the_client_elsewhere,
+    token_requests_are_limited_per_client_and_per_address,
     tokens_of_every_algorithm_are_issued_and_accepted,
     a_broken_database_is_a_server_error_without_detail,
 );
