@@ -229,6 +229,49 @@ mod tests {
         bearer_token(req).map(str::to_owned).map_err(|e| e.code())
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            /// Any header value is a token, a missing token or an `invalid_request`; a token
+            /// taken is the RFC 6750 `b64token` that followed the scheme, unchanged.
+            #[test]
+            fn any_header_is_a_token_or_a_documented_refusal(value in "(?i:bearer )?\\PC{0,60}") {
+                let Ok(value) = header::HeaderValue::from_str(&value) else {
+                    return Ok(());
+                };
+                let req = TestRequest::default()
+                    .insert_header((header::AUTHORIZATION, value.clone()))
+                    .to_http_request();
+                match token_of(&req) {
+                    Ok(token) => {
+                        let text = value.to_str().unwrap();
+                        prop_assert!(text.to_ascii_lowercase().starts_with("bearer "));
+                        prop_assert_eq!(&text[7..], token.as_str());
+                        let well_formed = is_b64token(&token);
+                        prop_assert!(well_formed);
+                    }
+                    Err(code) => prop_assert!(
+                        ["invalid_token", "invalid_request"].contains(&code),
+                        "{}", code
+                    ),
+                }
+            }
+
+            /// Every `b64token` is taken as it is.
+            #[test]
+            fn every_b64token_is_taken(token in "[A-Za-z0-9._~+/-]{1,60}=*") {
+                let req = TestRequest::default()
+                    .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+                    .to_http_request();
+                prop_assert_eq!(token_of(&req), Ok(token));
+            }
+        }
+    }
+
     #[test]
     fn accepts_the_bearer_scheme_in_any_case() {
         for scheme in ["Bearer", "bearer", "BEARER"] {

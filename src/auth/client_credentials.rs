@@ -427,6 +427,69 @@ mod tests {
         result.map(|_| "ok").unwrap_or_else(|e| e.code())
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A form value as a client would encode it.
+        fn encoded(value: &str) -> String {
+            form_urlencoded::byte_serialize(value.as_bytes()).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            /// Any body, under either content type, is a token request or an error with one
+            /// of the documented codes; it never panics.
+            #[test]
+            fn any_body_parses_or_gets_a_documented_error(
+                body in proptest::collection::vec(any::<u8>(), 0..512),
+                as_json in any::<bool>(),
+            ) {
+                let req = TestRequest::post()
+                    .insert_header((
+                        header::CONTENT_TYPE,
+                        if as_json { "application/json" } else { "application/x-www-form-urlencoded" },
+                    ))
+                    .to_http_request();
+                let answer = code(parse(&req, &body));
+                prop_assert!(
+                    ["ok", "invalid_request", "invalid_client", "unsupported_grant_type"]
+                        .contains(&answer),
+                    "{}", answer
+                );
+            }
+
+            /// Credentials of any text come back exactly as sent, whatever unknown parameters
+            /// ride along (RFC 6749 section 3.2: they are ignored).
+            #[test]
+            fn credentials_come_back_as_sent_beside_unknown_parameters(
+                client_id in "\\PC{1,40}",
+                client_secret in "\\PC{1,80}",
+                extra in proptest::collection::vec(("x_[a-z]{1,8}", "\\PC{0,20}"), 0..4),
+            ) {
+                let mut body = format!(
+                    "grant_type=client_credentials&client_id={}&client_secret={}",
+                    encoded(&client_id),
+                    encoded(&client_secret)
+                );
+                let mut names = std::collections::HashSet::new();
+                for (name, value) in &extra {
+                    if names.insert(name.clone()) {
+                        body.push_str(&format!("&{name}={}", encoded(value)));
+                    }
+                }
+                let (req, body) = form(&body);
+                let parsed = parse(&req, &body);
+                prop_assume!(parsed.is_ok());
+                let parsed = parsed.unwrap();
+                let client = credentials(&parsed);
+                prop_assert_eq!(&client.client_id, &client_id);
+                prop_assert_eq!(&client.client_secret, &client_secret);
+            }
+        }
+    }
+
     #[test]
     fn form_with_body_credentials_is_client_secret_post() {
         let (req, body) =

@@ -6,6 +6,8 @@ mod issue;
 mod keyring;
 mod master_key;
 mod material;
+#[cfg(test)]
+mod properties;
 mod revocations;
 pub mod stream_events;
 mod validate;
