@@ -47,20 +47,23 @@ impl fmt::Display for ClientId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4096))]
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
 
-        /// Any text is a client id or refused; one that parses is exactly the tag and twenty
-        /// base-62 characters, and reads back as given.
-        #[test]
-        fn any_text_parses_only_as_the_documented_shape(text in "(kgc_)?([0-9A-Za-z]{18,22}|\\PC{0,30})") {
-            if let Ok(id) = ClientId::parse(&text) {
-                prop_assert_eq!(id.as_str(), text.as_str());
-                prop_assert_eq!(text.len(), 24);
-                prop_assert!(text.starts_with("kgc_"));
-                prop_assert!(text[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
+            /// Any text is a client id or refused; one that parses is exactly the tag and twenty
+            /// base-62 characters, and reads back as given.
+            #[test]
+            fn any_text_parses_only_as_the_documented_shape(text in "(kgc_)?([0-9A-Za-z]{18,22}|\\PC{0,30})") {
+                if let Ok(id) = ClientId::parse(&text) {
+                    prop_assert_eq!(id.as_str(), text.as_str());
+                    prop_assert_eq!(text.len(), 24);
+                    prop_assert!(text.starts_with("kgc_"));
+                    prop_assert!(text[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
+                }
             }
         }
     }

@@ -123,34 +123,37 @@ fn checksum(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4096))]
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
 
-        /// Any text is a secret or refused; it never panics, and a refusal never echoes it.
-        #[test]
-        fn any_text_parses_or_is_refused_without_echo(text in "\\PC{0,80}") {
-            if let Err(refused) = ClientSecret::parse(&text) {
-                prop_assert!(text.len() < 4 || !refused.to_string().contains(&text));
+            /// Any text is a secret or refused; it never panics, and a refusal never echoes it.
+            #[test]
+            fn any_text_parses_or_is_refused_without_echo(text in "\\PC{0,80}") {
+                if let Err(refused) = ClientSecret::parse(&text) {
+                    prop_assert!(text.len() < 4 || !refused.to_string().contains(&text));
+                }
             }
-        }
 
-        /// Every one-character change of a secret is refused (the checksum catches what the
-        /// shape does not): a mistyped secret never reaches the database.
-        #[test]
-        fn one_changed_character_is_refused(
-            test_key in any::<bool>(),
-            at in 0..SECRET_LEN,
-            by in proptest::char::range('!', '~'),
-        ) {
-            let environment = if test_key { Environment::Test } else { Environment::Live };
-            let secret = ClientSecret::generate(environment);
-            let mut changed = secret.expose().as_bytes().to_vec();
-            prop_assume!(changed[at] != by as u8);
-            changed[at] = by as u8;
-            let changed = String::from_utf8(changed).unwrap();
-            prop_assert!(ClientSecret::parse(&changed).is_err(), "{} was taken", at);
+            /// Every one-character change of a secret is refused (the checksum catches what the
+            /// shape does not): a mistyped secret never reaches the database.
+            #[test]
+            fn one_changed_character_is_refused(
+                test_key in any::<bool>(),
+                at in 0..SECRET_LEN,
+                by in proptest::char::range('!', '~'),
+            ) {
+                let environment = if test_key { Environment::Test } else { Environment::Live };
+                let secret = ClientSecret::generate(environment);
+                let mut changed = secret.expose().as_bytes().to_vec();
+                prop_assume!(changed[at] != by as u8);
+                changed[at] = by as u8;
+                let changed = String::from_utf8(changed).unwrap();
+                prop_assert!(ClientSecret::parse(&changed).is_err(), "{} was taken", at);
+            }
         }
     }
 

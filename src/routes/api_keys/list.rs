@@ -157,54 +157,57 @@ pub async fn list_api_keys(
 mod tests {
     use super::*;
     use crate::db::key_lists::KeyCursor;
-    use proptest::prelude::*;
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
 
-    /// Query strings made of the list's own parameter names and values, mangled.
-    fn queries() -> impl Strategy<Value = String> {
-        let name = prop_oneof![
-            Just("environment"),
-            Just("kind"),
-            Just("status"),
-            Just("order_by"),
-            Just("order"),
-            Just("limit"),
-            Just("offset"),
-            Just("cursor"),
-            Just("colour"),
-        ];
-        let value = prop_oneof![
-            "live|test|enabled|disabled|revoked|created_at|name|last_used_at|asc|desc",
-            "-?[0-9]{1,12}",
-            "[A-Za-z0-9_-]{0,40}",
-            "\\PC{0,20}",
-        ];
-        proptest::collection::vec((name, value), 0..6).prop_map(|pairs| {
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(pairs)
-                .finish()
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4096))]
-
-        /// Any query is a list request within the documented bounds, or refused naming the
-        /// parameter at fault; never a panic, never a limit past 100.
-        #[test]
-        fn any_query_is_bounded_or_names_its_fault(query in queries()) {
-            match parse_query(&query) {
-                Ok(q) => {
-                    prop_assert!((1..=100).contains(&q.limit));
-                    prop_assert!(q.offset >= 0);
-                }
-                Err(refused) => prop_assert!(!refused.field.is_empty()),
-            }
+        /// Query strings made of the list's own parameter names and values, mangled.
+        fn queries() -> impl Strategy<Value = String> {
+            let name = prop_oneof![
+                Just("environment"),
+                Just("kind"),
+                Just("status"),
+                Just("order_by"),
+                Just("order"),
+                Just("limit"),
+                Just("offset"),
+                Just("cursor"),
+                Just("colour"),
+            ];
+            let value = prop_oneof![
+                "live|test|enabled|disabled|revoked|created_at|name|last_used_at|asc|desc",
+                "-?[0-9]{1,12}",
+                "[A-Za-z0-9_-]{0,40}",
+                "\\PC{0,20}",
+            ];
+            proptest::collection::vec((name, value), 0..6).prop_map(|pairs| {
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish()
+            })
         }
 
-        /// Any bytes as a query string: no panic.
-        #[test]
-        fn any_text_as_a_query_never_panics(query in "\\PC{0,200}") {
-            let _ = parse_query(&query);
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            /// Any query is a list request within the documented bounds, or refused naming the
+            /// parameter at fault; never a panic, never a limit past 100.
+            #[test]
+            fn any_query_is_bounded_or_names_its_fault(query in queries()) {
+                match parse_query(&query) {
+                    Ok(q) => {
+                        prop_assert!((1..=100).contains(&q.limit));
+                        prop_assert!(q.offset >= 0);
+                    }
+                    Err(refused) => prop_assert!(!refused.field.is_empty()),
+                }
+            }
+
+            /// Any bytes as a query string: no panic.
+            #[test]
+            fn any_text_as_a_query_never_panics(query in "\\PC{0,200}") {
+                let _ = parse_query(&query);
+            }
         }
     }
 
