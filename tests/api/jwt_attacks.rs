@@ -2040,7 +2040,7 @@ async fn tokens_of_a_deleted_key_are_refused_everywhere(backend: Backend) {
 /// JWT-18 (secret rotation), TOK-RT-01: rotating a key's secret (no grace period) ends the
 /// old secret at once, but not the access tokens already issued: they stay valid everywhere
 /// until they expire (at most 900 s). Revoking the key is what ends them.
-async fn a_secret_rotation_ends_the_old_secret_but_not_issued_tokens(backend: Backend) {
+async fn a_secret_rotation_ends_the_old_secret_but_not_granted_tokens(backend: Backend) {
     let f = Fixture::start(backend).await;
     let out = f
         .app
@@ -2107,7 +2107,7 @@ backend_tests!(
     tokens_signed_by_keys_of_another_type_are_rejected,
     a_retired_signing_key_is_refused_everywhere_once_its_window_closes,
     tokens_of_a_deleted_key_are_refused_everywhere,
-    a_secret_rotation_ends_the_old_secret_but_not_issued_tokens,
+    a_secret_rotation_ends_the_old_secret_but_not_granted_tokens,
     malformed_authorization_headers_are_invalid_requests,
     missing_or_non_bearer_credentials_get_a_bare_challenge,
 );
