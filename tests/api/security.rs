@@ -218,8 +218,127 @@ async fn a_secret_is_compared_whole(backend: Backend) {
     assert_eq!(response.status(), 200);
 }
 
+/// TOK-BC-02: a burst of concurrent token requests, each costing a slow bcrypt verification,
+/// fills the bounded hashing queue: the overflow is refused at once with 503
+/// `temporarily_unavailable` and `Retry-After`, and token validation (which never hashes)
+/// keeps answering quickly meanwhile.
+async fn a_burst_of_bcrypt_work_overflows_to_503_and_validation_keeps_serving(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        // ~100 ms or more per verification (the dummy hash of an unknown client_id).
+        s.secrets.bcrypt_cost = 12;
+        s.secrets.hashing_threads = 1;
+        s.secrets.max_pending_hashes = 2;
+        s.rate_limit.enabled = false;
+    })
+    .await;
+    let key = app.create_key(&["invoices:read"]);
+    let token = app.token_for(&key).await;
+    let unknown = json!({
+        "client_id": "kgc_00000000000000000000",
+        "client_secret": key.client_secret,
+    });
+    let burst = futures_util::future::join_all((0..12).map(|_| {
+        let response = app.post_token_json(unknown.clone());
+        async move {
+            let response = response.await;
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").cloned();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, retry_after, body)
+        }
+    }));
+    let during = async {
+        // While the burst hashes: a token is still validated, from memory.
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let status = app
+            .get_with_token("/v1/me/permissions", &token)
+            .await
+            .status();
+        (status.as_u16(), started.elapsed())
+    };
+    let (answers, (status, took)) = futures_util::join!(burst, during);
+    let refused: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(
+        !refused.is_empty(),
+        "some of the burst overflows the queue: {:?}",
+        answers.iter().map(|(s, _, _)| s).collect::<Vec<_>>()
+    );
+    for (_, retry_after, body) in &refused {
+        assert!(retry_after.is_some(), "503 with Retry-After");
+        assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    }
+    assert!(
+        answers.iter().all(|(s, _, _)| *s == 401 || *s == 503),
+        "{:?}",
+        answers.iter().map(|(s, _, _)| s).collect::<Vec<_>>()
+    );
+    assert_eq!(status, 200, "validation during the burst");
+    assert!(took < Duration::from_secs(1), "validation took {took:?}");
+}
+
+/// CRC-32 (IEEE), for a gzip trailer.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// `data` as a gzip member holding one stored (uncompressed) deflate block.
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(data.len()).unwrap();
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1];
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&crc32(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+/// TOK-SZ-02: keygate never decompresses a request body, so no compressed body can grow past
+/// the 4 KiB bound: a valid token request sent gzip-encoded is read as the bytes it is (not a
+/// form), a 400 `invalid_request`, never a token.
+async fn a_compressed_body_is_never_inflated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key(&["invoices:read"]);
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        key.client_id, key.client_secret
+    );
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926, "the CRC-32 check value");
+    let response = app
+        .client
+        .post(app.url("/v1/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-encoding", "gzip")
+        .body(gzip_stored(form.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert!(
+        (400..500).contains(&status),
+        "a gzip body is not inflated into a token request: HTTP {status}"
+    );
+    // The same bytes unencoded get a token: the request itself was good.
+    let plain = app.post_token_form(&form, None).await;
+    assert_eq!(plain.status(), 200);
+}
+
 backend_tests!(
     nothing_secret_reaches_the_log_even_at_trace,
     an_unknown_client_id_costs_what_a_wrong_secret_costs,
     a_secret_is_compared_whole,
+    a_burst_of_bcrypt_work_overflows_to_503_and_validation_keeps_serving,
+    a_compressed_body_is_never_inflated,
 );
