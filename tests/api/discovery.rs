@@ -22,6 +22,7 @@ fn kid_of(token: &str) -> String {
     decode_header(token).unwrap().kid.unwrap()
 }
 
+/// JW-01..JW-05, JW-08.
 async fn jwks_publishes_the_active_and_next_keys_without_private_members(backend: Backend) {
     let app = spawn_app(backend).await;
     let response = app
@@ -62,6 +63,7 @@ async fn jwks_publishes_the_active_and_next_keys_without_private_members(backend
     assert!(ids.contains(&kid_of(&token)));
 }
 
+/// MD-01..MD-09.
 async fn metadata_names_the_issuer_of_the_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     let metadata = app
@@ -112,6 +114,7 @@ async fn metadata_names_the_issuer_of_the_tokens(backend: Backend) {
     assert_eq!(claims["iss"], metadata["issuer"]);
 }
 
+/// JW-07, JWT-17.
 async fn rotation_signs_with_the_published_next_key_and_old_tokens_keep_working(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -163,6 +166,7 @@ async fn rotation_signs_with_the_published_next_key_and_old_tokens_keep_working(
     assert_eq!(statuses, ["next", "active", "retired"]);
 }
 
+/// JWT-17.
 async fn a_retired_key_stops_verifying_when_its_window_closes(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);

@@ -52,6 +52,7 @@ async fn spawn_resource_server_for(keygate: &TestApp, params: ValidationParams) 
     address
 }
 
+/// BR-07, JWT-20.
 async fn a_route_declares_its_scope_and_the_extractor_enforces_it(backend: Backend) {
     let keygate = spawn_app(backend).await;
     let api = spawn_resource_server(&keygate).await;
@@ -91,6 +92,7 @@ async fn a_route_declares_its_scope_and_the_extractor_enforces_it(backend: Backe
     );
 }
 
+/// JWT-20.
 async fn a_narrowed_token_is_refused_where_it_lacks_the_scope(backend: Backend) {
     let keygate = spawn_app(backend).await;
     let api = spawn_resource_server(&keygate).await;
@@ -115,6 +117,7 @@ async fn a_narrowed_token_is_refused_where_it_lacks_the_scope(backend: Backend) 
     assert_eq!(response.status(), 201);
 }
 
+/// RV-06, JWT-18.
 async fn a_revocation_reaches_the_resource_server_within_a_second(backend: Backend) {
     let keygate = spawn_app(backend).await;
     let api = spawn_resource_server(&keygate).await;
@@ -172,6 +175,7 @@ async fn a_revocation_reaches_the_resource_server_within_a_second(backend: Backe
     );
 }
 
+/// JWT-19, AT-08.
 async fn a_live_api_refuses_test_tokens_unless_it_accepts_them(backend: Backend) {
     let keygate = spawn_app(backend).await;
     let live_only = spawn_resource_server(&keygate).await;
@@ -206,6 +210,7 @@ async fn a_live_api_refuses_test_tokens_unless_it_accepts_them(backend: Backend)
     assert_eq!(status(&sandbox, &live_token).await.status(), 401);
 }
 
+/// AV-02, JWT-10.
 async fn tokens_of_another_keygate_are_refused(backend: Backend) {
     let keygate = spawn_app(backend).await;
     let other = spawn_app(backend).await;

@@ -159,6 +159,7 @@ async fn assert_usable_token(
     );
 }
 
+/// CA-01, SR-01..SR-08, TOK-B-05.
 async fn oauth2_crate_gets_a_token_with_client_secret_basic(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read", "clients:read"]);
@@ -174,6 +175,7 @@ async fn oauth2_crate_gets_a_token_with_client_secret_basic(backend: Backend) {
     .await;
 }
 
+/// CA-03.
 async fn oauth2_crate_gets_a_token_with_client_secret_post(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read", "clients:read"]);
@@ -189,6 +191,7 @@ async fn oauth2_crate_gets_a_token_with_client_secret_post(backend: Backend) {
     .await;
 }
 
+/// CC-07.
 async fn oauth2_crate_narrows_scopes(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read", "clients:read"]);
@@ -238,6 +241,7 @@ async fn oauth2_crate_sees_invalid_scope(backend: Backend) {
 }
 
 /// RFC 8414: a client configured with the issuer alone finds the token endpoint and uses it.
+/// MD-01..MD-03.
 async fn oauth2_crate_discovers_the_token_endpoint(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read", "clients:read"]);

@@ -17,6 +17,7 @@ fn assert_inactive(reply: &Reply, what: &str) {
     assert_eq!(reply.json(), json!({ "active": false }), "{what}");
 }
 
+/// IN-01, IN-06.
 async fn introspection_of_an_active_token_returns_its_claims(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(ADMIN, &["--admin"]);
@@ -71,6 +72,7 @@ async fn introspection_of_an_active_token_returns_its_claims(backend: Backend) {
     assert_eq!(hinted["active"], true);
 }
 
+/// IN-04, IN-05, IN-07.
 async fn introspection_of_expired_garbage_revoked_or_foreign_tokens_is_inactive(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(ADMIN, &["--admin"]);
@@ -159,6 +161,7 @@ async fn introspection_of_expired_garbage_revoked_or_foreign_tokens_is_inactive(
     );
 }
 
+/// IN-02, IN-03.
 async fn introspection_needs_credentials_holding_tokens_introspect(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(ADMIN, &["--admin"]);

@@ -12,12 +12,20 @@
 //! accepted, and rightly so: only the issuer holds the signing key, and the signature is what
 //! binds the claims. That is not tested here (it is the definition of a valid token).
 //!
+//! Every token refused there is also sent to the two other places that judge tokens: an API
+//! that knows only keygate's URL (`keygate::remote::RemoteValidator`, as in
+//! examples/resource_server.rs), which must refuse it the same way, and `/v1/introspect`,
+//! which must call it `{"active": false}` (or refuse a body over its 4 KiB bound before
+//! reading it).
+//!
 //! Table-driven tests check every case and then report all the failing ones at once.
 
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::time::Duration;
 
+#[cfg(feature = "client")]
+use actix_web::{App, HttpResponse, HttpServer, web};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -25,11 +33,26 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
-use reqwest::Response;
+#[cfg(feature = "client")]
+use keygate::client::TokenSource;
+#[cfg(feature = "client")]
+use keygate::remote::RemoteValidator;
+use reqwest::{Method, Response};
+#[cfg(feature = "client")]
+use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Reply, TestApp, TestKey, eventually, spawn_app};
+use crate::helpers::{
+    ADMIN, Backend, ClientAuth, Reply, TestApp, TestKey, Who, eventually, form, introspect,
+    spawn_app,
+};
+
+#[cfg(feature = "client")]
+keygate::require_scopes!(InvoicesRead => "invoices:read");
+
+/// The largest body `/v1/introspect` reads.
+const MAX_INTROSPECTION_BODY: usize = 4096;
 
 /// How every `invalid_token` challenge starts (RFC 6750 section 3).
 const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="keygate", error="invalid_token""#;
@@ -172,6 +195,25 @@ impl Verdicts {
         }
     }
 
+    /// `/v1/introspect`'s answer for a token it must not vouch for: 200 `{"active": false}`
+    /// and nothing more (RFC 7662 section 2.2), or 413 when the form is over the body bound.
+    fn inactive(&mut self, why: &str, answer: &Reply, oversized: bool) {
+        self.checked += 1;
+        let ok = if oversized {
+            answer.status == 413
+        } else {
+            answer.status == 200 && answer.body == json!({ "active": false })
+        };
+        if !ok {
+            let expected = if oversized {
+                "413 (over the body bound)"
+            } else {
+                "200 {\"active\": false}"
+            };
+            self.fail(why, expected, answer);
+        }
+    }
+
     fn accepted(&mut self, why: &str, answer: &Reply) {
         self.checked += 1;
         if answer.status != 200 {
@@ -216,6 +258,52 @@ struct Fixture {
     signer: EcdsaKeyPair,
     /// A token keygate issued for `key`.
     token: String,
+    /// An API that knows only keygate's URL (`RemoteValidator`, following the revocation
+    /// stream), serving `GET /invoices` to tokens with `invoices:read`; none without the
+    /// `client` feature, which `RemoteValidator` belongs to.
+    remote: Option<String>,
+    /// A key holding `tokens:introspect` (authenticating with HTTP Basic, so that a signing
+    /// key's retirement does not touch it).
+    introspector: TestKey,
+}
+
+#[cfg(feature = "client")]
+async fn remote_invoices(caller: keygate::Authenticated<InvoicesRead>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "client_id": caller.client_id() }))
+}
+
+/// Starts an API on `RemoteValidator`: keygate's discovery document, JWKS and revocation
+/// stream (followed with a key holding `revocations:read`) are all it knows.
+#[cfg(feature = "client")]
+async fn spawn_remote_api(app: &TestApp) -> Option<String> {
+    let follower = app.create_key(&["revocations:read"]);
+    let tokens = TokenSource::builder(&app.address)
+        .client_id(&follower.client_id)
+        .client_secret(SecretString::from(follower.client_secret.clone()))
+        .build()
+        .unwrap();
+    let validator = RemoteValidator::new(app.address.clone())
+        .follow_revocations(tokens)
+        .connect()
+        .await
+        .expect("the remote validator connects");
+    let validator = web::Data::new(validator);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(validator.clone())
+            .route("/invoices", web::get().to(remote_invoices))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let address = format!("http://{}", server.addrs()[0]);
+    actix_web::rt::spawn(server.run());
+    Some(address)
+}
+
+#[cfg(not(feature = "client"))]
+async fn spawn_remote_api(_app: &TestApp) -> Option<String> {
+    None
 }
 
 impl Fixture {
@@ -226,6 +314,8 @@ impl Fixture {
         let (kid, algorithm, pkcs8) = app.active_signing_key();
         assert_eq!(algorithm, "ES256", "the test profile signs with ES256");
         let signer = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).unwrap();
+        let remote = spawn_remote_api(&app).await;
+        let introspector = app.create_key(&["tokens:introspect"]);
         let fixture = Fixture {
             app,
             key,
@@ -233,6 +323,8 @@ impl Fixture {
             pkcs8,
             signer,
             token,
+            remote,
+            introspector,
         };
         fixture.check_the_forgery_helper().await;
         fixture
@@ -257,13 +349,31 @@ impl Fixture {
             "keygate's own token: {}",
             summary(&answer)
         );
-        let answer = self.send(&self.forge(&header, &forged)).await;
+        let forged = self.forge(&header, &forged);
+        let answer = self.send(&forged).await;
         assert_eq!(
             answer.status,
             200,
             "an unmodified forged token must be accepted, or no rejection below means anything: {}",
             summary(&answer)
         );
+        for token in [&self.token, &forged] {
+            if let Some(answer) = self.send_remote(token).await {
+                assert_eq!(
+                    answer.status,
+                    200,
+                    "the remote validator accepts keygate's and the forged token: {}",
+                    summary(&answer)
+                );
+            }
+            let answer = self.introspect(token).await;
+            assert_eq!(
+                answer.body["active"],
+                true,
+                "introspection calls keygate's and the forged token active: {}",
+                summary(&answer)
+            );
+        }
     }
 
     fn valid_header(&self) -> Value {
@@ -336,6 +446,83 @@ impl Fixture {
         Reply::of_lossy(self.app.get_with_token("/v1/me", token).await).await
     }
 
+    /// `GET /invoices` on the API that validates with `RemoteValidator`, if there is one.
+    async fn send_remote(&self, token: &str) -> Option<Reply> {
+        let remote = self.remote.as_ref()?;
+        let request = self
+            .app
+            .client
+            .get(format!("{remote}/invoices"))
+            .bearer_auth(token);
+        Some(Reply::of_lossy(request.send().await.expect("request sent")).await)
+    }
+
+    /// `POST /v1/introspect` about `token`, as the introspecting key (HTTP Basic).
+    async fn introspect(&self, token: &str) -> Reply {
+        introspect(&self.app, ClientAuth::Basic(&self.introspector), token).await
+    }
+
+    /// The remote validator refuses `token` with `invalid_token`, and introspection calls it
+    /// inactive.
+    async fn refused_elsewhere(&self, verdicts: &mut Verdicts, why: &str, token: &str) {
+        if let Some(answer) = self.send_remote(token).await {
+            verdicts.invalid_token(&format!("{why} [remote validator]"), &answer);
+        }
+        let oversized = form(&[("token", token)]).len() > MAX_INTROSPECTION_BODY;
+        verdicts.inactive(
+            &format!("{why} [introspection]"),
+            &self.introspect(token).await,
+            oversized,
+        );
+    }
+
+    /// Waits (up to 3 s) until the remote validator refuses `token`: it learns of revocations
+    /// and key changes from keygate's revocation stream.
+    async fn wait_for_remote_refusal(&self, token: &str) {
+        let refused = eventually(3, || async {
+            self.send_remote(token)
+                .await
+                .is_none_or(|answer| answer.status == 401)
+        })
+        .await;
+        assert!(
+            refused,
+            "the remote validator still accepts the token after 3 s"
+        );
+    }
+
+    /// Waits until keygate (up to 5 s: one feed interval, with room for a busy machine) and
+    /// the remote validator refuse `token`, then checks all three refuse it properly.
+    async fn refused_everywhere_soon(&self, verdicts: &mut Verdicts, why: &str, token: &str) {
+        let refused = eventually(5, || async { self.send(token).await.status == 401 }).await;
+        assert!(refused, "{why}: keygate still accepts the token after 5 s");
+        self.wait_for_remote_refusal(token).await;
+        self.refused_everywhere(verdicts, why, token).await;
+    }
+
+    /// Accepted by all three.
+    async fn accepted_everywhere(&self, verdicts: &mut Verdicts, why: &str, token: &str) {
+        verdicts.accepted(why, &self.send(token).await);
+        if let Some(answer) = self.send_remote(token).await {
+            verdicts.accepted(&format!("{why} [remote validator]"), &answer);
+        }
+        let answer = self.introspect(token).await;
+        verdicts.checked += 1;
+        if answer.status != 200 || answer.body["active"] != true {
+            verdicts.fail(
+                &format!("{why} [introspection]"),
+                "200 active: true",
+                &answer,
+            );
+        }
+    }
+
+    /// Refused by all three: keygate's extractor, the remote validator and introspection.
+    async fn refused_everywhere(&self, verdicts: &mut Verdicts, why: &str, token: &str) {
+        verdicts.invalid_token(why, &self.send(token).await);
+        self.refused_elsewhere(verdicts, why, token).await;
+    }
+
     /// `GET /v1/me` with these Authorization header values (none, one, or several).
     async fn send_authorization(&self, path: &str, values: &[&str]) -> Reply {
         let mut request = self.app.client.get(self.app.url(path));
@@ -361,10 +548,11 @@ impl Fixture {
             .clone()
     }
 
-    /// Expects every token to be refused with `invalid_token`.
+    /// Expects every token to be refused with `invalid_token` by keygate's extractor and the
+    /// remote validator, and to be inactive for introspection.
     async fn all_invalid(&self, verdicts: &mut Verdicts, cases: &[(String, String)]) {
         for (why, token) in cases {
-            verdicts.invalid_token(why, &self.send(token).await);
+            self.refused_everywhere(verdicts, why, token).await;
         }
     }
 }
@@ -727,15 +915,18 @@ async fn expiry_is_enforced_with_the_configured_leeway(backend: Backend) {
     let mut v = Verdicts::default();
     let token = f.forge_claims(&expiring_at(now() - (leeway + 5)));
     v.invalid_token_because("exp = now - (leeway + 5)", &f.send(&token).await, "expired");
+    f.refused_elsewhere(&mut v, "exp = now - (leeway + 5)", &token)
+        .await;
     let token = f.forge_claims(&expiring_at(now() - 86_400));
     v.invalid_token_because("exp a day ago", &f.send(&token).await, "expired");
+    f.refused_elsewhere(&mut v, "exp a day ago", &token).await;
     let token = f.forge_claims(&expiring_at(now() - (leeway - 10)));
     v.accepted(
         "exp = now - (leeway - 10), within the leeway",
         &f.send(&token).await,
     );
     let token = f.forge_claims(&with(&f.valid_claims(), "exp", None));
-    v.invalid_token("exp missing", &f.send(&token).await);
+    f.refused_everywhere(&mut v, "exp missing", &token).await;
     v.finish();
 }
 
@@ -793,6 +984,8 @@ async fn tokens_not_yet_valid_are_rejected(backend: Backend) {
         &f.send(&token).await,
         "not valid yet",
     );
+    f.refused_elsewhere(&mut v, "nbf = now + leeway + 20", &token)
+        .await;
     let token = f.forge_claims(&claims_with("nbf", now() + leeway - 10));
     v.accepted(
         "nbf = now + leeway - 10, within the leeway",
@@ -806,17 +999,21 @@ async fn tokens_not_yet_valid_are_rejected(backend: Backend) {
     };
     let token = f.forge_claims(&issued_at(now() + 86_400));
     v.invalid_token_because("iat = now + 1 day", &f.send(&token).await, "not valid yet");
+    f.refused_elsewhere(&mut v, "iat = now + 1 day", &token)
+        .await;
     let token = f.forge_claims(&issued_at(now() + leeway + 20));
     v.invalid_token_because(
         "iat = now + leeway + 20",
         &f.send(&token).await,
         "not valid yet",
     );
+    f.refused_elsewhere(&mut v, "iat = now + leeway + 20", &token)
+        .await;
 
     let token = f.forge_claims(&with(&f.valid_claims(), "nbf", None));
-    v.invalid_token("nbf missing", &f.send(&token).await);
+    f.refused_everywhere(&mut v, "nbf missing", &token).await;
     let token = f.forge_claims(&with(&f.valid_claims(), "iat", None));
-    v.invalid_token("iat missing", &f.send(&token).await);
+    f.refused_everywhere(&mut v, "iat missing", &token).await;
     v.finish();
 }
 
@@ -1347,6 +1544,10 @@ async fn huge_and_deeply_nested_tokens_are_refused_without_5xx(backend: Backend)
     } else {
         v.one_of("a validly signed 9 KB token", &answer, &[400, 431]);
     }
+    // Over the validator's 8 KiB bound, which it checks before parsing anything; over the
+    // 4 KiB body bound of introspection, which refuses it before reading the form.
+    f.refused_elsewhere(&mut v, "a validly signed 9 KB token", &token)
+        .await;
     let token = padded(64 * 1024);
     let answer = f.send(&token).await;
     if answer.status == 401 {
@@ -1398,16 +1599,19 @@ async fn huge_and_deeply_nested_tokens_are_refused_without_5xx(backend: Backend)
         nested_header.as_bytes(),
         f.valid_claims().to_string().as_bytes(),
     );
-    v.invalid_token(
+    f.refused_everywhere(
+        &mut v,
         "1000 nested arrays in the header, validly signed",
-        &f.send(&token).await,
-    );
+        &token,
+    )
+    .await;
     // Still serving.
     v.accepted("keygate's token after the attacks", &f.send(&f.token).await);
     v.finish();
 }
 
-/// JWT-18: a revoked key's tokens are refused within a second, as revoked.
+/// JWT-18, IN-07, RV-06: a revoked key's tokens are refused within a second, as revoked, by
+/// keygate, by the remote validator and by introspection.
 async fn tokens_of_a_revoked_key_are_refused_within_a_second(backend: Backend) {
     let f = Fixture::start(backend).await;
     let forged = f.forge_claims(&f.valid_claims());
@@ -1448,6 +1652,12 @@ async fn tokens_of_a_revoked_key_are_refused_within_a_second(backend: Backend) {
         .send_authorization("/v1/me/permissions", &[&format!("Bearer {}", f.token)])
         .await;
     v.invalid_token_because("/v1/me/permissions after revocation", &answer, "revoked");
+    // The remote validator hears it on the revocation stream; introspection reads memory.
+    f.wait_for_remote_refusal(&f.token).await;
+    f.refused_elsewhere(&mut v, "keygate's token after revocation", &f.token)
+        .await;
+    f.refused_elsewhere(&mut v, "a forged token issued before revocation", &forged)
+        .await;
     v.finish();
 }
 
@@ -1656,6 +1866,213 @@ async fn missing_or_non_bearer_credentials_get_a_bare_challenge(backend: Backend
     v.finish();
 }
 
+/// The `kid` in a token's header.
+fn kid_of(token: &str) -> String {
+    let header: Value = serde_json::from_slice(&unb64(segments(token).0)).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+/// Makes the raw JWS signature of a signing input.
+type Sign<'a> = &'a dyn Fn(&[u8]) -> Vec<u8>;
+
+/// A token with this header and keygate's claims, signed by `sign` (the raw JWS signature of
+/// the signing input).
+fn signed_by(header: &Value, claims: &Value, sign: Sign) -> String {
+    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+    let signature = b64(sign(input.as_bytes()));
+    format!("{input}.{signature}")
+}
+
+/// JWT-02, JWT-03, BCP-01 (keys of the wrong type): tokens truly signed by an attacker's RSA,
+/// Ed25519, P-384 or P-256 key, each with its own algorithm in the header, under the active
+/// kid or a kid keygate never made. The key is found by `kid` and brings its own algorithm;
+/// a key keygate did not publish is never used, and nothing in the token selects one.
+async fn tokens_signed_by_keys_of_another_type_are_rejected(backend: Backend) {
+    use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+    use aws_lc_rs::signature::{
+        ECDSA_P384_SHA384_FIXED_SIGNING, Ed25519KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256,
+    };
+    let f = Fixture::start(backend).await;
+    let rng = SystemRandom::new();
+    let rsa = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let ed25519 = Ed25519KeyPair::generate().unwrap();
+    let p384 = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).unwrap();
+    let p256 = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let rs256 = |m: &[u8]| {
+        let mut signature = vec![0; rsa.public_modulus_len()];
+        rsa.sign(&RSA_PKCS1_SHA256, &rng, m, &mut signature)
+            .unwrap();
+        signature
+    };
+    let ps256 = |m: &[u8]| {
+        let mut signature = vec![0; rsa.public_modulus_len()];
+        rsa.sign(&RSA_PSS_SHA256, &rng, m, &mut signature).unwrap();
+        signature
+    };
+    let eddsa = |m: &[u8]| ed25519.sign(m).as_ref().to_vec();
+    let es384 = |m: &[u8]| p384.sign(&rng, m).unwrap().as_ref().to_vec();
+    let es256 = |m: &[u8]| p256.sign(&rng, m).unwrap().as_ref().to_vec();
+    let signers: [(&str, Sign); 5] = [
+        ("RS256", &rs256),
+        ("PS256", &ps256),
+        ("EdDSA", &eddsa),
+        ("ES384", &es384),
+        ("ES256", &es256),
+    ];
+    let mut cases = Vec::new();
+    for (alg, sign) in signers {
+        for (which, kid) in [
+            ("the active kid", f.kid.as_str()),
+            ("a kid keygate never made", "attacker-key-1"),
+        ] {
+            let header = json!({ "alg": alg, "typ": "at+jwt", "kid": kid });
+            cases.push((
+                format!("{alg} by an attacker's key under {which}"),
+                signed_by(&header, &f.valid_claims(), sign),
+            ));
+        }
+        // The header naming keygate's algorithm, the signature of another key type.
+        cases.push((
+            format!("an {alg} signature under keygate's ES256 header"),
+            signed_by(&f.valid_header(), &f.valid_claims(), sign),
+        ));
+    }
+    let mut v = Verdicts::default();
+    f.all_invalid(&mut v, &cases).await;
+    v.finish();
+}
+
+/// JWT-17, JW-07: after a signing-key rotation the retired key's tokens keep working
+/// everywhere until its verification window closes, then nowhere; the retired kid over a
+/// signature of the new key is refused throughout.
+async fn a_retired_signing_key_is_refused_everywhere_once_its_window_closes(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let old_kid = f.kid.clone();
+    let out = f.app.cli(&["signing-keys", "rotate"]);
+    assert!(
+        out.status.success(),
+        "signing-keys rotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated = eventually(3, || async {
+        kid_of(&f.app.token_for(&f.key).await) != old_kid
+    })
+    .await;
+    assert!(rotated, "keygate signs with the new key within 3 s");
+    let (new_kid, algorithm, pkcs8) = f.app.active_signing_key();
+    assert_eq!(algorithm, "ES256");
+    assert_ne!(new_kid, old_kid);
+    let new_signer = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).unwrap();
+    let by_new_key = |header: &Value| {
+        signed_by(header, &f.valid_claims(), &|m: &[u8]| {
+            new_signer
+                .sign(&SystemRandom::new(), m)
+                .unwrap()
+                .as_ref()
+                .to_vec()
+        })
+    };
+    let mut v = Verdicts::default();
+
+    // Within the window: the retired key still verifies, everywhere.
+    let forged_old = f.forge_claims(&f.valid_claims());
+    f.accepted_everywhere(
+        &mut v,
+        "the retired key's token within its window",
+        &f.token,
+    )
+    .await;
+    f.accepted_everywhere(
+        &mut v,
+        "a token by the retired key within its window",
+        &forged_old,
+    )
+    .await;
+    let fresh = by_new_key(&json!({ "alg": "ES256", "typ": "at+jwt", "kid": new_kid }));
+    f.accepted_everywhere(&mut v, "a token by the new key under its own kid", &fresh)
+        .await;
+    let mixed = by_new_key(&json!({ "alg": "ES256", "typ": "at+jwt", "kid": old_kid }));
+    f.refused_everywhere(
+        &mut v,
+        "the retired kid over the new key's signature",
+        &mixed,
+    )
+    .await;
+
+    // Close the window as if the token lifetime had passed, and announce it.
+    let past = "2020-01-01 00:00:00";
+    f.app.run_sql(&format!(
+        "UPDATE signing_keys SET verify_until = '{past}' WHERE kid = '{old_kid}';
+             INSERT INTO state_changes (kind, subject, not_before, expires_at, created_at)
+             VALUES ('signing_keys', '', 0, 4102444800, '{past}');"
+    ));
+    f.refused_everywhere_soon(&mut v, "the retired key's token past its window", &f.token)
+        .await;
+    f.refused_everywhere(
+        &mut v,
+        "a token by the retired key past its window",
+        &forged_old,
+    )
+    .await;
+    f.accepted_everywhere(&mut v, "a token by the new key after the window", &fresh)
+        .await;
+    v.finish();
+}
+
+/// JWT-18, BCP-07: a deleted key's tokens are refused everywhere within a second, as the
+/// subject no longer exists.
+async fn tokens_of_a_deleted_key_are_refused_everywhere(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let admin = f.app.create_user(ADMIN, &["--admin"]);
+    let operator = Who::Session(f.app.log_in(&admin.email, &admin.password).await);
+    let forged = f.forge_claims(&f.valid_claims());
+    let path = format!("/v1/api-keys/{}", f.key.client_id);
+    let deleted = Reply::send(f.app.request_as(&operator, Method::DELETE, &path)).await;
+    assert_eq!(deleted.status, 200, "DELETE {path}: {}", deleted.text);
+    let mut v = Verdicts::default();
+    f.refused_everywhere_soon(&mut v, "keygate's token of a deleted key", &f.token)
+        .await;
+    f.refused_everywhere(&mut v, "a forged token of a deleted key", &forged)
+        .await;
+    v.finish();
+}
+
+/// JWT-18 (secret rotation), TOK-RT-01: rotating a key's secret (no grace period) ends the
+/// old secret at once, but not the access tokens already issued: they stay valid everywhere
+/// until they expire (at most 900 s). Revoking the key is what ends them.
+async fn a_secret_rotation_ends_the_old_secret_but_not_granted_tokens(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let out = f
+        .app
+        .cli(&["api-keys", "rotate", &f.key.client_id, "--json"]);
+    assert!(
+        out.status.success(),
+        "api-keys rotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let old_secret_refused = eventually(5, || async {
+        f.app
+            .post_token_form(
+                "grant_type=client_credentials",
+                Some((&f.key.client_id, &f.key.client_secret)),
+            )
+            .await
+            .status()
+            == 401
+    })
+    .await;
+    assert!(
+        old_secret_refused,
+        "the old secret is refused after a rotation"
+    );
+    // Past one feed interval, both here and on the revocation stream.
+    actix_web::rt::time::sleep(Duration::from_millis(600)).await;
+    let mut v = Verdicts::default();
+    f.accepted_everywhere(&mut v, "a token issued before the rotation", &f.token)
+        .await;
+    v.finish();
+}
+
 /// `GET /v1/me` with a bearer token on a client of its own, without the panic on a transport
 /// error: a 1 MiB header may be cut off, and the connection actix then closes must not be
 /// reused by the app's client.
@@ -1687,6 +2104,10 @@ backend_tests!(
     tokens_of_a_revoked_key_are_refused_within_a_second,
     invalid_ecdsa_signatures_are_rejected,
     sub_must_equal_client_id,
+    tokens_signed_by_keys_of_another_type_are_rejected,
+    a_retired_signing_key_is_refused_everywhere_once_its_window_closes,
+    tokens_of_a_deleted_key_are_refused_everywhere,
+    a_secret_rotation_ends_the_old_secret_but_not_granted_tokens,
     malformed_authorization_headers_are_invalid_requests,
     missing_or_non_bearer_credentials_get_a_bare_challenge,
 );

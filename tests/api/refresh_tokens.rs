@@ -100,6 +100,7 @@ async fn a_key_with_refresh_tokens_trades_each_one_once_for_a_new_pair(backend: 
     assert_eq!(fourth["scope"], "invoices:read payouts:read");
 }
 
+/// CC-04.
 async fn keys_without_the_option_never_see_one(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(ADMIN, &["--admin"]);
@@ -196,6 +197,7 @@ async fn continue_with(app: &TestApp, refresh: &str, action: &str) {
     reply.expect_error(400, "invalid_grant");
 }
 
+/// RV-02.
 async fn the_revocation_endpoint_ends_a_refresh_token_and_its_access_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = refreshing_key(&app, &["invoices:read"]);

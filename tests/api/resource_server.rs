@@ -119,6 +119,7 @@ async fn refused_within(
     }
 }
 
+/// BR-07, RV-06, JWT-18.
 async fn the_api_enforces_scopes_and_hears_a_revoke_within_a_second(backend: Backend) {
     let app = spawn_app(backend).await;
     let dir = tempfile::tempdir().unwrap();
@@ -316,6 +317,7 @@ fn with_made_up_kid(token: &str, kid: &str) -> String {
 }
 
 #[actix_web::test]
+/// JW-08, JWT-04.
 async fn made_up_kids_cost_one_jwks_fetch_per_cooldown_and_a_new_key_is_fetched() {
     let app = spawn_app(Backend::Sqlite).await;
     let mirror = counting_mirror(&app).await;

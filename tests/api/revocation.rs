@@ -25,6 +25,7 @@ fn remembered_until(app: &TestApp, jti: &str) -> i64 {
         .unwrap()
 }
 
+/// RV-01, RV-06.
 async fn a_client_revokes_its_own_token_at_once_while_its_other_tokens_keep_working(
     backend: Backend,
 ) {
@@ -75,6 +76,7 @@ async fn a_client_revokes_its_own_token_at_once_while_its_other_tokens_keep_work
         .expect_status_only(200);
 }
 
+/// RV-04.
 async fn revoking_another_clients_token_needs_tokens_revoke(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(ADMIN, &["--admin"]);
@@ -124,6 +126,7 @@ async fn revoking_another_clients_token_needs_tokens_revoke(backend: Backend) {
     assert_eq!(me_status(&app, &other).await, 401);
 }
 
+/// RV-01, RV-03.
 async fn revoking_a_garbage_token_answers_200_and_revocation_needs_client_authentication(
     backend: Backend,
 ) {
@@ -161,6 +164,7 @@ async fn revoking_a_garbage_token_answers_200_and_revocation_needs_client_authen
     assert_eq!(me_status(&app, &token).await, 200, "still valid");
 }
 
+/// RV-04.
 async fn a_token_of_another_organization_is_never_revoked(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(ADMIN, &["--admin"]);
@@ -204,6 +208,7 @@ async fn a_token_of_another_organization_is_never_revoked(backend: Backend) {
 /// Each client revokes at most its quota (here three at once), then gets `429` with
 /// `Retry-After`; what it revoked is remembered until the token's `exp` plus the largest
 /// leeway any validator may use (300 s), whatever this instance's own leeway.
+/// RV-06.
 async fn revocations_are_bounded_per_client_and_kept_past_any_leeway(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.rate_limit.revocation_burst = 3;

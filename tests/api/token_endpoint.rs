@@ -25,6 +25,7 @@ async fn verify_with_jwks(app: &TestApp, token: &str) -> (jsonwebtoken::Header, 
     (data.header, data.claims)
 }
 
+/// SR-01..SR-07, CC-04, CC-06, AT-02..AT-05, AT-07, BR-11.
 async fn json_body_with_valid_credentials_returns_an_rfc_9068_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read", "clients:read"]);
@@ -68,6 +69,7 @@ async fn json_body_with_valid_credentials_returns_an_rfc_9068_token(backend: Bac
     assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
 }
 
+/// CC-08.
 async fn fiskaly_aliases_are_accepted(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -77,6 +79,7 @@ async fn fiskaly_aliases_are_accepted(backend: Backend) {
     assert_eq!(response.status(), 200);
 }
 
+/// CA-01, CA-03, CC-01, TE-03, TOK-DP-02.
 async fn client_secret_basic_and_client_secret_post_both_work(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -97,6 +100,7 @@ async fn client_secret_basic_and_client_secret_post_both_work(backend: Backend) 
     assert_eq!(token["scope"], "invoices:read");
 }
 
+/// CC-07, SR-05.
 async fn a_requested_scope_narrows_the_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read", "invoices:write", "clients:read"]);
@@ -112,6 +116,7 @@ async fn a_requested_scope_narrows_the_token(backend: Backend) {
     assert_eq!(claims["scope"], "clients:read invoices:read");
 }
 
+/// ER-07.
 async fn a_scope_the_key_was_not_granted_is_invalid_scope(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -133,6 +138,7 @@ async fn a_scope_the_key_was_not_granted_is_invalid_scope(backend: Backend) {
 }
 
 /// Unknown id, wrong secret, revoked, disabled and expired keys all get the same answer.
+/// ER-04, ER-05, ER-06, ER-09, CC-05, TOK-TM-02, TOK-RV-01, TOK-EX-01.
 async fn every_credential_failure_is_the_same_invalid_client(backend: Backend) {
     let app = spawn_app(backend).await;
     let good = app.create_key(&["invoices:read"]);
@@ -227,6 +233,7 @@ async fn every_credential_failure_is_the_same_invalid_client(backend: Backend) {
     assert_oauth_error(response, 401, "invalid_client").await;
 }
 
+/// TOK-EX-01.
 async fn a_key_expiring_soon_caps_the_token_lifetime(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key_with(&["invoices:read"], &["--expires-in-days", "1"]);
@@ -245,6 +252,7 @@ async fn a_key_expiring_soon_caps_the_token_lifetime(backend: Backend) {
     assert!((100..=120).contains(&expires_in), "{expires_in}");
 }
 
+/// TE-02, TE-04, CC-10, ER-03, TOK-DP-01.
 async fn malformed_requests_get_invalid_request(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -281,6 +289,7 @@ async fn malformed_requests_get_invalid_request(backend: Backend) {
     }
 }
 
+/// CC-09, ER-07.
 async fn another_grant_type_is_unsupported(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -302,6 +311,7 @@ async fn another_grant_type_is_unsupported(backend: Backend) {
     }
 }
 
+/// CA-04, TOK-QS-01.
 async fn credentials_in_the_url_are_refused_even_when_correct(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -320,6 +330,7 @@ async fn credentials_in_the_url_are_refused_even_when_correct(backend: Backend) 
     assert_oauth_error(response, 400, "invalid_request").await;
 }
 
+/// CA-05.
 async fn two_authentication_methods_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -333,6 +344,7 @@ async fn two_authentication_methods_are_refused(backend: Backend) {
     assert_oauth_error(response, 400, "invalid_request").await;
 }
 
+/// CC-03, ER-04.
 async fn missing_credentials_are_invalid_client_with_a_challenge(backend: Backend) {
     let app = spawn_app(backend).await;
     let response = app
@@ -347,6 +359,7 @@ async fn missing_credentials_are_invalid_client_with_a_challenge(backend: Backen
     assert_oauth_error(response, 401, "invalid_client").await;
 }
 
+/// TOK-CT-01, TOK-CT-02, ER-08.
 async fn wrong_content_types_and_bodies_are_clear_4xx(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read"]);
@@ -388,6 +401,7 @@ async fn wrong_content_types_and_bodies_are_clear_4xx(backend: Backend) {
     }
 }
 
+/// TOK-SZ-01, TOK-SZ-03.
 async fn an_oversized_body_is_413_in_the_documented_format(backend: Backend) {
     let app = spawn_app(backend).await;
     let body = format!(
@@ -410,6 +424,7 @@ async fn an_oversized_body_is_413_in_the_documented_format(backend: Backend) {
     assert_oauth_error(response, 413, "invalid_request").await;
 }
 
+/// TE-01, TOK-QS-02.
 async fn other_methods_and_paths_answer_in_json(backend: Backend) {
     let app = spawn_app(backend).await;
     let response = app.client.get(app.url("/v1/token")).send().await.unwrap();
@@ -431,6 +446,7 @@ async fn other_methods_and_paths_answer_in_json(backend: Backend) {
     assert_oauth_error(response, 404, "not_found").await;
 }
 
+/// CA-07, TOK-BF-01.
 async fn repeated_failures_are_rate_limited_with_retry_after(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.rate_limit.failure_burst = 3;
@@ -562,6 +578,7 @@ async fn token_requests_are_limited_per_client_and_per_address(backend: Backend)
     );
 }
 
+/// AT-01, JWT-23.
 async fn tokens_of_every_algorithm_are_issued_and_accepted(backend: Backend) {
     for algorithm in ["EdDSA", "RS256", "HS256"] {
         let app =
@@ -611,6 +628,7 @@ async fn a_broken_database_is_a_server_error_without_detail(backend: Backend) {
 
 /// A test key's tokens carry their own audience: an API whose JWT library checks only `aud`
 /// (for the live audience) refuses them, as it accepts live tokens.
+/// AT-08, MD-10, JWT-19, TOK-EN-01.
 async fn test_tokens_carry_their_own_audience(backend: Backend) {
     let app = spawn_app(backend).await;
     let live = app.create_key(&["invoices:read"]);

@@ -219,6 +219,7 @@ async fn disabling_a_user_ends_their_sessions_keys_and_tokens(backend: Backend) 
     token_reply(&app, &key).await.expect(200);
 }
 
+/// JWT-21.
 async fn removing_a_permission_from_a_user_narrows_their_keys_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user(ADMIN, &["--admin"]);

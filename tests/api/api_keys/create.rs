@@ -38,6 +38,7 @@ async fn session_of(app: &TestApp, email: &str, permissions: &str) -> Who {
     Who::Session(app.log_in(&user.email, &user.password).await)
 }
 
+/// SR-07, TOK-SO-01.
 async fn creating_a_key_answers_201_with_its_secret_once_and_no_store(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = admin_session(&app).await;

@@ -131,6 +131,7 @@ async fn a_disabled_key_gets_invalid_client_and_its_tokens_are_refused_until_ree
     );
 }
 
+/// TOK-RV-01.
 async fn revocation_is_immediate_and_final(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = admin_session(&app).await;
@@ -291,6 +292,7 @@ async fn a_client_id_with_a_nul_byte_is_404_not_a_server_error(backend: Backend)
     }
 }
 
+/// SR-07, TOK-RT-01.
 async fn rotation_without_grace_ends_the_old_secret_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = admin_session(&app).await;
@@ -328,6 +330,7 @@ async fn rotation_without_grace_ends_the_old_secret_at_once(backend: Backend) {
     assert!(!listed.text.contains(&new.client_secret));
 }
 
+/// TOK-RT-01.
 async fn rotation_with_grace_keeps_the_old_secret_until_the_grace_ends(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = admin_session(&app).await;
