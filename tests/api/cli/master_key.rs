@@ -5,10 +5,12 @@
 
 use diesel::prelude::*;
 use keygate::db::schema::{audit_events, signing_keys, webhook_endpoints};
+use keygate::service::webhooks::SECRET_CONTEXT;
 use keygate::tokens::MasterKey;
 use serde_json::Value;
 
 use super::serve::refused;
+use super::signing_keys::{accepted_by, token_from};
 use crate::backend_tests;
 use crate::helpers::{Backend, ServerProcess, TestApp, assert_cli_ok, spawn_app, stdout};
 
@@ -25,11 +27,7 @@ fn sealed_values(app: &TestApp) -> Vec<(String, String)> {
         .select(webhook_endpoints::secret)
         .load(&mut conn)
         .unwrap();
-    values.extend(
-        secrets
-            .into_iter()
-            .map(|s| ("webhook-endpoint-secret".to_owned(), s)),
-    );
+    values.extend(secrets.into_iter().map(|s| (SECRET_CONTEXT.to_owned(), s)));
     values
 }
 
@@ -45,30 +43,6 @@ fn opens_none(key: &str, values: &[(String, String)]) -> bool {
     values
         .iter()
         .all(|(context, sealed)| key.open(context, sealed).is_err())
-}
-
-async fn access_token(server: &ServerProcess, client_id: &str, secret: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url("/v1/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn accepted_by(server: &ServerProcess, token: &str) -> bool {
-    reqwest::Client::new()
-        .get(server.url("/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        == 200
 }
 
 /// `keygate serve` on the app's database, signing as the app does (its issuer).
@@ -124,7 +98,7 @@ async fn the_master_key_changes_and_nothing_sealed_is_lost(backend: Backend) {
             .env("KEYGATE_PREVIOUS_MASTER_KEY", &old),
     );
     assert!(accepted_by(&during, &before_change).await);
-    let during_change = access_token(&during, &key.client_id, &key.client_secret).await;
+    let during_change = token_from(&during, &key.client_id, &key.client_secret).await;
 
     let out = app
         .cli_command(&["signing-keys", "rewrap", "--json"])
@@ -152,7 +126,7 @@ async fn the_master_key_changes_and_nothing_sealed_is_lost(backend: Backend) {
             "tokens signed before the change still work"
         );
     }
-    let fresh = access_token(&after, &key.client_id, &key.client_secret).await;
+    let fresh = token_from(&after, &key.client_id, &key.client_secret).await;
     assert!(accepted_by(&after, &fresh).await);
     after.kill();
 

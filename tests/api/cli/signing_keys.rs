@@ -152,7 +152,7 @@ impl Deployment {
     }
 }
 
-async fn token_from(server: &ServerProcess, client_id: &str, secret: &str) -> String {
+pub(super) async fn token_from(server: &ServerProcess, client_id: &str, secret: &str) -> String {
     let response = reqwest::Client::new()
         .post(server.url("/v1/token"))
         .json(&json!({ "client_id": client_id, "client_secret": secret }))
@@ -191,7 +191,7 @@ async fn verify_with_jwks(server: &ServerProcess, token: &str) -> (String, Strin
 }
 
 /// keygate itself still takes the token.
-async fn accepted_by(server: &ServerProcess, token: &str) -> bool {
+pub(super) async fn accepted_by(server: &ServerProcess, token: &str) -> bool {
     reqwest::Client::new()
         .get(server.url("/v1/me"))
         .bearer_auth(token)
