@@ -217,12 +217,26 @@ impl KeygateEnv {
 
     /// Starts `keygate serve` on a free loopback port and waits for `/healthz`.
     pub async fn start(&self, algorithm: &str) -> anyhow::Result<Keygate> {
+        self.start_with(algorithm, "", &[]).await
+    }
+
+    /// [`KeygateEnv::start`] with further environment variables (settings to compare in one
+    /// run); `label` tells its log apart from the others'.
+    pub async fn start_with(
+        &self,
+        algorithm: &str,
+        label: &str,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Keygate> {
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let log_path = self.workdir.join(format!("keygate-{algorithm}.log"));
+        let log_path = self.workdir.join(format!("keygate-{algorithm}{label}.log"));
         let log = File::create(&log_path)?;
-        let child = self
-            .command(algorithm)
+        let mut command = self.command(algorithm);
+        for (name, value) in settings {
+            command.env(name, value);
+        }
+        let child = command
             .env("KEYGATE_SERVER__BIND", addr.to_string())
             .arg("serve")
             .stdout(log.try_clone()?)
@@ -288,6 +302,11 @@ pub struct Keygate {
 impl Keygate {
     async fn wait_healthy(&mut self, limit: Duration) -> anyhow::Result<()> {
         wait_for(&mut self.child, self.addr, "/healthz", limit).await
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
     }
 
     /// Resident memory in KiB (`VmRSS` of `/proc/<pid>/status`).
