@@ -5,6 +5,7 @@
 //! reports a table, `bench/results/latest.csv` and `bench/results/latest.png`. See
 //! bench/README.md.
 
+mod bcrypts;
 mod load;
 mod peer;
 mod remote;
@@ -12,6 +13,7 @@ mod report;
 mod resource_server;
 mod seed;
 mod server;
+mod soak;
 mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +78,24 @@ struct Args {
     /// Tokens revoked one after the other to time revoke to refusal (at most 30 s in all)
     #[arg(long, value_name = "N", default_value_t = 50)]
     revokes: usize,
+    /// Only the soak: mixed traffic for this many seconds (at least 300 for the documented
+    /// run), then no 5xx, no lost write and flat memory are checked; writes
+    /// bench/results/soak.*
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["peer", "remote_only"])]
+    soak: Option<u64>,
+    /// Herd: first token requests of a key never verified, sent at once (0: skip)
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    herd: usize,
+    /// Renewals: clients renewing on a time-compressed schedule, each with a key of its own
+    /// (0: skip)
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    renewal_keys: usize,
+    /// Renewals: seconds between a client's token requests (a token's 900 s, compressed)
+    #[arg(long, value_name = "S", default_value_t = 3)]
+    renewal_seconds: u64,
+    /// Renewals: renewals per client after its first request
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    renewal_rounds: u32,
 }
 
 fn main() -> ExitCode {
@@ -151,7 +171,43 @@ fn check(args: &mut Args) -> anyhow::Result<()> {
     if args.revokes == 0 || args.revokes > 1000 {
         bail!("--revokes must be from 1 to 1000");
     }
+    if let Some(seconds) = args.soak {
+        if !(10..=86_400).contains(&seconds) {
+            bail!("--soak must be from 10 to 86400 seconds (at least 300 for the documented run)");
+        }
+        if seconds < 300 {
+            eprintln!("note: a soak shorter than 300 s is a trial, not the documented run");
+        }
+    }
+    if args.herd > 1024 {
+        bail!("--herd must be at most 1024");
+    }
+    if args.renewal_keys > 1000 {
+        bail!("--renewal-keys must be at most 1000");
+    }
+    if !(1..=60).contains(&args.renewal_seconds) {
+        bail!("--renewal-seconds must be from 1 to 60");
+    }
+    if args.renewal_rounds == 0 || args.renewal_rounds > 100 {
+        bail!("--renewal-rounds must be from 1 to 100");
+    }
     Ok(())
+}
+
+/// `cache.verified_secret_seconds` for a renewal period, compressed as a token's 900 s is:
+/// keygate's default (3600 s, four lifetimes) and its former default (300 s, a third of one,
+/// at least a second).
+fn renewal_cache_seconds(period: u64) -> [(u64, &'static str); 2] {
+    [
+        (
+            period * 3600 / 900,
+            "3600 s of a 900 s token, keygate's default",
+        ),
+        (
+            ((period * 300) as f64 / 900.0).round().max(1.0) as u64,
+            "300 s of a 900 s token, the former default",
+        ),
+    ]
 }
 
 /// The repository root: the parent of this package.
@@ -302,6 +358,10 @@ struct Bench {
     rows: Vec<Row>,
     baseline: Option<f64>,
     notes: Vec<String>,
+    /// Lines of the one-shot scenarios (herd, renewals) for the report.
+    lines: Vec<String>,
+    /// First token requests the herd sends at once (0: no herd).
+    herd: usize,
 }
 
 impl Bench {
@@ -520,6 +580,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
         secret: seeded.secret.clone(),
         next: AtomicUsize::new(0),
     });
+    if let Some(seconds) = args.soak {
+        let outcome = run_soak(
+            seconds,
+            &env,
+            &primary,
+            &database,
+            &seeded,
+            &cold,
+            (&management_id, &management_secret),
+            &header,
+        )
+        .await?;
+        println!("\n{}", outcome.text);
+        soak::write(&results, &outcome)?;
+        drop(env);
+        drop(database);
+        drop(workdir);
+        if !outcome.failures.is_empty() {
+            bail!("the soak failed: {}", outcome.failures.join("; "));
+        }
+        return Ok(());
+    }
     let mut bench = Bench {
         phase,
         backend: backend.clone(),
@@ -527,6 +609,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         rows: Vec::new(),
         baseline: None,
         notes: Vec::new(),
+        lines: Vec::new(),
+        herd: args.herd,
     };
     let mut notes: Vec<String> = Vec::new();
     let mut rss_mib_after: Vec<(String, f64)> = Vec::new();
@@ -598,6 +682,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ));
         }
         drop(keygate);
+        if i == 0 && !args.remote_only && args.renewal_keys > 0 {
+            measure_renewals(&mut bench, &mut notes, &env, algorithm, &cold, &args).await?;
+        }
     }
     if cold.reused() > 0 {
         notes.push(format!(
@@ -651,7 +738,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "keygate resident memory after its run ({algorithm}): {mib:.1} MiB (VmRSS)\n"
         ));
     }
-    for line in peer_lines.iter().chain(&remote_lines) {
+    for line in peer_lines.iter().chain(&remote_lines).chain(&bench.lines) {
         text.push_str(line);
         text.push('\n');
     }
@@ -771,6 +858,13 @@ async fn measure_keygate(
     bench
         .measure("token_warm", algorithm, addr, token.clone().repeat())
         .await;
+    if bench.herd > 0 && !cold.ids.is_empty() {
+        let client_id = cold.take_one().to_owned();
+        let measured = bcrypts::herd(addr, &client_id, &cold.secret, bench.herd).await?;
+        let line = measured.line();
+        eprintln!("  {line}");
+        bench.lines.push(line);
+    }
     let cold_token = token.with_body(Bytes::new());
     if !cold.ids.is_empty() {
         let probe = cold_token.with_body(token_body(cold.take_one(), &cold.secret));
@@ -898,6 +992,135 @@ async fn measure_keygate(
         }
     }
     Ok(())
+}
+
+/// Renewals on a time-compressed schedule, once with keygate's default for
+/// `cache.verified_secret_seconds` and once with its former default (compressed alike), each
+/// on a keygate of its own started with that setting, each client with a key never verified.
+async fn measure_renewals(
+    bench: &mut Bench,
+    notes: &mut Vec<String>,
+    env: &KeygateEnv,
+    algorithm: &str,
+    cold: &ColdPool,
+    args: &Args,
+) -> anyhow::Result<()> {
+    let schedule = bcrypts::Schedule {
+        period: Duration::from_secs(args.renewal_seconds),
+        rounds: args.renewal_rounds,
+    };
+    for (cache_seconds, what) in renewal_cache_seconds(args.renewal_seconds) {
+        let settings = [(
+            "KEYGATE_CACHE__VERIFIED_SECRET_SECONDS",
+            cache_seconds.to_string(),
+        )];
+        let label = format!("-renewals-{cache_seconds}s");
+        eprintln!(
+            "starting keygate ({algorithm}) with cache.verified_secret_seconds = {cache_seconds} \
+             ({what}, compressed) for the renewals..."
+        );
+        let mut keygate = env.start_with(algorithm, &label, &settings).await?;
+        let client_ids: Vec<String> = (0..args.renewal_keys)
+            .map(|_| cold.take_one().to_owned())
+            .collect();
+        let run = bcrypts::renewals(
+            keygate.addr,
+            &client_ids,
+            &cold.secret,
+            schedule,
+            cache_seconds,
+        )
+        .await?;
+        keygate
+            .check_running()
+            .context("keygate stopped during the renewals")?;
+        let line = format!("{} ({what})", run.line());
+        eprintln!("  {line}");
+        bench.lines.push(line);
+        let (logged, tail) = keygate.log_summary(5);
+        if logged > 0 {
+            notes.push(format!(
+                "keygate ({algorithm}, renewals, cache {cache_seconds} s) logged {logged} line(s) \
+                 at warn or above; the last:\n{tail}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The soak on a keygate of its own: a few keys verified first (token_warm's), then
+/// [`soak::run`].
+#[allow(clippy::too_many_arguments)]
+async fn run_soak(
+    seconds: u64,
+    env: &KeygateEnv,
+    algorithm: &str,
+    database: &Database,
+    seeded: &seed::Seeded,
+    cold: &ColdPool,
+    management: (&str, &str),
+    header: &str,
+) -> anyhow::Result<soak::Outcome> {
+    eprintln!(
+        "starting keygate ({algorithm}, {}) for the soak...",
+        database.backend()
+    );
+    let keygate = env.start(algorithm).await?;
+    let addr = keygate.addr;
+    let token = |client_id: &str, secret: &str| {
+        Template::post(
+            addr,
+            "/v1/token",
+            "application/json",
+            token_body(client_id, secret),
+        )
+    };
+    let mut warm_keys = vec![seeded.warm.clone()];
+    while warm_keys.len() < soak::WARM_KEYS && cold.ids.len() > warm_keys.len() {
+        warm_keys.push(cold.take_one().to_owned());
+    }
+    for client_id in &warm_keys {
+        expect_ok(
+            addr,
+            "token for a warm key",
+            &token(client_id, &seeded.secret),
+        )
+        .await?;
+    }
+    let management_token = access_token(
+        &expect_ok(
+            addr,
+            "token for the management key",
+            &token(management.0, management.1),
+        )
+        .await?,
+    )?;
+    let first_cold = cold.next.load(Ordering::Relaxed);
+    let cold_keys = cold.ids[first_cold.min(cold.ids.len())..].to_vec();
+    if cold_keys.is_empty() {
+        bail!("the soak needs a cold pool: raise --cold-keys");
+    }
+    let mut header = header.to_owned();
+    header.push_str(&format!(
+        "keygate: {algorithm}, {}, rate limits off, {} keys verified before the soak, {} keys never verified\n",
+        database.backend(),
+        warm_keys.len(),
+        cold_keys.len()
+    ));
+    soak::run(
+        soak::Soak {
+            seconds,
+            database_url: database.url(),
+            secret: &seeded.secret,
+            warm_keys,
+            cold_keys,
+            management,
+            management_token,
+        },
+        &header,
+        keygate,
+    )
+    .await
 }
 
 /// Endpoints every event of the webhook scenarios goes to.
