@@ -24,6 +24,34 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How long a follower waits before reconnecting (the SSE `retry` field), in milliseconds.
 const RECONNECT_MS: u32 = 1000;
 
+/// One event of the revocation stream (WHATWG HTML section 9.2): its name, its data and its
+/// position.
+// For `text/event-stream` the document's schema describes each event, not the stream's text.
+// Only the document uses this type: the events are written by `stream_events::frame`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = RevocationStreamEvent)]
+#[allow(dead_code)]
+struct StreamEvent {
+    #[schema(inline)]
+    event: StreamEventName,
+    /// The event's data: one JSON object, as the operation's description lists for its name.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+    /// The event's position in the change feed, to send back as `Last-Event-ID`.
+    #[schema(pattern = "^[0-9]+$")]
+    id: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum StreamEventName {
+    KeyCut,
+    TokenRevoked,
+    SigningKeys,
+    Sync,
+}
+
 #[utoipa::path(
     get,
     path = "/v1/revocation-stream",
@@ -40,7 +68,7 @@ const RECONNECT_MS: u32 = 1000;
     params(("Last-Event-ID" = Option<i64>, Header, description = "The `id` of the last event received")),
     responses(
         ManagementErrors,
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The event stream; the schema describes each event", content_type = "text/event-stream", body = StreamEvent),
         (status = 503, description = "This instance serves as many streams as it can; `Retry-After` says when to try again",
             body = ErrorBody),
     )
