@@ -74,6 +74,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde also reads a struct from a JSON array of its fields in order (`[null, "x"]`); every
+    // body keygate takes is an object that names its fields, so an array is refused unread.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::Validation(ValidationError::new(
+            "body",
+            "must be a JSON object",
+        )));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();
@@ -134,6 +142,13 @@ mod tests {
         );
         assert_eq!(field_of(r#"{"name": "x", "extra": 1}"#), "extra");
         assert_eq!(field_of(r#"{}"#), "body");
+    }
+
+    #[test]
+    fn an_array_is_not_read_as_the_object_s_fields() {
+        for body in [r#"["x", null]"#, " \n[]", "[[]]"] {
+            assert_eq!(field_of(body), "body", "{body}");
+        }
     }
 
     #[test]

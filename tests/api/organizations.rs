@@ -304,10 +304,48 @@ async fn the_cli_disables_and_deletes_organizations(backend: Backend) {
     assert!(!String::from_utf8_lossy(&listed.stdout).contains("gamma"));
 }
 
+/// serde reads a struct from a JSON array of its fields in order, so `[null, null]` once
+/// cleared an organization's display name with 200: every body must be a JSON object.
+async fn a_json_array_body_is_refused_not_read_as_fields(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.create_user(ADMIN, &["--admin"]);
+    let session = app.log_in(ADMIN, &admin.password).await;
+    create_organization(&app, "acme");
+    patch(&app, &session, "acme", json!({ "display_name": "Acme" }))
+        .await
+        .expect(200);
+
+    for body in [
+        json!([null, null]),
+        json!(["Acme Corp.", "disabled"]),
+        json!([]),
+    ] {
+        patch(&app, &session, "acme", body)
+            .await
+            .expect_field_error("body");
+    }
+    let created = Reply::send(
+        app.with_session(Method::POST, "/v1/organizations", &session)
+            .json(&json!(["globex"])),
+    )
+    .await;
+    created.expect_field_error("body");
+
+    let acme = Reply::send(app.with_session(Method::GET, "/v1/organizations/acme", &session))
+        .await
+        .expect(200);
+    assert_eq!(acme["display_name"], "Acme");
+    assert_eq!(acme["status"], "enabled");
+    Reply::send(app.with_session(Method::GET, "/v1/organizations/globex", &session))
+        .await
+        .expect_error(404, "not_found");
+}
+
 backend_tests!(
     a_disabled_organization_is_shut_out_until_enabled,
     a_deleted_organization_has_its_keys_revoked_and_is_hidden,
     the_cli_disables_and_deletes_organizations,
     a_deployment_admin_lists_creates_and_retrieves_organizations,
     an_admin_of_another_organization_cannot_manage_organizations,
+    a_json_array_body_is_refused_not_read_as_fields,
 );
