@@ -36,6 +36,7 @@ mod refresh_tokens;
 #[cfg(feature = "client")]
 mod resource_server;
 mod scheduled_rotation;
+mod schemathesis;
 mod security;
 mod tls;
 mod token_endpoint;
