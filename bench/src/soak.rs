@@ -908,7 +908,7 @@ fn report(
         );
         let _ = writeln!(
             csv,
-            "{},{},{},{},{:.1},{},{:.1},{},{},{},{},{:.3},{:.3},{:.3},{:.3}",
+            "{},\"{}\",{},{},{:.1},{},{:.1},{},{},{},{},{:.3},{:.3},{:.3},{:.3}",
             op.name(),
             op.request(),
             rate,
@@ -1029,24 +1029,18 @@ fn report(
     );
     let mut checkpoints = Vec::new();
     let mut minute = 0.0;
-    for (t, kib) in samples {
-        if *t >= minute {
+    for (i, (t, kib)) in samples.iter().enumerate() {
+        let last = i + 1 == samples.len();
+        if *t >= minute || last {
             checkpoints.push(format!(
-                "{}:{:02} {:.1} MiB",
+                "{}:{:02} {:.1} MiB{}",
                 (*t as u64) / 60,
                 (*t as u64) % 60,
-                mib(*kib as f64)
+                mib(*kib as f64),
+                if last { " (end)" } else { "" }
             ));
-            minute += 60.0;
+            minute = (*t / 60.0).floor() * 60.0 + 60.0;
         }
-    }
-    if let Some((t, kib)) = samples.last() {
-        checkpoints.push(format!(
-            "{}:{:02} {:.1} MiB (end)",
-            (*t as u64) / 60,
-            (*t as u64) % 60,
-            mib(*kib as f64)
-        ));
     }
     let _ = writeln!(text, "  checkpoints: {}", checkpoints.join(", "));
     let warmup = warmup_seconds(elapsed);
