@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use prometheus::IntCounter;
 use tokio::sync::Semaphore;
 
 use crate::domain::{ClientSecret, Password, random};
@@ -135,6 +136,10 @@ impl Budget {
 pub struct SecretHasher {
     secrets: Budget,
     passwords: Budget,
+    /// `keygate_secret_checks_total`: client secrets checked against their bcrypt hash (or
+    /// the dummy one), so operators and benchmarks see what token requests cost (unregistered:
+    /// keygate's `/metrics` registers it).
+    pub secret_checks: IntCounter,
 }
 
 /// The sizes of the two budgets.
@@ -162,6 +167,11 @@ impl SecretHasher {
                 limits.login_threads,
                 limits.max_pending_logins,
             ),
+            secret_checks: IntCounter::new(
+                "keygate_secret_checks_total",
+                "Client secrets checked with bcrypt (token requests the verified-secret cache did not answer)",
+            )
+            .expect("a valid metric"),
         }
     }
 
@@ -172,9 +182,12 @@ impl SecretHasher {
         hash: Option<String>,
         admit: impl FnOnce() -> Result<(), E>,
     ) -> Result<bool, E> {
-        self.secrets
-            .verify(secret.expose().to_owned(), hash, admit)
-            .await
+        let checked = self.secrets.verify(secret.expose().to_owned(), hash, || {
+            admit()?;
+            self.secret_checks.inc();
+            Ok(())
+        });
+        checked.await
     }
 
     /// The same for an operator's password, on the log-in budget.

@@ -73,6 +73,7 @@ impl Metrics {
         registry.register(Box::new(validation.outcomes.clone()))?;
         registry.register(Box::new(validation.seen_cache.clone()))?;
         registry.register(Box::new(service.verified.lookups.clone()))?;
+        registry.register(Box::new(service.hasher.secret_checks.clone()))?;
         let gauges = Gauges {
             hashing_waiting: gauge(
                 &registry,

@@ -4,8 +4,14 @@
 //! holds nothing that would let anyone recover or test a secret. An entry is only used while
 //! young (`cache.verified_secret_seconds`), before its secret's grace period and its key's
 //! expiry, and while the change feed says nothing changed about its key since it was made.
+//!
+//! Verifications of one fingerprint that are in flight at the same time share one run
+//! ([`InFlight`]): a fleet of workers starting with the same credentials costs one bcrypt, and
+//! a wrong secret, whose fingerprint differs, shares nothing with a right one.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::hmac;
 use chrono::{DateTime, Utc};
@@ -131,10 +137,82 @@ impl VerifiedSecrets {
     }
 }
 
+/// Runs of one fingerprint's verification that are under way: callers of one fingerprint
+/// that overlap share the first one's result. A run ends with its caller: when that caller is
+/// cancelled, one of those waiting runs the work in its place.
+pub struct InFlight<V> {
+    runs: Mutex<HashMap<Fingerprint, Arc<tokio::sync::OnceCell<V>>>>,
+}
+
+impl<V> Default for InFlight<V> {
+    fn default() -> Self {
+        InFlight {
+            runs: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V: Clone> InFlight<V> {
+    /// `work`'s result, or that of a run of the same fingerprint already under way.
+    pub async fn run<F, Fut>(&self, fingerprint: Fingerprint, work: F) -> V
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        let run = Arc::clone(
+            self.runs
+                .lock()
+                .expect("the in-flight map is never poisoned")
+                .entry(fingerprint)
+                .or_default(),
+        );
+        let leave = Leave {
+            runs: &self.runs,
+            fingerprint,
+            run,
+        };
+        leave.run.get_or_init(work).await.clone()
+    }
+
+    /// Fingerprints with a run under way (or waited for).
+    pub fn len(&self) -> usize {
+        self.runs.lock().map_or(0, |runs| runs.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A caller's part in a run: when the run is over (or nobody else waits for it), the map
+/// forgets it, so that the next caller verifies afresh.
+struct Leave<'a, V> {
+    runs: &'a Mutex<HashMap<Fingerprint, Arc<tokio::sync::OnceCell<V>>>>,
+    fingerprint: Fingerprint,
+    run: Arc<tokio::sync::OnceCell<V>>,
+}
+
+impl<V> Drop for Leave<'_, V> {
+    fn drop(&mut self) {
+        let Ok(mut runs) = self.runs.lock() else {
+            return;
+        };
+        let ours = runs
+            .get(&self.fingerprint)
+            .is_some_and(|run| Arc::ptr_eq(run, &self.run));
+        // Held by the map and by this caller only: nobody waits for it any more.
+        let abandoned = Arc::strong_count(&self.run) == 2;
+        if ours && (self.run.initialized() || abandoned) {
+            runs.remove(&self.fingerprint);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tokens::Change;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn entry(client_id: &str, verified_at: i64) -> Arc<VerifiedKey> {
         Arc::new(VerifiedKey {
@@ -219,5 +297,54 @@ mod tests {
                 .get(&fp, &Revocations::default(), Utc::now())
                 .is_none()
         );
+    }
+
+    #[actix_rt::test]
+    async fn callers_of_one_fingerprint_share_one_run_and_others_run_their_own() {
+        let flights = InFlight::<u32>::default();
+        let runs = AtomicUsize::new(0);
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let call = |fingerprint: Fingerprint, value: u32| {
+            let mut gate = gate.clone();
+            let runs = &runs;
+            flights.run(fingerprint, move || async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                gate.wait_for(|open| *open).await.unwrap();
+                value
+            })
+        };
+        let same = futures_util::future::join_all((0..16).map(|i| call([1; 32], i)));
+        let other = call([2; 32], 99);
+        let opener = async {
+            tokio::task::yield_now().await;
+            open.send(true).unwrap();
+        };
+        let (same, other, ()) = tokio::join!(same, other, opener);
+        assert!(same.iter().all(|v| *v == same[0]), "{same:?}");
+        assert_eq!(other, 99);
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "one run per fingerprint");
+        assert!(flights.is_empty(), "finished runs are forgotten");
+
+        // A later caller verifies afresh.
+        assert_eq!(flights.run([1; 32], || async { 7 }).await, 7);
+    }
+
+    #[actix_rt::test]
+    async fn a_cancelled_runner_hands_the_work_to_a_waiting_caller() {
+        let flights = InFlight::<u8>::default();
+        let mut first = Box::pin(flights.run([3; 32], std::future::pending::<u8>));
+        assert!(futures_util::poll!(first.as_mut()).is_pending());
+        let mut second = Box::pin(flights.run([3; 32], || async { 5 }));
+        assert!(futures_util::poll!(second.as_mut()).is_pending());
+        drop(first);
+        assert_eq!(second.await, 5);
+        assert!(flights.is_empty());
+
+        // A run nobody waits for any more is forgotten too.
+        let mut alone = Box::pin(flights.run([4; 32], std::future::pending::<u8>));
+        assert!(futures_util::poll!(alone.as_mut()).is_pending());
+        assert_eq!(flights.len(), 1);
+        drop(alone);
+        assert!(flights.is_empty());
     }
 }

@@ -434,8 +434,8 @@ impl Settings {
             "database.pool_size must be at least 1"
         );
         anyhow::ensure!(
-            (0..=3600).contains(&self.cache.verified_secret_seconds),
-            "cache.verified_secret_seconds must be between 0 and 3600"
+            (0..=86400).contains(&self.cache.verified_secret_seconds),
+            "cache.verified_secret_seconds must be between 0 and 86400"
         );
         anyhow::ensure!(
             self.feed.poll_interval_ms >= 10,

@@ -33,6 +33,7 @@ use crate::tokens::{IssuedToken, Keyring, TokenSubject, issue, new_jti};
 const MAX_FEED_LAG_SECONDS: i64 = 30;
 
 /// An authenticated API key, and the moment (unix seconds) as of which its state was known.
+#[derive(Clone)]
 pub struct Authenticated {
     pub key: Arc<VerifiedKey>,
     pub as_of: i64,
@@ -48,6 +49,41 @@ impl Authenticated {
             key_expires_at: self.key.key_expires_at,
             state_as_of: self.as_of,
             jti,
+        }
+    }
+}
+
+/// What verifying one client_id and secret found: shared by every request presenting them
+/// while the verification runs, so it carries no request's own effects.
+#[derive(Clone)]
+pub enum Verdict {
+    Verified(Authenticated),
+    /// The key, if it exists, with the reason it does not authenticate (for the audit trail).
+    Refused(Option<(i64, Outcome)>),
+    RateLimited {
+        retry_after_seconds: u64,
+    },
+    Unavailable {
+        retry_after_seconds: u64,
+    },
+    Failed(Arc<anyhow::Error>),
+}
+
+impl From<Error> for Verdict {
+    fn from(err: Error) -> Verdict {
+        match err {
+            Error::RateLimited {
+                retry_after_seconds,
+            } => Verdict::RateLimited {
+                retry_after_seconds,
+            },
+            Error::Unavailable {
+                retry_after_seconds,
+            } => Verdict::Unavailable {
+                retry_after_seconds,
+            },
+            Error::Internal(cause) => Verdict::Failed(Arc::new(cause)),
+            other => Verdict::Failed(Arc::new(anyhow::anyhow!("{other}"))),
         }
     }
 }
@@ -76,15 +112,62 @@ pub async fn authenticate(
         );
         fail()
     })?;
-    let now = Utc::now();
     let fingerprint = service
         .verified
         .fingerprint(client_id.as_str(), secret.expose());
-    if let Some(known) = remembered(service, &fingerprint, now) {
+    if let Some(known) = remembered(service, &fingerprint, Utc::now()) {
         return Ok(known);
     }
+    let verdict = service
+        .verifying
+        .run(fingerprint, || async {
+            verify(service, &client_id, &secret, fingerprint, address)
+                .await
+                .unwrap_or_else(Verdict::from)
+        })
+        .await;
+    match verdict {
+        Verdict::Verified(authenticated) => Ok(authenticated),
+        Verdict::Refused(known) => {
+            // The reason is for the audit trail only; the client hears `invalid_client`.
+            if let Some((organization_id, reason)) = known {
+                record_denial_of(
+                    service,
+                    client_id.as_str(),
+                    Some(organization_id),
+                    reason,
+                    origin,
+                );
+            }
+            Err(fail())
+        }
+        Verdict::RateLimited {
+            retry_after_seconds,
+        } => Err(Error::RateLimited {
+            retry_after_seconds,
+        }),
+        Verdict::Unavailable {
+            retry_after_seconds,
+        } => Err(Error::Unavailable {
+            retry_after_seconds,
+        }),
+        Verdict::Failed(cause) => Err(Error::Internal(anyhow::anyhow!(
+            "verifying a client secret: {cause:#}"
+        ))),
+    }
+}
 
-    let (found, as_of) = read_credentials(service, &client_id, &secret).await?;
+/// Reads the key, checks the secret (always exactly one bcrypt), judges the key, and
+/// remembers a key that authenticates.
+async fn verify(
+    service: &Service,
+    client_id: &ClientId,
+    secret: &ClientSecret,
+    fingerprint: Fingerprint,
+    address: std::net::IpAddr,
+) -> Result<Verdict, Error> {
+    let now = Utc::now();
+    let (found, as_of) = read_credentials(service, client_id, secret).await?;
     let current = found
         .as_ref()
         .and_then(|c| c.secrets.iter().find(|s| secret_is_current(s, now)));
@@ -94,12 +177,12 @@ pub async fn authenticate(
     let secret_valid_until = current.and_then(|s| s.expires_at).map(|t| t.and_utc());
     let matched = service
         .hasher
-        .verify_secret(&secret, candidate, || {
+        .verify_secret(secret, candidate, || {
             Ok::<_, Error>(service.limiter.check(address, client_id.as_str())?)
         })
         .await?;
     let Some(credentials) = found else {
-        return Err(fail());
+        return Ok(Verdict::Refused(None));
     };
     let judged = Judged {
         environment: secret.environment(),
@@ -107,10 +190,11 @@ pub async fn authenticate(
         secret_expired,
         now,
     };
-    // The reason is for the audit trail only; the client hears `invalid_client` whatever it is.
     if let Some(reason) = refusal(&credentials, &judged) {
-        record_denial(service, &credentials.key, reason, origin);
-        return Err(fail());
+        return Ok(Verdict::Refused(Some((
+            credentials.key.organization_id,
+            reason,
+        ))));
     }
     let Credentials {
         key,
@@ -136,10 +220,10 @@ pub async fn authenticate(
         verified_at: as_of,
     });
     service.verified.insert(fingerprint, verified.clone());
-    Ok(Authenticated {
+    Ok(Verdict::Verified(Authenticated {
         key: verified,
         as_of,
-    })
+    }))
 }
 
 /// A secret verified before, while the change feed is fresh enough to say nothing changed.
@@ -397,21 +481,9 @@ pub(super) fn key_refusal(
     }
 }
 
-/// Records a refused authentication of an existing key in the audit trail, after the
-/// response: waiting for the write would make a known client_id answer slower than an
-/// unknown one.
-fn record_denial(service: &Service, key: &ApiKey, reason: Outcome, origin: &Origin) {
-    let organization_id = key.organization_id;
-    record_denial_of(
-        service,
-        &key.client_id,
-        Some(organization_id),
-        reason,
-        origin,
-    );
-}
-
-/// The same for a client_id whose key was not read (a malformed secret): recorded only if the
+/// Records a refused authentication in the audit trail, after the response: waiting for the
+/// write would make a known client_id answer slower than an unknown one. With no
+/// `organization_id` (a malformed secret, whose key was not read), it is recorded only if the
 /// key exists, and looked up after the response too.
 fn record_denial_of(
     service: &Service,

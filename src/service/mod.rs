@@ -37,7 +37,7 @@ pub use callers::Caller;
 pub use error::Error;
 
 use crate::auth::rate_limit::{FailureLimiter, RequestLimiter};
-use crate::auth::verified::VerifiedSecrets;
+use crate::auth::verified::{InFlight, VerifiedSecrets};
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 use crate::domain::{ScopeCatalog, UsageMetric};
@@ -66,6 +66,9 @@ pub struct Service {
     pub last_used: Arc<LastUsed>,
     pub usage: Arc<UsageCounters>,
     pub verified: VerifiedSecrets,
+    /// Secret verifications under way: requests presenting the same credentials meanwhile
+    /// share one.
+    pub verifying: InFlight<grant::Verdict>,
     pub key_counts: key_lists::ListCounts,
     pub revocation_quota: token_status::RevocationQuota,
     /// The issuer, audiences and lifetime every access token carries.
@@ -106,6 +109,7 @@ impl Service {
                 settings.cache.verified_secrets,
                 settings.cache.verified_secret_seconds,
             ),
+            verifying: InFlight::default(),
             key_counts: Default::default(),
             revocation_quota: token_status::RevocationQuota::new(&settings.rate_limit),
             token_terms: Arc::new(grant::TokenTerms::new(&issuer, &settings.tokens)),

@@ -160,6 +160,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts keygate with the test profile, adjusted by `customize`.
 pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settings)) -> TestApp {
     let db = std::sync::Arc::new(TestDatabase::create(backend));
+    spawn_app_on(db, customize).await
+}
+
+/// Starts keygate with the test profile on a database the test made (a SQLite file on a
+/// small disk, a PostgreSQL schema reached through a proxy), adjusted by `customize`.
+pub async fn spawn_app_on(
+    db: std::sync::Arc<TestDatabase>,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let backend = match *db {
+        TestDatabase::Sqlite { .. } => Backend::Sqlite,
+        TestDatabase::Postgres { .. } => Backend::Postgres,
+    };
     let master_key = MasterKey::generate_encoded();
     start(backend, db, master_key, customize).await
 }
@@ -275,6 +288,35 @@ impl TestApp {
 
     pub fn create_key(&self, scopes: &[&str]) -> TestKey {
         self.create_key_with(scopes, &[])
+    }
+
+    /// A key whose secret is stored at bcrypt `cost` (the test profile's is 4): at a
+    /// production cost a check takes long enough for a crowd of requests to arrive meanwhile.
+    pub fn create_key_at_cost(&self, scopes: &[&str], cost: u32) -> TestKey {
+        let scopes = scopes.join(",");
+        let out = self
+            .cli_command(&[
+                "api-keys",
+                "create",
+                "--name",
+                "costly key",
+                "--scopes",
+                &scopes,
+                "--json",
+            ])
+            .env("KEYGATE_SECRETS__BCRYPT_COST", cost.to_string())
+            .output()
+            .expect("the keygate binary runs");
+        assert!(
+            out.status.success(),
+            "api-keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        TestKey {
+            client_id: created["client_id"].as_str().unwrap().to_owned(),
+            client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+        }
     }
 
     pub async fn post_token_json(&self, body: Value) -> Response {
@@ -1096,6 +1138,11 @@ impl ServerProcess {
     /// Stops it as an orchestrator does (SIGTERM), and waits for it to exit.
     pub fn terminate(&mut self) -> ExitStatus {
         self.signal("TERM");
+        self.child.wait().expect("the server exits")
+    }
+
+    /// Waits for it to exit (after [`ServerProcess::signal`]).
+    pub fn wait(&mut self) -> ExitStatus {
         self.child.wait().expect("the server exits")
     }
 

@@ -38,7 +38,7 @@ fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
 }
 
 /// The sum of the samples named `name` that carry `labels`; None when there is none.
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let found: Vec<f64> = samples(text)
         .into_iter()
         .filter(|(n, l, _)| {
@@ -52,7 +52,7 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     (!found.is_empty()).then(|| found.iter().sum())
 }
 
-async fn metrics(app: &TestApp) -> String {
+pub(crate) async fn metrics(app: &TestApp) -> String {
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap();

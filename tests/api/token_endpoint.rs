@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, assert_oauth_error, mistyped, spawn_app, spawn_app_with};
+use crate::operations::{metrics, value};
 
 /// Verifies a token the way a third party would: with the published JWKS only.
 async fn verify_with_jwks(app: &TestApp, token: &str) -> (jsonwebtoken::Header, Value) {
@@ -675,7 +676,57 @@ async fn test_tokens_carry_their_own_audience(backend: Backend) {
     }
 }
 
+/// `keygate_secret_checks_total` now.
+async fn secret_checks(app: &TestApp) -> f64 {
+    value(&metrics(app).await, "keygate_secret_checks_total", &[]).expect("the counter is exported")
+}
+
+/// Statuses of `count` token requests for (client_id, secret) sent at once.
+async fn crowd(app: &TestApp, client_id: &str, secret: &str, count: usize) -> Vec<u16> {
+    let requests = (0..count).map(|_| async {
+        app.post_token_json(json!({ "client_id": client_id, "client_secret": secret }))
+            .await
+            .status()
+            .as_u16()
+    });
+    futures_util::future::join_all(requests).await
+}
+
+/// A fleet of workers starting at once with the same credentials costs one bcrypt: checks of
+/// the same client_id and secret that are in flight share one result, and a wrong secret
+/// shares nothing with the right one. HERD-01.
+async fn a_herd_presenting_the_same_credentials_costs_one_bcrypt(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.secrets.hashing_threads = 1).await;
+    let key = app.create_key_at_cost(&["invoices:read"], 10);
+    let before = secret_checks(&app).await;
+    let statuses = crowd(&app, &key.client_id, &key.client_secret, 64).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(
+        secret_checks(&app).await - before,
+        1.0,
+        "one bcrypt for the herd"
+    );
+
+    // Another key's right secret and a wrong one (well-formed: the first key's), at once:
+    // each is judged on its own.
+    let other = app.create_key_at_cost(&["invoices:read"], 10);
+    let wrong = key.client_secret.clone();
+    let before = secret_checks(&app).await;
+    let (right, wrong) = tokio::join!(
+        crowd(&app, &other.client_id, &other.client_secret, 32),
+        crowd(&app, &other.client_id, &wrong, 8),
+    );
+    assert!(right.iter().all(|s| *s == 200), "{right:?}");
+    assert!(wrong.iter().all(|s| *s == 401), "{wrong:?}");
+    let checks = secret_checks(&app).await - before;
+    assert!(
+        (2.0..=9.0).contains(&checks),
+        "one check for the right secret, at most one per wrong request: {checks}"
+    );
+}
+
 backend_tests!(
+    a_herd_presenting_the_same_credentials_costs_one_bcrypt,
     test_tokens_carry_their_own_audience,
     json_body_with_valid_credentials_returns_an_rfc_9068_token,
     fiskaly_aliases_are_accepted,
