@@ -111,7 +111,7 @@ impl From<service::Error> for ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> ApiError {
-        ApiError::internal(err)
+        crate::service::Error::from(err).into()
     }
 }
 

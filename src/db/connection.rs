@@ -22,6 +22,9 @@ pub type DbPool = r2d2::Pool<Manager>;
 #[derive(Debug)]
 pub struct Manager {
     target: DatabaseTarget,
+    /// libpq's `connect_timeout`: a database host that does not answer costs this long,
+    /// not the operating system's TCP timeout (minutes).
+    connect_timeout_seconds: u64,
 }
 
 impl ManageConnection for Manager {
@@ -31,7 +34,8 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.target {
             DatabaseTarget::Postgres(url) => {
-                let conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                let url = with_connect_timeout(url, self.connect_timeout_seconds);
+                let conn = PgConnection::establish(&url).map_err(r2d2::Error::ConnectionError)?;
                 Ok(DbConnection::Postgres(conn))
             }
             DatabaseTarget::Sqlite(path) => {
@@ -78,7 +82,38 @@ pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
         .connection_timeout(Duration::from_secs(settings.connect_timeout_seconds))
         .build(Manager {
             target: target.clone(),
+            connect_timeout_seconds: settings.connect_timeout_seconds,
         })
         .map_err(|e| anyhow::anyhow!("cannot open the database ({target}): {e}"))?;
     Ok(pool)
+}
+
+/// `url` with libpq's `connect_timeout` parameter, unless it sets one itself.
+fn with_connect_timeout(url: &str, seconds: u64) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={}", seconds.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_connect_timeout;
+
+    #[test]
+    fn postgres_urls_get_a_connect_timeout_unless_they_set_one() {
+        assert_eq!(
+            with_connect_timeout("postgres://db/keygate", 5),
+            "postgres://db/keygate?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://db/keygate?sslmode=require", 3),
+            "postgres://db/keygate?sslmode=require&connect_timeout=3"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://db/k?connect_timeout=9", 3),
+            "postgres://db/k?connect_timeout=9"
+        );
+    }
 }

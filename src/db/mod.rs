@@ -134,6 +134,37 @@ where
     Ok(value)
 }
 
+/// Whether a query failed because the database is out of reach or out of space (a lost
+/// connection, a server shutting down, a full disk), not because of the query: the caller
+/// is told to retry (`503`), and the pool replaces a broken connection.
+pub fn unavailable_because(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    /// What PostgreSQL and SQLite say when the server or the disk, not the query, failed.
+    const GONE: [&str; 8] = [
+        "database or disk is full",
+        "disk i/o error",
+        "no space left on device",
+        "could not extend file",
+        "server closed the connection",
+        "terminating connection",
+        "no connection to the server",
+        "could not receive data",
+    ];
+    match err {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        )
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            GONE.iter().any(|gone| message.contains(gone))
+        }
+        Error::RollbackErrorOnCommit { commit_error, .. } => unavailable_because(commit_error),
+        _ => false,
+    }
+}
+
 /// Why [`run`] could not run its work.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

@@ -65,6 +65,12 @@ impl Error {
 
 impl From<diesel::result::Error> for Error {
     fn from(err: diesel::result::Error) -> Error {
+        if crate::db::unavailable_because(&err) {
+            log::error!("the database is unavailable: {err}");
+            return Error::Unavailable {
+                retry_after_seconds: 1,
+            };
+        }
         Error::Internal(err.into())
     }
 }

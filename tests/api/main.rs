@@ -26,6 +26,7 @@ mod discovery;
 mod docs_examples;
 mod docs_page;
 mod external_app;
+mod faults;
 mod instances;
 mod interop;
 mod jwt_attacks;
