@@ -234,7 +234,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(4096))]
+            #![proptest_config(ProptestConfig::with_cases(crate::domain::property_cases(4096)))]
 
             /// Any header value is a token, a missing token or an `invalid_request`; a token
             /// taken is the RFC 6750 `b64token` that followed the scheme, unchanged.

@@ -437,7 +437,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(2048))]
+            #![proptest_config(ProptestConfig::with_cases(crate::domain::property_cases(2048)))]
 
             /// Any body, under either content type, is a token request or an error with one
             /// of the documented codes; it never panics.

@@ -52,7 +52,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(4096))]
+            #![proptest_config(ProptestConfig::with_cases(crate::domain::property_cases(4096)))]
 
             /// Any text is a client id or refused; one that parses is exactly the tag and twenty
             /// base-62 characters, and reads back as given.

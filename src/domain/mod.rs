@@ -66,3 +66,13 @@ impl ValidationError {
         }
     }
 }
+
+/// Cases per property test: `default` in the quick run, or `PROPTEST_CASES` for a long one
+/// (`PROPTEST_CASES=200000 cargo test --release --lib properties`).
+#[cfg(test)]
+pub fn property_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default)
+}

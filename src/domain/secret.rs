@@ -128,7 +128,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(4096))]
+            #![proptest_config(ProptestConfig::with_cases(crate::domain::property_cases(4096)))]
 
             /// Any text is a secret or refused; it never panics, and a refusal never echoes it.
             #[test]

@@ -58,7 +58,7 @@ fn algorithms() -> impl Strategy<Value = SigningAlgorithm> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(ProptestConfig::with_cases(crate::domain::property_cases(1024)))]
 
     /// Text of any shape, three dot-separated parts of base64url included, is refused.
     #[test]

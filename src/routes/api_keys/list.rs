@@ -188,7 +188,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(4096))]
+            #![proptest_config(ProptestConfig::with_cases(crate::domain::property_cases(4096)))]
 
             /// Any query is a list request within the documented bounds, or refused naming the
             /// parameter at fault; never a panic, never a limit past 100.
