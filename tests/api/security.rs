@@ -233,12 +233,14 @@ async fn a_burst_of_bcrypt_work_overflows_to_503_and_validation_keeps_serving(ba
     .await;
     let key = app.create_key(&["invoices:read"]);
     let token = app.token_for(&key).await;
-    let unknown = json!({
-        "client_id": "kgc_00000000000000000000",
-        "client_secret": key.client_secret,
-    });
-    let burst = futures_util::future::join_all((0..12).map(|_| {
-        let response = app.post_token_json(unknown.clone());
+    // Twelve different unknown client_ids: requests with the same credentials would share
+    // one check.
+    let burst = futures_util::future::join_all((0..12).map(|i| {
+        let unknown = json!({
+            "client_id": format!("kgc_{i:020}"),
+            "client_secret": key.client_secret,
+        });
+        let response = app.post_token_json(unknown);
         async move {
             let response = response.await;
             let status = response.status().as_u16();
