@@ -268,22 +268,7 @@ impl TestApp {
 
     /// `keygate api-keys create --json` with these scopes (and any extra arguments).
     pub fn create_key_with(&self, scopes: &[&str], extra: &[&str]) -> TestKey {
-        let scopes = scopes.join(",");
-        let mut args = vec![
-            "api-keys", "create", "--name", "test key", "--scopes", &scopes, "--json",
-        ];
-        args.extend_from_slice(extra);
-        let out = self.cli(&args);
-        assert!(
-            out.status.success(),
-            "api-keys create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-        TestKey {
-            client_id: created["client_id"].as_str().unwrap().to_owned(),
-            client_secret: created["client_secret"].as_str().unwrap().to_owned(),
-        }
+        created_key(&mut self.create_key_command(scopes, extra))
     }
 
     pub fn create_key(&self, scopes: &[&str]) -> TestKey {
@@ -293,30 +278,20 @@ impl TestApp {
     /// A key whose secret is stored at bcrypt `cost` (the test profile's is 4): at a
     /// production cost a check takes long enough for a crowd of requests to arrive meanwhile.
     pub fn create_key_at_cost(&self, scopes: &[&str], cost: u32) -> TestKey {
+        created_key(
+            self.create_key_command(scopes, &[])
+                .env("KEYGATE_SECRETS__BCRYPT_COST", cost.to_string()),
+        )
+    }
+
+    /// The `keygate api-keys create --json` command [`TestApp::create_key_with`] runs.
+    fn create_key_command(&self, scopes: &[&str], extra: &[&str]) -> Command {
         let scopes = scopes.join(",");
-        let out = self
-            .cli_command(&[
-                "api-keys",
-                "create",
-                "--name",
-                "costly key",
-                "--scopes",
-                &scopes,
-                "--json",
-            ])
-            .env("KEYGATE_SECRETS__BCRYPT_COST", cost.to_string())
-            .output()
-            .expect("the keygate binary runs");
-        assert!(
-            out.status.success(),
-            "api-keys create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-        TestKey {
-            client_id: created["client_id"].as_str().unwrap().to_owned(),
-            client_secret: created["client_secret"].as_str().unwrap().to_owned(),
-        }
+        let mut args = vec![
+            "api-keys", "create", "--name", "test key", "--scopes", &scopes, "--json",
+        ];
+        args.extend_from_slice(extra);
+        self.cli_command(&args)
     }
 
     pub async fn post_token_json(&self, body: Value) -> Response {
@@ -400,6 +375,21 @@ impl TestApp {
         let master = MasterKey::parse(&self.master_key).unwrap();
         let private = master.open(&kid, &sealed).unwrap();
         (kid, algorithm, private)
+    }
+}
+
+/// Runs an `api-keys create --json` command; the key it printed.
+fn created_key(command: &mut Command) -> TestKey {
+    let out = command.output().expect("the keygate binary runs");
+    assert!(
+        out.status.success(),
+        "api-keys create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    TestKey {
+        client_id: created["client_id"].as_str().unwrap().to_owned(),
+        client_secret: created["client_secret"].as_str().unwrap().to_owned(),
     }
 }
 
