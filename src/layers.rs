@@ -37,6 +37,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("openapi", 6),
     ("metrics", 6),
     ("request_id", 6),
+    ("panics", 6),
     ("https", 6),
     ("startup", 6),
     ("embedded", 6),

@@ -25,6 +25,7 @@ pub mod layers;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod panics;
 #[cfg(feature = "client")]
 pub mod remote;
 pub mod request_id;

@@ -10,5 +10,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     }
+    keygate::panics::log_panics();
     keygate::cli::run(keygate::cli::Cli::parse())
 }

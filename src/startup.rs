@@ -190,13 +190,14 @@ fn serve(
                         crate::console::loggable_path(req.path()).into_owned()
                     }),
             ))
+            .wrap(actix_web::middleware::from_fn(crate::panics::middleware))
             .configure(crate::console::configure)
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })
     .workers(workers)
-    // Blocking work waits for a pooled connection or a hashing permit anyway; more threads
-    // than that would only hold memory.
+    // Blocking work waits for a pooled connection anyway (bcrypt has threads of its own); more
+    // threads than that would only hold memory.
     .worker_max_blocking_threads(settings.database.pool_size as usize + 4)
     .shutdown_timeout(10);
     let server = match tls {

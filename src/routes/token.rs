@@ -99,6 +99,8 @@ async fn token_answer(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(req, payload, MAX_TOKEN_REQUEST_BYTES).await?;
     let request = client_credentials::parse(req, &body)?;
+    #[cfg(debug_assertions)]
+    crate::panics::panic_if_asked(&request);
     let origin = state.origin(req);
     let issued = grant::token(&state.service, request, &origin).await?;
     let (access, refresh) = (&issued.access, issued.refresh.as_ref());

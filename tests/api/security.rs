@@ -11,15 +11,20 @@ use crate::helpers::{Backend, ServerProcess, TestKey, spawn_app, spawn_app_with}
 
 /// TOK-LG-01, TOK-LG-02, TOK-QS-01: a keygate process logging at `trace` serves a token
 /// request (HTTP Basic and JSON), a wrong secret, credentials in the URL, a bearer call, an
-/// introspection and a revocation; its log holds no secret, token, Authorization value or
-/// bcrypt hash.
+/// introspection, a revocation and a token request whose handler panics (a fault only debug
+/// builds can inject) with the parsed credentials in its message; its log holds no secret,
+/// token, Authorization value or bcrypt hash. The panic is answered with the documented 500
+/// and the process goes on serving.
 async fn nothing_secret_reaches_the_log_even_at_trace(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key(&["invoices:read", "tokens:introspect"]);
     let other = app.create_key(&["invoices:read"]);
+    let doomed = app.create_key(&["invoices:read"]);
     let dir = tempfile::tempdir().unwrap();
     let mut command = app.serve_command(dir.path());
-    command.env("RUST_LOG", "trace");
+    command
+        .env("RUST_LOG", "trace")
+        .env("KEYGATE_PANIC_ON_CLIENT_ID", &doomed.client_id);
     let server = actix_web::rt::task::spawn_blocking(move || ServerProcess::start(&mut command))
         .await
         .unwrap();
@@ -86,11 +91,35 @@ async fn nothing_secret_reaches_the_log_even_at_trace(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
+    for _ in 0..2 {
+        let panicked = client
+            .post(server.url("/v1/token"))
+            .basic_auth(&doomed.client_id, Some(&doomed.client_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("a panicking handler still answers");
+        assert_eq!(panicked.status(), 500);
+        assert_eq!(panicked.headers()["cache-control"], "no-store");
+        let body: Value = panicked.json().await.unwrap();
+        assert_eq!(body["error"], "server_error", "{body}");
+    }
+    let after = client
+        .get(server.url("/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200, "the process serves on after a panic");
 
     let log = server.kill();
     assert!(
         log.lines().count() > 20,
         "the process logged at trace level:\n{log}"
+    );
+    assert!(
+        log.contains("panicked at") && log.contains(&doomed.client_id),
+        "the panic is logged, with the client_id its message names:\n{log}"
     );
     let basic = |k: &TestKey| {
         use base64::Engine;
@@ -101,6 +130,11 @@ async fn nothing_secret_reaches_the_log_even_at_trace(backend: Backend) {
     for (what, needle) in [
         ("the secret", key.client_secret.clone()),
         ("the other secret", other.client_secret.clone()),
+        (
+            "the secret in the panicking request",
+            doomed.client_secret.clone(),
+        ),
+        ("the panicking request's Basic credentials", basic(&doomed)),
         ("the Basic credentials", basic(&key)),
         ("the token", token.clone()),
         ("the token's signature", signature(&token)),
