@@ -5,9 +5,16 @@
 //! take each other's threads. A request that is cancelled while it waits or hashes gives its
 //! place back only when the hashing it started is over. Every bcrypt keygate runs goes through
 //! here, and none holds a database connection.
+//!
+//! Each budget hashes on threads of its own that run at the lowest scheduling priority (nice
+//! 19 on Unix): bcrypt takes whatever CPU the request workers leave, so validating tokens,
+//! which every call to a protected API does, keeps its speed while cold clients saturate
+//! bcrypt. bcrypt still gets every idle cycle, and a small share when there are none.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use prometheus::IntCounter;
 use tokio::sync::Semaphore;
@@ -24,8 +31,71 @@ pub enum HashError {
     Failed(#[source] anyhow::Error),
 }
 
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A budget's own threads, at the lowest priority; they stop when the budget is dropped.
+struct Threads {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Threads {
+    fn start(count: usize, name: &str) -> Threads {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..count {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("{name}-{n}"))
+                .spawn(move || {
+                    lowest_priority();
+                    loop {
+                        // The lock is released as soon as a job is taken.
+                        let job = queue
+                            .lock()
+                            .map_err(drop)
+                            .and_then(|q| q.recv().map_err(drop));
+                        let Ok(job) = job else { break };
+                        // A panicking job drops its answer's sender: its caller gets an error,
+                        // and the thread goes on.
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("could not start a hashing thread: {e}");
+            }
+        }
+        Threads { jobs }
+    }
+
+    /// `work`'s result, computed on one of these threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = answer.send(work());
+            }))
+            .map_err(|_| HashError::Failed(anyhow::anyhow!("no hashing thread is running")))?;
+        answered
+            .await
+            .map_err(|_| HashError::Failed(anyhow::anyhow!("the hashing thread failed")))
+    }
+}
+
+/// Lowers the calling thread to nice 19 (on Linux, a thread's own setting).
+fn lowest_priority() {
+    #[cfg(unix)]
+    if let Err(e) = rustix::process::nice(19) {
+        log::warn!("bcrypt runs at normal priority: {e}");
+    }
+}
+
 /// One budget: its threads, its queue, and the cost of the hashes it makes.
 struct Budget {
+    threads: Threads,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_pending: usize,
@@ -44,8 +114,9 @@ impl Drop for Waiting<'_> {
 }
 
 impl Budget {
-    fn new(cost: u32, threads: usize, max_pending: usize) -> Budget {
+    fn new(name: &str, cost: u32, threads: usize, max_pending: usize) -> Budget {
         Budget {
+            threads: Threads::start(threads.max(1), name),
             permits: Arc::new(Semaphore::new(threads.max(1))),
             waiting: AtomicUsize::new(0),
             max_pending: max_pending.max(1),
@@ -77,15 +148,13 @@ impl Budget {
             .map_err(|e| HashError::Failed(e.into()))?;
         drop(waiting);
         admit()?;
-        // The permit moves into the blocking task: if this request is cancelled, the thread
-        // stays counted until its bcrypt is done.
-        let done = actix_web::rt::task::spawn_blocking(move || {
+        // The permit moves into the job: if this request is cancelled, the thread stays
+        // counted until its bcrypt is done.
+        let done = self.threads.run(move || {
             let _permit = permit;
             work()
-        })
-        .await
-        .map_err(|e| HashError::Failed(e.into()))?;
-        Ok(done)
+        });
+        Ok(done.await?)
     }
 
     async fn dummy(&self) -> Result<Arc<str>, HashError> {
@@ -161,8 +230,9 @@ impl SecretHasher {
             limits.threads
         };
         SecretHasher {
-            secrets: Budget::new(limits.secret_cost, threads, limits.max_pending),
+            secrets: Budget::new("bcrypt", limits.secret_cost, threads, limits.max_pending),
             passwords: Budget::new(
+                "bcrypt-login",
                 limits.password_cost,
                 limits.login_threads,
                 limits.max_pending_logins,
@@ -231,6 +301,26 @@ mod tests {
             login_threads: 1,
             max_pending_logins: 2,
         })
+    }
+
+    #[cfg(target_os = "linux")]
+    #[actix_rt::test]
+    async fn bcrypt_runs_on_threads_of_its_own_at_the_lowest_priority() {
+        let hasher = hasher(1, 2);
+        let (name, nice) = hasher
+            .secrets
+            .threads
+            .run(|| {
+                let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+                // After the command's closing parenthesis: the state (field 3) .. nice (19).
+                let fields = stat.rsplit_once(')').unwrap().1;
+                let nice: i32 = fields.split_whitespace().nth(16).unwrap().parse().unwrap();
+                (std::thread::current().name().map(str::to_owned), nice)
+            })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("bcrypt-0"));
+        assert_eq!(nice, 19);
     }
 
     #[actix_rt::test]
