@@ -949,7 +949,16 @@ async fn measure_keygate(
     }
 
     if !cold.ids.is_empty() {
-        // Validation while a second generator keeps bcrypt saturated with cold requests.
+        // Validation while a second generator keeps bcrypt saturated with cold requests,
+        // against validation alone measured right before it (the machine as it is then).
+        bench
+            .measure(
+                "validate_before_cold_load",
+                algorithm,
+                addr,
+                validate.clone().repeat(),
+            )
+            .await;
         let phase = bench.phase;
         let (validated, flooded) = tokio::join!(
             load::run(addr, validate.repeat(), phase),
@@ -1234,14 +1243,16 @@ fn targets(rows: &[Row], rss: &[(String, f64)]) -> String {
         );
     }
     if let (Some(v), Some(u)) = (
-        find("validate", None),
+        find("validate_before_cold_load", None),
         find("validate_under_cold_load", None),
     ) {
+        let kept = u.requests_per_second / v.requests_per_second.max(1e-9);
         out.push_str(&format!(
-            "  validation under a saturated cold path: {:.0}/s of {:.0}/s alone ({:.2})\n",
+            "  [{}] validation under a saturated cold path: {:.0}/s of {:.0}/s alone right before \
+             ({kept:.2}, >= 0.90)\n",
+            if kept >= 0.9 { "met" } else { "MISSED" },
             u.requests_per_second,
             v.requests_per_second,
-            u.requests_per_second / v.requests_per_second.max(1e-9)
         ));
     }
     if let (Some(k), Some(p)) = (find("token_warm", Some("ES256")), find("peer_token", None)) {
