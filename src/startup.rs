@@ -115,6 +115,7 @@ impl Application {
         let flush_pool = pool;
         let metrics = crate::metrics::Metrics::new(&service)?;
         let state = web::Data::new(AppState { service, metrics });
+        spawn_stale_sweep(state.clone());
         let scheme = if tls.is_some() { "https" } else { "http" };
         let server = serve(listener, tls, state, web::Data::new(validator), &settings)?;
         log::info!("keygate listening on {scheme}://{address} (issuer {issuer})");
@@ -239,6 +240,18 @@ impl WriteBehind {
             Err(e) => log::warn!("could not write usage counters (will retry): {e:#}"),
         }
     }
+}
+
+/// Once a minute, verified secrets past their age are forgotten: the cache evicts only when
+/// full, and would otherwise hold every client it has seen, up to its capacity.
+fn spawn_stale_sweep(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut ticker = actix_web::rt::time::interval(Duration::from_secs(60));
+        loop {
+            ticker.tick().await;
+            state.service.verified.forget_stale(chrono::Utc::now());
+        }
+    });
 }
 
 pub(crate) fn spawn_write_behind(pool: DbPool, behind: WriteBehind, interval_ms: u64) {

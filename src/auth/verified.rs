@@ -102,6 +102,22 @@ impl VerifiedSecrets {
         found
     }
 
+    /// Whether `entry` may still answer at `now`, by its age and its secret's and key's ends.
+    fn is_current(&self, entry: &VerifiedKey, now: DateTime<Utc>) -> bool {
+        now.timestamp() - entry.verified_at < self.max_age_seconds
+            && entry.secret_valid_until.is_none_or(|t| t > now)
+            && entry.key_expires_at.is_none_or(|t| t > now)
+    }
+
+    /// Drops every entry that could no longer answer at `now`. The cache only evicts when it
+    /// is full, so without this an instance would hold every client seen until `capacity`
+    /// entries; with it, only those verified within `cache.verified_secret_seconds`.
+    pub fn forget_stale(&self, now: DateTime<Utc>) {
+        if let Some(cache) = &self.cache {
+            cache.retain(|_, entry| self.is_current(entry, now));
+        }
+    }
+
     fn lookup(
         &self,
         fingerprint: &Fingerprint,
@@ -110,9 +126,7 @@ impl VerifiedSecrets {
     ) -> Option<Arc<VerifiedKey>> {
         let cache = self.cache.as_ref()?;
         let entry = cache.get(fingerprint)?;
-        let good = now.timestamp() - entry.verified_at < self.max_age_seconds
-            && entry.secret_valid_until.is_none_or(|t| t > now)
-            && entry.key_expires_at.is_none_or(|t| t > now)
+        let good = self.is_current(&entry, now)
             && !revocations.credentials_changed_since(&entry.client_id, entry.verified_at);
         if good {
             Some(entry)
@@ -227,6 +241,21 @@ mod tests {
             refresh_tokens: false,
             verified_at,
         })
+    }
+
+    #[test]
+    fn stale_entries_are_forgotten_before_the_cache_is_full() {
+        let cache = VerifiedSecrets::new(1000, 300);
+        let now = Utc::now();
+        let fresh = cache.fingerprint("fresh", "s");
+        let old = cache.fingerprint("old", "s");
+        cache.insert(fresh, entry("fresh", now.timestamp() - 10));
+        cache.insert(old, entry("old", now.timestamp() - 300));
+        cache.forget_stale(now);
+        assert_eq!(cache.len(), 1);
+        let revocations = Revocations::default();
+        assert!(cache.get(&fresh, &revocations, now).is_some());
+        assert!(cache.get(&old, &revocations, now).is_none());
     }
 
     #[test]
